@@ -1,0 +1,77 @@
+// The one interface every broker implements (memory, Redis, NATS). The broker is
+// the only part of Switchboard that knows whether other nodes exist: it carries
+// publications and presence events between nodes and keeps channel history.
+import type { ClientIdentity, PresenceEntry, StreamPosition } from '../protocol/frames.js';
+
+/** A namespace's history settings: keep the newest `size` publications for `ttl` ms. */
+export interface HistoryPolicy {
+  size: number;
+  ttl: number;
+}
+
+export interface Publication {
+  /** Present on channels with history. */
+  offset?: number;
+  payload: unknown;
+  /** Absent for publications made through the HTTP API. */
+  from?: ClientIdentity;
+}
+
+/** What a broker delivers to every node subscribed to a channel, in publish order. */
+export type ChannelEvent =
+  | { kind: 'publication'; publication: Publication }
+  | { kind: 'join' | 'leave'; entry: PresenceEntry };
+
+export type ChannelEventHandler = (channel: string, event: ChannelEvent) => void;
+
+export interface HistoryQuery {
+  /** Return publications after this position, oldest first. */
+  since?: StreamPosition;
+  /** At most this many; with `since` the oldest ones, without it the newest ones. */
+  limit?: number;
+}
+
+export interface HistoryPage {
+  epoch: string;
+  /** Offset of the channel's newest publication; 0 when none. */
+  offset: number;
+  publications: Publication[];
+  /**
+   * With `since`: true when the epoch matched and every publication after
+   * `since.offset` was still held, so `publications` (when not cut by `limit`)
+   * is exactly what was missed. Without `since`: always false.
+   */
+  recovered: boolean;
+}
+
+export interface Broker {
+  /** A short name for logs and /api/stats ("memory", "redis", "nats"). */
+  readonly name: string;
+  /** Connect and start delivering events of subscribed channels to `handler`. */
+  start(handler: ChannelEventHandler): Promise<void>;
+  /** Stop delivering and release connections. */
+  close(): Promise<void>;
+  /** False while the broker cannot publish or deliver (e.g. its server is down). */
+  isHealthy(): boolean;
+
+  /**
+   * Deliver a publication to every node subscribed to `channel`. With a history
+   * policy the publication is stored and takes the channel's next offset, which
+   * is returned; without one the offset is null.
+   */
+  publish(channel: string, publication: Publication, history: HistoryPolicy | null): Promise<number | null>;
+  /** Deliver a join or leave event; never stored. */
+  emit(channel: string, event: ChannelEvent & { kind: 'join' | 'leave' }): Promise<void>;
+
+  /** This node wants the channel's events. Resolves once none published after it can be missed. */
+  subscribe(channel: string): Promise<void>;
+  unsubscribe(channel: string): Promise<void>;
+
+  /** The channel's stored publications and position. */
+  history(channel: string, query: HistoryQuery, history: HistoryPolicy): Promise<HistoryPage>;
+
+  /** Add or refresh a presence entry. */
+  addPresence(channel: string, entry: PresenceEntry): Promise<void>;
+  removePresence(channel: string, client: string): Promise<void>;
+  presence(channel: string): Promise<PresenceEntry[]>;
+}

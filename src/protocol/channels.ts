@@ -1,0 +1,21 @@
+// Channel names and namespaces (docs/protocol.md, section 5).
+
+const CHANNEL_NAME = /^[A-Za-z0-9_\-:.@#/]{1,255}$/;
+
+export function isValidChannelName(name: string): boolean {
+  return CHANNEL_NAME.test(name);
+}
+
+/** The namespace is the part before the first ':'; '' when there is none. */
+export function namespaceOf(channel: string): string {
+  const colon = channel.indexOf(':');
+  return colon === -1 ? '' : channel.slice(0, colon);
+}
+
+/** For a channel ending in `#<user>`, the user it belongs to; otherwise null. */
+export function userOfChannel(channel: string): string | null {
+  const hash = channel.lastIndexOf('#');
+  if (hash === -1) return null;
+  const user = channel.slice(hash + 1);
+  return user.length > 0 ? user : null;
+}

@@ -1,0 +1,152 @@
+// The frames that cross the wire (docs/protocol.md, sections 2 to 4).
+import type { ErrorCode } from './codes.js';
+
+export const SUBPROTOCOL_JSON = 'switchboard.v1.json';
+export const SUBPROTOCOL_MSGPACK = 'switchboard.v1.msgpack';
+
+export type RequestId = number | string;
+
+/** A position in a channel's history. */
+export interface StreamPosition {
+  epoch: string;
+  offset: number;
+}
+
+export interface ErrorBody {
+  code: ErrorCode;
+  message: string;
+}
+
+// ---- client -> server ----
+
+interface Request<T extends string> {
+  type: T;
+  id?: RequestId;
+}
+
+export interface SubscribeRequest extends Request<'subscribe'> {
+  channel: string;
+  since?: StreamPosition;
+}
+export interface UnsubscribeRequest extends Request<'unsubscribe'> {
+  channel: string;
+}
+export interface PublishRequest extends Request<'publish'> {
+  channel: string;
+  payload: unknown;
+}
+export interface RpcRequest extends Request<'rpc'> {
+  method: string;
+  payload?: unknown;
+}
+export interface PresenceRequest extends Request<'presence'> {
+  channel: string;
+}
+export interface HistoryRequest extends Request<'history'> {
+  channel: string;
+  limit?: number;
+  since?: StreamPosition;
+}
+export interface RefreshRequest extends Request<'refresh'> {
+  token: string;
+}
+export type PingRequest = Request<'ping'>;
+
+export type ClientFrame =
+  | SubscribeRequest
+  | UnsubscribeRequest
+  | PublishRequest
+  | RpcRequest
+  | PresenceRequest
+  | HistoryRequest
+  | RefreshRequest
+  | PingRequest;
+
+export type ClientFrameType = ClientFrame['type'];
+
+// ---- server -> client ----
+
+export interface ClientIdentity {
+  client: string;
+  user: string | null;
+}
+
+export interface PresenceEntry extends ClientIdentity {
+  info: unknown;
+}
+
+export interface WelcomeFrame {
+  type: 'welcome';
+  payload: {
+    client: string;
+    user: string | null;
+    server: string;
+    heartbeat: { interval: number; timeout: number };
+    limits: { maxPayload: number; rate: { messagesPerSecond: number; burst: number } };
+  };
+}
+
+export interface MessageFrame {
+  type: 'message';
+  channel: string;
+  offset?: number;
+  payload: unknown;
+  from?: ClientIdentity;
+}
+
+export interface JoinLeaveFrame {
+  type: 'join' | 'leave';
+  channel: string;
+  payload: PresenceEntry;
+}
+
+export type ReplyFrame =
+  | { type: 'reply'; id: RequestId; ok: true; payload: unknown }
+  | { type: 'reply'; id: RequestId; ok: false; error: ErrorBody };
+
+export interface ErrorFrame {
+  type: 'error';
+  id?: RequestId;
+  error: ErrorBody;
+}
+
+export interface PongFrame {
+  type: 'pong';
+  id?: RequestId;
+}
+
+export type ServerFrame = WelcomeFrame | MessageFrame | JoinLeaveFrame | ReplyFrame | ErrorFrame | PongFrame;
+
+// ---- reply payloads ----
+
+export interface SubscribeResult {
+  channel: string;
+  /** null on channels without history */
+  epoch: string | null;
+  offset: number | null;
+  recovered: boolean;
+}
+
+export interface PublishResult {
+  offset: number | null;
+}
+
+export interface HistoryPublication {
+  offset: number;
+  payload: unknown;
+  from?: ClientIdentity;
+}
+
+export interface HistoryResult {
+  epoch: string | null;
+  offset: number | null;
+  publications: HistoryPublication[];
+}
+
+export interface PresenceResult {
+  clients: PresenceEntry[];
+}
+
+export interface RefreshResult {
+  expiresAt: number | null;
+}

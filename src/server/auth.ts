@@ -1,0 +1,120 @@
+// Who is connecting: the token is read from the handshake (header, then query,
+// then cookie) and verified with jose. Tokens are never logged.
+import type { IncomingMessage } from 'node:http';
+import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import { SwitchboardError } from '../protocol/codes.js';
+
+export const TOKEN_COOKIE = 'switchboard_token';
+
+/** What a verified token says about a connection. Anonymous connections have user null. */
+export interface Identity {
+  user: string | null;
+  /** Seconds since the epoch, or null when the token has no exp (or there is no token). */
+  expiresAt: number | null;
+  /** The token's `info` claim, shown in presence. */
+  info: unknown;
+  /** The token's `channels` claim: glob patterns for namespaces with subscribe: "token". */
+  channels: string[];
+}
+
+export const ANONYMOUS: Identity = { user: null, expiresAt: null, info: null, channels: [] };
+
+export function tokenFromRequest(req: IncomingMessage, url: URL): string | null {
+  const authorization = req.headers.authorization;
+  if (authorization) {
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
+    if (match) return match[1]!;
+  }
+  const fromQuery = url.searchParams.get('token');
+  if (fromQuery) return fromQuery;
+  return cookieValue(req.headers.cookie, TOKEN_COOKIE);
+}
+
+function cookieValue(header: string | undefined, name: string): string | null {
+  if (!header) return null;
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq !== -1 && part.slice(0, eq).trim() === name) {
+      const raw = part.slice(eq + 1).trim();
+      try {
+        return decodeURIComponent(raw) || null;
+      } catch {
+        return raw || null;
+      }
+    }
+  }
+  return null;
+}
+
+export interface VerifierOptions {
+  jwtSecret: string | null;
+  jwks: string | null;
+}
+
+/** Verifies HS256 tokens with the shared secret and RS256/ES256 tokens with the JWKS (cached and refreshed by jose). */
+export class TokenVerifier {
+  private readonly secret: Uint8Array | null;
+  private readonly keySet: JWTVerifyGetKey | null;
+
+  constructor(options: VerifierOptions) {
+    this.secret = options.jwtSecret ? new TextEncoder().encode(options.jwtSecret) : null;
+    this.keySet = options.jwks ? createRemoteJWKSet(new URL(options.jwks)) : null;
+  }
+
+  get enabled(): boolean {
+    return this.secret !== null || this.keySet !== null;
+  }
+
+  /** Resolves to the identity in the token, or throws a SwitchboardError('unauthorized'). */
+  async verify(token: string): Promise<Identity> {
+    const payload = await this.verifySignature(token);
+    if (typeof payload.sub !== 'string' || payload.sub.length === 0) {
+      throw new SwitchboardError('unauthorized', 'token has no sub claim');
+    }
+    const channels = Array.isArray(payload.channels)
+      ? payload.channels.filter((c): c is string => typeof c === 'string')
+      : [];
+    return {
+      user: payload.sub,
+      expiresAt: typeof payload.exp === 'number' ? payload.exp : null,
+      info: payload.info ?? null,
+      channels,
+    };
+  }
+
+  private async verifySignature(token: string): Promise<JWTPayload> {
+    if (!this.enabled) throw new SwitchboardError('unauthorized', 'this server has no key to verify tokens');
+    try {
+      const alg = headerAlg(token);
+      if (alg === 'HS256') {
+        if (!this.secret) throw new SwitchboardError('unauthorized', 'HS256 tokens are not accepted here');
+        return (await jwtVerify(token, this.secret, { algorithms: ['HS256'] })).payload;
+      }
+      if (!this.keySet) throw new SwitchboardError('unauthorized', `${alg} tokens are not accepted here`);
+      return (await jwtVerify(token, this.keySet, { algorithms: ['RS256', 'ES256'] })).payload;
+    } catch (error) {
+      throw toUnauthorized(error);
+    }
+  }
+}
+
+function headerAlg(token: string): string {
+  const [header] = token.split('.');
+  try {
+    const parsed = JSON.parse(Buffer.from(header ?? '', 'base64url').toString('utf8')) as { alg?: unknown };
+    if (typeof parsed.alg === 'string') return parsed.alg;
+  } catch {
+    // fall through
+  }
+  throw new SwitchboardError('unauthorized', 'token is malformed');
+}
+
+function toUnauthorized(error: unknown): SwitchboardError {
+  if (error instanceof SwitchboardError) return error;
+  if (error instanceof joseErrors.JWTExpired) return new SwitchboardError('unauthorized', 'token expired');
+  if (error instanceof joseErrors.JWSSignatureVerificationFailed) {
+    return new SwitchboardError('unauthorized', 'token signature is invalid');
+  }
+  if (error instanceof joseErrors.JOSEError) return new SwitchboardError('unauthorized', 'token is invalid');
+  return new SwitchboardError('unauthorized', 'token could not be verified');
+}

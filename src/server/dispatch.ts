@@ -1,0 +1,88 @@
+// Answers one valid client request (docs/protocol.md, section 3). Every request
+// with an id gets exactly one reply; failures without an id become error frames.
+import type { Logger } from 'pino';
+import { SwitchboardError } from '../protocol/codes.js';
+import type { ClientFrame } from '../protocol/frames.js';
+import type { TokenVerifier } from './auth.js';
+import type { Hub } from './hub.js';
+import type { Namespaces } from './namespaces.js';
+import type { RpcRegistry } from './rpc.js';
+import type { Session } from './session.js';
+
+const DEFAULT_HISTORY_LIMIT = 100;
+
+export class Dispatcher {
+  constructor(
+    private readonly hub: Hub,
+    private readonly namespaces: Namespaces,
+    private readonly rpc: RpcRegistry,
+    private readonly verifier: TokenVerifier,
+    private readonly logger: Logger,
+  ) {}
+
+  async handle(session: Session, frame: ClientFrame): Promise<void> {
+    try {
+      await this.route(session, frame);
+    } catch (error) {
+      if (session.closed) return;
+      if (error instanceof SwitchboardError) {
+        session.fail(frame.id, error.code, error.message);
+      } else {
+        this.logger.error({ err: error, client: session.id, type: frame.type }, 'request failed');
+        session.fail(frame.id, 'internal', 'internal error');
+      }
+    }
+  }
+
+  private async route(session: Session, frame: ClientFrame): Promise<void> {
+    switch (frame.type) {
+      case 'ping':
+        session.send(frame.id === undefined ? { type: 'pong' } : { type: 'pong', id: frame.id });
+        return;
+      case 'subscribe':
+        await this.hub.subscribe(session, frame.channel, frame.since, (result) => session.reply(frame.id, result));
+        return;
+      case 'unsubscribe':
+        await this.hub.unsubscribe(session, frame.channel);
+        session.reply(frame.id, {});
+        return;
+      case 'publish': {
+        const namespace = this.namespaces.checkPublish(
+          session.identity,
+          frame.channel,
+          session.subscriptions.has(frame.channel),
+        );
+        const from = { client: session.id, user: session.user };
+        const offset = await this.hub.publish(frame.channel, frame.payload, from, namespace);
+        session.reply(frame.id, { offset });
+        return;
+      }
+      case 'rpc': {
+        const context = { client: session.id, user: session.user, info: session.identity.info };
+        session.reply(frame.id, await this.rpc.call(frame.method, frame.payload, context));
+        return;
+      }
+      case 'presence': {
+        const namespace = this.namespaces.checkSubscribe(session.identity, frame.channel);
+        session.reply(frame.id, { clients: await this.hub.presence(frame.channel, namespace) });
+        return;
+      }
+      case 'history': {
+        const namespace = this.namespaces.checkSubscribe(session.identity, frame.channel);
+        const limit = frame.limit ?? DEFAULT_HISTORY_LIMIT;
+        session.reply(frame.id, await this.hub.history(frame.channel, namespace, limit, frame.since));
+        return;
+      }
+      case 'refresh': {
+        const identity = await this.verifier.verify(frame.token);
+        if (identity.user !== session.user) {
+          throw new SwitchboardError('forbidden', 'a refreshed token must have the same sub');
+        }
+        session.identity = identity;
+        session.scheduleExpiry();
+        session.reply(frame.id, { expiresAt: identity.expiresAt });
+        return;
+      }
+    }
+  }
+}

@@ -1,0 +1,63 @@
+// Turns one decoded frame into a typed client request, or into the bad_request
+// error the contract asks for (docs/protocol.md, section 2).
+import { z } from 'zod';
+import { isValidChannelName } from '../protocol/channels.js';
+import type { ClientFrame, RequestId } from '../protocol/frames.js';
+
+const requestId = z.union([z.number().int(), z.string().max(64)]);
+const channel = z
+  .string()
+  .refine(isValidChannelName, 'channel names are 1 to 255 characters from A-Z a-z 0-9 _ - : . @ # /');
+const position = z.object({ epoch: z.string(), offset: z.number().int().min(0) });
+/** A key that must be present, with any JSON value (null included). */
+const anyValue = z.custom<unknown>((value) => value !== undefined, 'required');
+
+const schemas = {
+  subscribe: z.object({ channel, since: position.optional() }),
+  unsubscribe: z.object({ channel }),
+  publish: z.object({ channel, payload: anyValue }),
+  rpc: z.object({ method: z.string().min(1).max(255), payload: anyValue }),
+  presence: z.object({ channel }),
+  history: z.object({ channel, limit: z.number().int().positive().optional(), since: position.optional() }),
+  refresh: z.object({ token: z.string().min(1) }),
+  ping: z.object({}),
+} satisfies Record<ClientFrame['type'], z.ZodType>;
+
+export type ParsedFrame = { ok: true; frame: ClientFrame } | { ok: false; id?: RequestId; message: string };
+
+/** Validate an already-decoded frame (JSON.parse or MessagePack output). */
+export function parseClientFrame(value: unknown): ParsedFrame {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    return { ok: false, message: 'a frame must be a JSON object' };
+  }
+  const record = value as Record<string, unknown>;
+  let id: RequestId | undefined;
+  if (record.id !== undefined) {
+    const parsedId = requestId.safeParse(record.id);
+    if (!parsedId.success) return { ok: false, message: 'id must be an integer or a string of at most 64 characters' };
+    id = parsedId.data;
+  }
+  const fail = (message: string): ParsedFrame => (id === undefined ? { ok: false, message } : { ok: false, id, message });
+  const { type } = record;
+  if (typeof type !== 'string') return fail('type must be a string');
+  if (!Object.hasOwn(schemas, type)) return fail(`unknown type "${type.slice(0, 64)}"`);
+  const parsed = schemas[type as ClientFrame['type']].safeParse(record);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    return fail(`${issue.path.join('.') || type}: ${issue.message}`);
+  }
+  const frame = { ...parsed.data, type } as ClientFrame;
+  if (id !== undefined) frame.id = id;
+  return { ok: true, frame };
+}
+
+/** Parse a text frame: JSON first, then shape. */
+export function parseTextFrame(text: string): ParsedFrame {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return { ok: false, message: 'frame is not valid JSON' };
+  }
+  return parseClientFrame(value);
+}

@@ -1,0 +1,132 @@
+// Decides whether an HTTP upgrade request becomes a WebSocket (docs/protocol.md,
+// section 1). Every refusal is an HTTP status with a JSON error body, sent
+// before any WebSocket exists.
+import type { IncomingMessage } from 'node:http';
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Codec } from '../protocol/codec.js';
+import { jsonCodec } from '../protocol/codec.js';
+import { SwitchboardError, type ErrorCode } from '../protocol/codes.js';
+import { ANONYMOUS, tokenFromRequest, type Identity, type TokenVerifier } from './auth.js';
+
+export interface Refusal {
+  status: number;
+  code: ErrorCode | 'forbidden_origin' | 'too_many_connections';
+  message: string;
+  headers?: Record<string, string>;
+}
+
+export interface Accepted {
+  identity: Identity;
+  codec: Codec;
+  ip: string;
+}
+
+export interface HandshakePolicy {
+  path: string;
+  /** Empty: the server's own origin and localhost origins. */
+  allowedOrigins: string[];
+  tls: boolean;
+  codecs: Codec[];
+  verifier: TokenVerifier;
+  /** True when no namespace admits anonymous clients, so a token is required. */
+  requireToken: boolean;
+  /** 503 while draining or at the connection cap, 429 at the per-IP limit. */
+  admission: (ip: string) => Refusal | null;
+}
+
+const WEBSOCKET_KEY = /^[+/0-9A-Za-z]{22}==$/;
+const LOCALHOST_ORIGIN = /^https?:\/\/(localhost|127\.0\.0\.1|\[::1\])(:\d+)?$/i;
+
+export async function checkHandshake(req: IncomingMessage, policy: HandshakePolicy): Promise<Accepted | Refusal> {
+  const url = new URL(req.url ?? '/', 'http://localhost');
+  if (url.pathname !== policy.path) return refusal(404, 'not_found', `no WebSocket endpoint at ${url.pathname}`);
+
+  const upgradeProblem = checkUpgradeHeaders(req);
+  if (upgradeProblem) return upgradeProblem;
+
+  const ip = req.socket.remoteAddress ?? 'unknown';
+  const admission = policy.admission(ip);
+  if (admission) return admission;
+
+  const origin = req.headers.origin;
+  if (origin !== undefined && !originAllowed(origin, req, policy)) {
+    return refusal(403, 'forbidden_origin', `origin ${origin} is not allowed`);
+  }
+
+  const codec = chooseCodec(req.headers['sec-websocket-protocol'], policy.codecs);
+  if (!codec) {
+    const known = policy.codecs.map((c) => c.subprotocol).join(', ');
+    return refusal(400, 'bad_request', `no supported subprotocol offered; this server speaks ${known}`);
+  }
+
+  const token = tokenFromRequest(req, url);
+  if (token === null) {
+    if (policy.requireToken) return refusal(401, 'unauthorized', 'a token is required');
+    return { identity: ANONYMOUS, codec, ip };
+  }
+  try {
+    return { identity: await policy.verifier.verify(token), codec, ip };
+  } catch (error) {
+    const message = error instanceof SwitchboardError ? error.message : 'token could not be verified';
+    return refusal(401, 'unauthorized', message);
+  }
+}
+
+export function isRefusal(result: Accepted | Refusal): result is Refusal {
+  return 'status' in result;
+}
+
+export function refusal(status: number, code: Refusal['code'], message: string, headers?: Record<string, string>): Refusal {
+  return headers ? { status, code, message, headers } : { status, code, message };
+}
+
+/** Answer the upgrade request with the refusal and close the socket. */
+export function writeRefusal(socket: Duplex, result: Refusal): void {
+  const body = JSON.stringify({ error: { code: result.code, message: result.message } });
+  const headers = {
+    'Content-Type': 'application/json',
+    'Content-Length': String(Buffer.byteLength(body)),
+    Connection: 'close',
+    ...result.headers,
+  };
+  const head = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join('');
+  if (socket.writable) socket.end(`HTTP/1.1 ${result.status} ${STATUS_CODES[result.status]}\r\n${head}\r\n${body}`);
+  else socket.destroy();
+}
+
+function checkUpgradeHeaders(req: IncomingMessage): Refusal | null {
+  if (req.method !== 'GET') return refusal(400, 'bad_request', 'a WebSocket upgrade must be a GET request');
+  const upgrade = req.headers.upgrade;
+  if (!upgrade || upgrade.toLowerCase() !== 'websocket') {
+    return refusal(400, 'bad_request', 'missing or invalid Upgrade header');
+  }
+  const key = req.headers['sec-websocket-key'];
+  if (!key || !WEBSOCKET_KEY.test(key.trim())) {
+    return refusal(400, 'bad_request', 'missing or invalid Sec-WebSocket-Key header');
+  }
+  if (req.headers['sec-websocket-version'] !== '13') {
+    return refusal(400, 'bad_request', 'unsupported WebSocket version; use 13', { 'Sec-WebSocket-Version': '13' });
+  }
+  return null;
+}
+
+function originAllowed(origin: string, req: IncomingMessage, policy: HandshakePolicy): boolean {
+  const normalized = origin.toLowerCase();
+  if (policy.allowedOrigins.length > 0) {
+    return policy.allowedOrigins.some((allowed) => allowed === '*' || allowed.toLowerCase().replace(/\/$/, '') === normalized);
+  }
+  if (LOCALHOST_ORIGIN.test(origin)) return true;
+  const own = `${policy.tls ? 'https' : 'http'}://${req.headers.host ?? ''}`.toLowerCase();
+  return normalized === own;
+}
+
+/** The first subprotocol the client offers that we speak; JSON when it offers none. */
+function chooseCodec(header: string | undefined, codecs: Codec[]): Codec | null {
+  if (header === undefined) return jsonCodec;
+  for (const offered of header.split(',')) {
+    const codec = codecs.find((c) => c.subprotocol === offered.trim());
+    if (codec) return codec;
+  }
+  return null;
+}

@@ -1,0 +1,43 @@
+// Small helpers for JSON answers and bodies on Node's http module.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { SwitchboardError, type ErrorCode } from '../../protocol/codes.js';
+
+const STATUS: Record<ErrorCode, number> = {
+  bad_request: 400,
+  unauthorized: 401,
+  forbidden: 403,
+  not_found: 404,
+  already_subscribed: 409,
+  not_subscribed: 409,
+  payload_too_large: 413,
+  rate_limited: 429,
+  internal: 500,
+  unavailable: 503,
+  timeout: 504,
+};
+
+export function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+export function sendError(res: ServerResponse, code: ErrorCode, message: string): void {
+  sendJson(res, STATUS[code], { error: { code, message } });
+}
+
+/** Read a JSON body of at most `limit` bytes. */
+export async function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) throw new SwitchboardError('payload_too_large', `body over ${limit} bytes`);
+    chunks.push(chunk);
+  }
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch {
+    throw new SwitchboardError('bad_request', 'body is not valid JSON');
+  }
+}

@@ -1,0 +1,248 @@
+// The channel index and fan-out: which local sessions listen to which channel,
+// how a subscription catches up (replay, then buffered live publications, with
+// duplicates dropped by offset), and how broker events reach sockets.
+import type { Broker, ChannelEvent, Publication } from '../brokers/broker.js';
+import { SwitchboardError } from '../protocol/codes.js';
+import type { Codec } from '../protocol/codec.js';
+import type {
+  ClientIdentity,
+  HistoryResult,
+  MessageFrame,
+  PresenceEntry,
+  StreamPosition,
+  SubscribeResult,
+} from '../protocol/frames.js';
+import type { NamespaceConfig } from './config.js';
+import type { Namespaces } from './namespaces.js';
+import type { Session, Subscription } from './session.js';
+import { CloseCode } from '../protocol/codes.js';
+
+/** Publications held for one pending subscription before the session is cut off as too slow. */
+const MAX_PENDING = 10_000;
+
+export interface HubStats {
+  channels: number;
+  publications: number;
+  delivered: number;
+}
+
+export class Hub {
+  /** channel -> local sessions subscribed to it (pending or live) */
+  private readonly channels = new Map<string, Set<Session>>();
+  /** channel -> the broker subscription this node holds for it */
+  private readonly brokerSubscriptions = new Map<string, Promise<void>>();
+  readonly stats: HubStats = { channels: 0, publications: 0, delivered: 0 };
+
+  constructor(
+    private readonly broker: Broker,
+    private readonly namespaces: Namespaces,
+  ) {}
+
+  /** Called by the broker for every event of a channel this node subscribed to. */
+  readonly onBrokerEvent = (channel: string, event: ChannelEvent): void => {
+    const sessions = this.channels.get(channel);
+    if (!sessions) return;
+    if (event.kind === 'publication') {
+      this.stats.publications++;
+      this.fanOut(channel, sessions, event.publication);
+      return;
+    }
+    const encoded = new EncodeOnce({ type: event.kind, channel, payload: event.entry });
+    for (const session of sessions) {
+      if (session.subscriptions.get(channel)?.live) session.sendEncoded(encoded.for(session.codec));
+    }
+  };
+
+  /**
+   * Subscribe `session` to `channel`. `ready` runs once the reply can be sent;
+   * recovered and buffered publications follow it in order, then live ones.
+   */
+  async subscribe(
+    session: Session,
+    channel: string,
+    since: StreamPosition | undefined,
+    ready: (result: SubscribeResult) => void,
+  ): Promise<void> {
+    const namespace = this.namespaces.checkSubscribe(session.identity, channel);
+    if (session.subscriptions.has(channel)) {
+      throw new SwitchboardError('already_subscribed', `already subscribed to ${channel}`);
+    }
+    const subscription: Subscription = { live: false, buffer: [], lastOffset: null };
+    session.subscriptions.set(channel, subscription);
+    this.index(channel).add(session);
+    let replay: Publication[] = [];
+    let result: SubscribeResult;
+    try {
+      await this.brokerSubscription(channel);
+      if (namespace.history) {
+        const page = await this.broker.history(channel, since ? { since } : { limit: 0 }, namespace.history);
+        const recovered = since !== undefined && page.recovered;
+        if (recovered) replay = page.publications;
+        subscription.lastOffset = recovered ? since.offset : page.offset;
+        result = { channel, epoch: page.epoch, offset: page.offset, recovered };
+      } else {
+        result = { channel, epoch: null, offset: null, recovered: false };
+      }
+      if (namespace.presence) await this.broker.addPresence(channel, presenceEntry(session));
+    } catch (error) {
+      if (session.subscriptions.get(channel) === subscription) this.detach(session, channel);
+      throw error;
+    }
+    if (session.subscriptions.get(channel) !== subscription) {
+      // Unsubscribed or disconnected while we waited: undo the presence entry
+      // that leave() could not see yet, and still answer the request.
+      if (namespace.presence) await this.broker.removePresence(channel, session.id);
+      if (!session.closed) ready(result);
+      return;
+    }
+
+    ready(result);
+    for (const publication of replay) this.deliver(session, channel, subscription, publication);
+    for (const publication of subscription.buffer) this.deliver(session, channel, subscription, publication);
+    subscription.buffer = [];
+    subscription.live = true;
+    if (namespace.joinLeave) await this.broker.emit(channel, { kind: 'join', entry: presenceEntry(session) });
+  }
+
+  async unsubscribe(session: Session, channel: string): Promise<void> {
+    if (!session.subscriptions.has(channel)) {
+      throw new SwitchboardError('not_subscribed', `not subscribed to ${channel}`);
+    }
+    await this.leave(session, channel);
+  }
+
+  /** Drop every subscription of a session that went away. */
+  async removeSession(session: Session): Promise<void> {
+    await Promise.all([...session.subscriptions.keys()].map((channel) => this.leave(session, channel)));
+  }
+
+  async publish(
+    channel: string,
+    payload: unknown,
+    from: ClientIdentity | undefined,
+    namespace: NamespaceConfig,
+  ): Promise<number | null> {
+    const publication: Publication = from ? { payload, from } : { payload };
+    return this.broker.publish(channel, publication, namespace.history);
+  }
+
+  async history(channel: string, namespace: NamespaceConfig, limit: number, since?: StreamPosition): Promise<HistoryResult> {
+    if (!namespace.history) throw new SwitchboardError('not_found', `channel ${channel} keeps no history`);
+    const page = await this.broker.history(channel, since ? { since, limit } : { limit }, namespace.history);
+    return {
+      epoch: page.epoch,
+      offset: page.offset,
+      publications: page.publications.map((p) => ({ ...p, offset: p.offset! })),
+    };
+  }
+
+  async presence(channel: string, namespace: NamespaceConfig): Promise<PresenceEntry[]> {
+    if (!namespace.presence) throw new SwitchboardError('not_found', `channel ${channel} has no presence`);
+    return this.broker.presence(channel);
+  }
+
+  localChannelCount(): number {
+    return this.channels.size;
+  }
+
+  private async leave(session: Session, channel: string): Promise<void> {
+    const subscription = session.subscriptions.get(channel);
+    if (!subscription) return;
+    const wasLive = subscription.live;
+    this.detach(session, channel);
+    const namespace = this.namespaces.resolve(channel);
+    if (namespace.presence) await this.broker.removePresence(channel, session.id);
+    if (namespace.joinLeave && wasLive) {
+      await this.broker.emit(channel, { kind: 'leave', entry: presenceEntry(session) });
+    }
+  }
+
+  private detach(session: Session, channel: string): void {
+    session.subscriptions.delete(channel);
+    const sessions = this.channels.get(channel);
+    if (!sessions) return;
+    sessions.delete(session);
+    if (sessions.size === 0) {
+      this.channels.delete(channel);
+      this.brokerSubscriptions.delete(channel);
+      this.stats.channels = this.channels.size;
+      this.broker.unsubscribe(channel).catch(() => {
+        // A broker that is down has dropped the subscription already.
+      });
+    }
+  }
+
+  private index(channel: string): Set<Session> {
+    let sessions = this.channels.get(channel);
+    if (!sessions) {
+      this.channels.set(channel, (sessions = new Set()));
+      this.stats.channels = this.channels.size;
+    }
+    return sessions;
+  }
+
+  /** One broker subscription per channel, shared by every local subscriber. */
+  private brokerSubscription(channel: string): Promise<void> {
+    let pending = this.brokerSubscriptions.get(channel);
+    if (!pending) {
+      pending = this.broker.subscribe(channel);
+      this.brokerSubscriptions.set(channel, pending);
+      pending.catch(() => {
+        if (this.brokerSubscriptions.get(channel) === pending) this.brokerSubscriptions.delete(channel);
+      });
+    }
+    return pending;
+  }
+
+  private fanOut(channel: string, sessions: Set<Session>, publication: Publication): void {
+    const encoded = new EncodeOnce(messageFrame(channel, publication));
+    for (const session of sessions) {
+      const subscription = session.subscriptions.get(channel);
+      if (!subscription) continue;
+      if (subscription.live) {
+        this.deliver(session, channel, subscription, publication, encoded);
+      } else if (subscription.buffer.push(publication) > MAX_PENDING) {
+        session.close(CloseCode.SlowConsumer, 'too many publications while subscribing');
+      }
+    }
+  }
+
+  private deliver(
+    session: Session,
+    channel: string,
+    subscription: Subscription,
+    publication: Publication,
+    encoded = new EncodeOnce(messageFrame(channel, publication)),
+  ): void {
+    const { offset } = publication;
+    if (offset !== undefined) {
+      // Replay and live delivery can overlap; an offset already sent is a duplicate.
+      if (subscription.lastOffset !== null && offset <= subscription.lastOffset) return;
+      subscription.lastOffset = offset;
+    }
+    this.stats.delivered++;
+    session.sendEncoded(encoded.for(session.codec));
+  }
+}
+
+function messageFrame(channel: string, publication: Publication): MessageFrame {
+  const frame: MessageFrame = { type: 'message', channel, payload: publication.payload };
+  if (publication.offset !== undefined) frame.offset = publication.offset;
+  if (publication.from) frame.from = publication.from;
+  return frame;
+}
+
+function presenceEntry(session: Session): PresenceEntry {
+  return { client: session.id, user: session.user, info: session.identity.info };
+}
+
+/** Encodes a frame at most once per codec, however many sessions receive it. */
+class EncodeOnce {
+  private readonly byCodec = new Map<Codec, string | Uint8Array>();
+  constructor(private readonly frame: unknown) {}
+  for(codec: Codec): string | Uint8Array {
+    let data = this.byCodec.get(codec);
+    if (data === undefined) this.byCodec.set(codec, (data = codec.encode(this.frame)));
+    return data;
+  }
+}

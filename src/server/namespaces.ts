@@ -1,0 +1,77 @@
+// Who may subscribe to and publish on a channel (docs/protocol.md, section 5).
+import { namespaceOf, userOfChannel } from '../protocol/channels.js';
+import { SwitchboardError } from '../protocol/codes.js';
+import type { Identity } from './auth.js';
+import type { NamespaceConfig } from './config.js';
+
+export type Publisher = 'client' | 'server';
+
+export class Namespaces {
+  constructor(private readonly byName: Record<string, NamespaceConfig>) {}
+
+  /** The namespace's rules, or throws not_found. */
+  resolve(channel: string): NamespaceConfig {
+    const namespace = namespaceOf(channel);
+    const config = Object.hasOwn(this.byName, namespace) ? this.byName[namespace] : undefined;
+    if (!config) throw new SwitchboardError('not_found', `namespace "${namespace}" is not configured`);
+    return config;
+  }
+
+  /** Throws the contract's error when `identity` may not subscribe to `channel`. */
+  checkSubscribe(identity: Identity, channel: string): NamespaceConfig {
+    const config = this.resolve(channel);
+    const owner = userOfChannel(channel);
+    if (owner !== null && owner !== identity.user) {
+      throw new SwitchboardError('forbidden', `only user ${owner} may subscribe to ${channel}`);
+    }
+    switch (config.subscribe) {
+      case 'anyone':
+        break;
+      case 'authenticated':
+        if (identity.user === null) throw new SwitchboardError('forbidden', 'subscribing here needs a token');
+        break;
+      case 'token':
+        if (!identity.channels.some((pattern) => globMatches(pattern, channel))) {
+          throw new SwitchboardError('forbidden', `the token's channels claim does not allow ${channel}`);
+        }
+        break;
+    }
+    return config;
+  }
+
+  /** Throws the contract's error when a client may not publish on `channel`. */
+  checkPublish(identity: Identity, channel: string, isSubscriber: boolean): NamespaceConfig {
+    const config = this.resolve(channel);
+    switch (config.publish) {
+      case 'anyone':
+        break;
+      case 'authenticated':
+        if (identity.user === null) throw new SwitchboardError('forbidden', 'publishing here needs a token');
+        break;
+      case 'subscribers':
+        if (!isSubscriber) throw new SwitchboardError('forbidden', `subscribe to ${channel} before publishing on it`);
+        break;
+      case 'server':
+        throw new SwitchboardError('forbidden', `only the server publishes on ${channel}`);
+    }
+    return config;
+  }
+
+  /** True when some namespace lets a client without a token subscribe or publish. */
+  allowsAnonymous(): boolean {
+    return Object.values(this.byName).some((ns) => ns.subscribe === 'anyone' || ns.publish === 'anyone');
+  }
+}
+
+const globCache = new Map<string, RegExp>();
+
+/** `*` matches any run of characters, `?` any one; everything else is literal. */
+export function globMatches(pattern: string, channel: string): boolean {
+  let regex = globCache.get(pattern);
+  if (!regex) {
+    const body = pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+    regex = new RegExp(`^${body}$`);
+    if (globCache.size < 10_000) globCache.set(pattern, regex);
+  }
+  return regex.test(channel);
+}

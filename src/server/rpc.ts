@@ -1,0 +1,65 @@
+// RPC methods registered by the application. A method may carry a schema in
+// the Standard Schema form (zod, valibot, arktype...), checked before the
+// handler runs so that handlers only ever see valid input.
+import { SwitchboardError } from '../protocol/codes.js';
+
+/** The part of the Standard Schema v1 interface that Switchboard uses. */
+export interface StandardSchema<Output = unknown> {
+  readonly '~standard': {
+    readonly version: 1;
+    readonly vendor: string;
+    readonly validate: (
+      value: unknown,
+    ) => StandardResult<Output> | Promise<StandardResult<Output>>;
+  };
+}
+
+type StandardResult<Output> =
+  | { readonly value: Output; readonly issues?: undefined }
+  | { readonly issues: ReadonlyArray<{ readonly message: string; readonly path?: ReadonlyArray<unknown> }> };
+
+/** Who called an RPC method. */
+export interface RpcContext {
+  client: string;
+  user: string | null;
+  /** The token's `info` claim. */
+  info: unknown;
+}
+
+export type RpcHandler<In = unknown, Out = unknown> = (payload: In, context: RpcContext) => Out | Promise<Out>;
+
+interface Method {
+  handler: RpcHandler<unknown, unknown>;
+  schema: StandardSchema | undefined;
+}
+
+export class RpcRegistry {
+  private readonly methods = new Map<string, Method>();
+
+  register<In, Out>(name: string, handler: RpcHandler<In, Out>, schema?: StandardSchema<In>): void {
+    if (this.methods.has(name)) throw new Error(`RPC method ${name} is already registered`);
+    this.methods.set(name, { handler: handler as RpcHandler, schema });
+  }
+
+  async call(name: string, payload: unknown, context: RpcContext): Promise<unknown> {
+    const method = this.methods.get(name);
+    if (!method) throw new SwitchboardError('not_found', `no RPC method named ${name}`);
+    let input = payload;
+    if (method.schema) {
+      const result = await method.schema['~standard'].validate(payload);
+      if (result.issues) {
+        const first = result.issues[0];
+        const where = first?.path?.length ? `${first.path.map(pathKey).join('.')}: ` : '';
+        throw new SwitchboardError('bad_request', `invalid payload for ${name}: ${where}${first?.message ?? 'invalid'}`);
+      }
+      input = result.value;
+    }
+    return method.handler(input, context);
+  }
+}
+
+function pathKey(segment: unknown): string {
+  return typeof segment === 'object' && segment !== null && 'key' in segment
+    ? String((segment as { key: unknown }).key)
+    : String(segment);
+}

@@ -1,0 +1,123 @@
+// One client connection as the core sees it: who it is, what it subscribed to,
+// when it last spoke, and how much it may send. Transport-free.
+import type { Codec } from '../protocol/codec.js';
+import { CloseCode, type ErrorCode } from '../protocol/codes.js';
+import type { RequestId, ServerFrame } from '../protocol/frames.js';
+import type { Publication } from '../brokers/broker.js';
+import type { Identity } from './auth.js';
+import { RateLimiter } from './rate-limiter.js';
+import type { Transport } from './transport.js';
+
+/** A subscription is pending while its reply and recovered publications are prepared. */
+export interface Subscription {
+  live: boolean;
+  /** Publications that arrived while pending, sent after the replay. */
+  buffer: Publication[];
+  /** Offset of the newest publication sent on this channel, for dropping duplicates. */
+  lastOffset: number | null;
+}
+
+export interface SessionLimits {
+  messagesPerSecond: number;
+  burst: number;
+  outboundBufferBytes: number;
+}
+
+/** ws can only hold a timer of up to 2^31-1 ms. */
+const MAX_TIMER = 2_147_483_647;
+
+export class Session {
+  readonly subscriptions = new Map<string, Subscription>();
+  /** Last time anything arrived from the client, pong included. */
+  lastSeen = Date.now();
+  lastPing = Date.now();
+  closed = false;
+  private readonly rate: RateLimiter;
+  private expiryTimer: NodeJS.Timeout | null = null;
+
+  constructor(
+    readonly id: string,
+    public identity: Identity,
+    readonly codec: Codec,
+    private readonly transport: Transport,
+    private readonly limits: SessionLimits,
+    /** Remote address, for the per-IP limit and logs. */
+    readonly ip: string,
+  ) {
+    this.rate = new RateLimiter(limits.messagesPerSecond, limits.burst);
+  }
+
+  get user(): string | null {
+    return this.identity.user;
+  }
+
+  send(frame: ServerFrame): void {
+    this.sendEncoded(this.codec.encode(frame));
+  }
+
+  /** Send an already encoded frame (fan-out encodes once per codec). */
+  sendEncoded(data: string | Uint8Array): void {
+    if (this.closed) return;
+    this.transport.send(data);
+    if (this.transport.bufferedAmount > this.limits.outboundBufferBytes) {
+      this.close(CloseCode.SlowConsumer, 'outbound buffer over its limit');
+    }
+  }
+
+  reply(id: RequestId | undefined, payload: unknown): void {
+    if (id !== undefined) this.send({ type: 'reply', id, ok: true, payload: payload ?? null });
+  }
+
+  fail(id: RequestId | undefined, code: ErrorCode, message: string): void {
+    const error = { code, message };
+    if (id !== undefined) this.send({ type: 'reply', id, ok: false, error });
+    else this.send({ type: 'error', error });
+  }
+
+  /** Count an incoming frame against the rate limit. */
+  takeRate(): 'allow' | 'limit' | 'close' {
+    return this.rate.take();
+  }
+
+  close(code: number, reason: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.clearExpiry();
+    this.transport.close(code, reason);
+  }
+
+  terminate(): void {
+    this.closed = true;
+    this.clearExpiry();
+    this.transport.terminate();
+  }
+
+  ping(now: number): void {
+    this.lastPing = now;
+    this.transport.ping();
+  }
+
+  /** Close with 4001 when the token expires, unless `refresh` replaces it first. */
+  scheduleExpiry(): void {
+    this.clearExpiry();
+    const expiresAt = this.identity.expiresAt;
+    if (expiresAt === null || this.closed) return;
+    const delay = expiresAt * 1000 - Date.now();
+    if (delay <= 0) {
+      this.close(CloseCode.TokenExpired, 'token expired');
+      return;
+    }
+    this.expiryTimer = setTimeout(() => this.scheduleExpiry(), Math.min(delay, MAX_TIMER));
+    this.expiryTimer.unref();
+  }
+
+  markClosed(): void {
+    this.closed = true;
+    this.clearExpiry();
+  }
+
+  private clearExpiry(): void {
+    if (this.expiryTimer) clearTimeout(this.expiryTimer);
+    this.expiryTimer = null;
+  }
+}
