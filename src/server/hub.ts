@@ -78,8 +78,13 @@ export class Hub {
         const page = await this.broker.history(channel, since ? { since } : { limit: 0 }, namespace.history);
         const recovered = since !== undefined && page.recovered;
         if (recovered) replay = page.publications;
-        subscription.lastOffset = recovered ? since.offset : page.offset;
-        result = { channel, epoch: page.epoch, offset: page.offset, recovered };
+        // Publications buffered since this subscription was registered all
+        // follow it, even those that were published before the history read:
+        // the position the client starts from is just before the first of them.
+        const firstBuffered = subscription.buffer[0]?.offset;
+        const start = firstBuffered === undefined ? page.offset : Math.min(page.offset, firstBuffered - 1);
+        subscription.lastOffset = recovered ? since.offset : start;
+        result = { channel, epoch: page.epoch, offset: recovered ? page.offset : start, recovered };
       } else {
         result = { channel, epoch: null, offset: null, recovered: false };
       }

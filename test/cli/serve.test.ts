@@ -1,0 +1,104 @@
+// `switchboard serve` as a process: the listening line, raw clients, config
+// errors that name the key, and SIGTERM with 100 clients.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFileSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, expect, it } from 'vitest';
+import { RawClient } from '../helpers/raw-client.js';
+
+const BIN = join(import.meta.dirname, '../../dist/cli/main.js');
+const children: ChildProcess[] = [];
+
+afterEach(() => {
+  for (const child of children.splice(0)) if (child.exitCode === null) child.kill('SIGKILL');
+});
+
+interface Started {
+  child: ChildProcess;
+  url: string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>;
+}
+
+function run(args: string[], env: Record<string, string> = {}): Started & { listening: Promise<string> } {
+  const child = spawn(process.execPath, [BIN, ...args], {
+    env: { ...process.env, SWITCHBOARD_LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.push(child);
+  let stderr = '';
+  child.stderr!.on('data', (chunk) => (stderr += chunk));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>((resolve) =>
+    child.on('exit', (code, signal) => resolve({ code, signal, stderr })),
+  );
+  const listening = new Promise<string>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (chunk) => {
+      out += chunk;
+      const match = /listening on (http:\/\/[^\s]+)/.exec(out);
+      if (match) resolve(match[1]!);
+    });
+    exited.then((e) => reject(new Error(`exited ${e.code}: ${e.stderr}`)));
+  });
+  // Tests of a process that should fail only await `exited`.
+  listening.catch(() => {});
+  return { child, url: '', exited, listening };
+}
+
+async function serve(args: string[] = [], env: Record<string, string> = {}): Promise<Started> {
+  const started = run(['serve', '--port', '0', ...args], env);
+  return { ...started, url: await started.listening };
+}
+
+it('prints the listening line, and raw clients subscribe and publish through it', async () => {
+  const { url } = await serve();
+  expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+  const sub = await RawClient.connect(`${url.replace('http', 'ws')}/ws`);
+  expect(sub.frames[0]!.type).toBe('welcome');
+  sub.send({ type: 'subscribe', channel: 'updates' });
+  const pub = await RawClient.connect(`${url.replace('http', 'ws')}/ws`);
+  // Fire-and-forget subscribe has no reply; wait until a ping behind it is answered.
+  await sub.alive();
+  pub.send({ type: 'publish', channel: 'updates', payload: { hello: 'world' } });
+  expect((await sub.next((f) => f.type === 'message')).payload).toEqual({ hello: 'world' });
+});
+
+it('reads flags from SWITCHBOARD_* variables', async () => {
+  const { url } = await serve([], { SWITCHBOARD_API_KEY: 'k1' });
+  const res = await fetch(`${url}/api/stats`, { headers: { Authorization: 'apikey k1' } });
+  expect(res.status).toBe(200);
+});
+
+it('stops with a message naming the key of a bad config file', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sb-'));
+  const file = join(dir, 'config.json');
+  writeFileSync(file, JSON.stringify({ limits: { maxPayload: 'big' }, colour: 'red' }));
+  const { exited } = run(['serve', '--config', file]);
+  const result = await exited;
+  expect(result.code).toBe(2);
+  expect(result.stderr).toContain('limits.maxPayload');
+  expect(result.stderr).toContain('colour: unknown key');
+});
+
+it('lets flags override the config file', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sb-'));
+  const file = join(dir, 'config.json');
+  writeFileSync(file, JSON.stringify({ port: 1, path: '/realtime' }));
+  const { url } = await serve(['--config', file]);
+  const client = await RawClient.connect(`${url.replace('http', 'ws')}/realtime`);
+  await client.close();
+});
+
+it('drains on SIGTERM: 100 clients get 1001 and the process exits 0 within 5 s', async () => {
+  const { child, url, exited } = await serve();
+  const wsUrl = `${url.replace('http', 'ws')}/ws`;
+  const clients = await Promise.all(Array.from({ length: 100 }, () => RawClient.connect(wsUrl)));
+  child.kill('SIGTERM');
+  const deadline = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('still running after 5 s')), 5_000));
+  const [codes, exit] = await Promise.race([
+    Promise.all([Promise.all(clients.map(async (c) => (await c.closed).code)), exited]),
+    deadline,
+  ]);
+  expect(codes).toEqual(Array(100).fill(1001));
+  expect(exit.code).toBe(0);
+});
