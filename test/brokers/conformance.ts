@@ -1,0 +1,253 @@
+// The broker conformance suite: written once, run against every broker
+// (memory now; Redis and NATS run the same file). Each test uses its own
+// channel names so that brokers sharing storage do not see each other's data.
+import { randomUUID } from 'node:crypto';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Broker, ChannelEvent, HistoryPolicy } from '../../src/brokers/broker.js';
+
+export interface BrokerHarness {
+  /** A new broker (one node) on the shared storage. */
+  make(): Promise<Broker>;
+  /** Make the broker lose its channels' history, as a restart of a memory broker does; returns the broker to use after. */
+  loseHistory(broker: Broker): Promise<Broker>;
+  /** Let `ms` of time pass, for ttl eviction. */
+  advance(ms: number): Promise<void>;
+  /** True when two brokers made by `make` are two nodes sharing channels. */
+  multiNode: boolean;
+}
+
+/** Collects a broker's events and waits for them, without sleeping. */
+export class EventLog {
+  readonly events: Array<{ channel: string; event: ChannelEvent }> = [];
+  private waiters: Array<() => void> = [];
+
+  readonly handler = (channel: string, event: ChannelEvent): void => {
+    this.events.push({ channel, event });
+    for (const wake of this.waiters.splice(0)) wake();
+  };
+
+  of(channel: string): ChannelEvent[] {
+    return this.events.filter((e) => e.channel === channel).map((e) => e.event);
+  }
+
+  payloads(channel: string): unknown[] {
+    return this.of(channel).flatMap((e) => (e.kind === 'publication' ? [e.publication.payload] : []));
+  }
+
+  async until(check: () => boolean, timeoutMs = 5_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!check()) {
+      if (Date.now() > deadline) throw new Error('broker event did not arrive in time');
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, deadline - Date.now());
+        this.waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  }
+}
+
+const HISTORY: HistoryPolicy = { size: 5, ttl: 60_000 };
+
+export function brokerConformance(name: string, harness: BrokerHarness): void {
+  describe(`${name} broker conformance`, () => {
+    const open: Broker[] = [];
+    const channel = () => `conf-${randomUUID()}`;
+
+    async function node(): Promise<{ broker: Broker; log: EventLog }> {
+      const broker = await harness.make();
+      const log = new EventLog();
+      await broker.start(log.handler);
+      open.push(broker);
+      return { broker, log };
+    }
+
+    afterEach(async () => {
+      await Promise.all(open.splice(0).map((b) => b.close()));
+    });
+
+    describe('offsets and epochs', () => {
+      it('starts a channel at offset 0 and gives each publication the next offset', async () => {
+        const { broker } = await node();
+        const c = channel();
+        const start = await broker.history(c, { limit: 0 }, HISTORY);
+        expect(start.offset).toBe(0);
+        expect(typeof start.epoch).toBe('string');
+        const offsets = [];
+        for (let i = 0; i < 3; i++) offsets.push(await broker.publish(c, { payload: i }, HISTORY));
+        expect(offsets).toEqual([1, 2, 3]);
+        const after = await broker.history(c, { limit: 0 }, HISTORY);
+        expect(after).toMatchObject({ epoch: start.epoch, offset: 3 });
+      });
+
+      it('returns null offsets and stores nothing without a history policy', async () => {
+        const { broker } = await node();
+        const c = channel();
+        expect(await broker.publish(c, { payload: 'x' }, null)).toBeNull();
+        expect((await broker.history(c, {}, HISTORY)).publications).toEqual([]);
+      });
+
+      it('keeps separate offsets per channel', async () => {
+        const { broker } = await node();
+        const [a, b] = [channel(), channel()];
+        await broker.publish(a, { payload: 1 }, HISTORY);
+        await broker.publish(a, { payload: 2 }, HISTORY);
+        expect(await broker.publish(b, { payload: 1 }, HISTORY)).toBe(1);
+      });
+
+      it('changes the epoch when history is lost', async () => {
+        const first = await node();
+        const c = channel();
+        await first.broker.publish(c, { payload: 1 }, HISTORY);
+        const before = await first.broker.history(c, { limit: 0 }, HISTORY);
+        const broker = await harness.loseHistory(first.broker);
+        if (broker !== first.broker) {
+          open.push(broker);
+          await broker.start(new EventLog().handler);
+        }
+        const after = await broker.history(c, { since: { epoch: before.epoch, offset: 1 } }, HISTORY);
+        expect(after.epoch).not.toBe(before.epoch);
+        expect(after.recovered).toBe(false);
+      });
+    });
+
+    describe('delivery', () => {
+      it('delivers publications of subscribed channels in publish order, with offsets and from', async () => {
+        const { broker, log } = await node();
+        const c = channel();
+        await broker.subscribe(c);
+        for (let i = 1; i <= 20; i++) await broker.publish(c, { payload: i, from: { client: 'c1', user: 'u1' } }, HISTORY);
+        await log.until(() => log.of(c).length === 20);
+        expect(log.payloads(c)).toEqual([...Array(20).keys()].map((i) => i + 1));
+        const first = log.of(c)[0]!;
+        expect(first).toEqual({ kind: 'publication', publication: { offset: 1, payload: 1, from: { client: 'c1', user: 'u1' } } });
+      });
+
+      it('delivers nothing for channels not subscribed, or after unsubscribe', async () => {
+        const { broker, log } = await node();
+        const [quiet, marker] = [channel(), channel()];
+        await broker.subscribe(quiet);
+        await broker.unsubscribe(quiet);
+        await broker.subscribe(marker);
+        await broker.publish(quiet, { payload: 'unheard' }, HISTORY);
+        await broker.publish(marker, { payload: 'heard' }, HISTORY);
+        await log.until(() => log.of(marker).length === 1);
+        expect(log.of(quiet)).toEqual([]);
+      });
+
+      it('carries join and leave events without storing them', async () => {
+        const { broker, log } = await node();
+        const c = channel();
+        await broker.subscribe(c);
+        const entry = { client: 'c1', user: 'u1', info: { name: 'Ann' } };
+        await broker.emit(c, { kind: 'join', entry });
+        await broker.emit(c, { kind: 'leave', entry });
+        await log.until(() => log.of(c).length === 2);
+        expect(log.of(c)).toEqual([{ kind: 'join', entry }, { kind: 'leave', entry }]);
+        expect((await broker.history(c, {}, HISTORY)).offset).toBe(0);
+      });
+    });
+
+    describe('history and recovery', () => {
+      it('returns the newest publications, oldest first, up to limit', async () => {
+        const { broker } = await node();
+        const c = channel();
+        for (let i = 1; i <= 4; i++) await broker.publish(c, { payload: i }, HISTORY);
+        const page = await broker.history(c, { limit: 2 }, HISTORY);
+        expect(page.publications.map((p) => [p.offset, p.payload])).toEqual([[3, 3], [4, 4]]);
+        expect(page.recovered).toBe(false);
+      });
+
+      it('recovers exactly the publications after a held position', async () => {
+        const { broker } = await node();
+        const c = channel();
+        for (let i = 1; i <= 4; i++) await broker.publish(c, { payload: i }, HISTORY);
+        const { epoch } = await broker.history(c, { limit: 0 }, HISTORY);
+        const page = await broker.history(c, { since: { epoch, offset: 2 } }, HISTORY);
+        expect(page.recovered).toBe(true);
+        expect(page.publications.map((p) => p.offset)).toEqual([3, 4]);
+        const upToDate = await broker.history(c, { since: { epoch, offset: 4 } }, HISTORY);
+        expect(upToDate).toMatchObject({ recovered: true, publications: [] });
+      });
+
+      it('keeps only the newest size publications, and cannot recover from before them', async () => {
+        const { broker } = await node();
+        const c = channel();
+        for (let i = 1; i <= 12; i++) await broker.publish(c, { payload: i }, HISTORY);
+        const page = await broker.history(c, {}, HISTORY);
+        expect(page.publications.map((p) => p.offset)).toEqual([8, 9, 10, 11, 12]);
+        const tooOld = await broker.history(c, { since: { epoch: page.epoch, offset: 6 } }, HISTORY);
+        expect(tooOld.recovered).toBe(false);
+        const justHeld = await broker.history(c, { since: { epoch: page.epoch, offset: 7 } }, HISTORY);
+        expect(justHeld.recovered).toBe(true);
+        expect(justHeld.publications.map((p) => p.offset)).toEqual([8, 9, 10, 11, 12]);
+      });
+
+      it('evicts publications older than ttl, but keeps the position', async () => {
+        const { broker } = await node();
+        const c = channel();
+        const policy = { size: 100, ttl: 1_000 };
+        await broker.publish(c, { payload: 'old' }, policy);
+        await harness.advance(1_500);
+        await broker.publish(c, { payload: 'new' }, policy);
+        const page = await broker.history(c, {}, policy);
+        expect(page.publications.map((p) => p.payload)).toEqual(['new']);
+        expect(await broker.history(c, { since: { epoch: page.epoch, offset: 0 } }, policy)).toMatchObject({ recovered: false });
+        expect(await broker.history(c, { since: { epoch: page.epoch, offset: 1 } }, policy)).toMatchObject({ recovered: true });
+        await harness.advance(1_500);
+        const idle = await broker.history(c, { since: { epoch: page.epoch, offset: 2 } }, policy);
+        expect(idle).toMatchObject({ epoch: page.epoch, offset: 2, recovered: true, publications: [] });
+      });
+
+      it('does not recover from an unknown epoch or a position from the future', async () => {
+        const { broker } = await node();
+        const c = channel();
+        await broker.publish(c, { payload: 1 }, HISTORY);
+        const { epoch } = await broker.history(c, { limit: 0 }, HISTORY);
+        expect((await broker.history(c, { since: { epoch: 'other', offset: 1 } }, HISTORY)).recovered).toBe(false);
+        expect((await broker.history(c, { since: { epoch, offset: 9 } }, HISTORY)).recovered).toBe(false);
+      });
+    });
+
+    describe('presence', () => {
+      it('adds, refreshes and removes entries', async () => {
+        const { broker } = await node();
+        const c = channel();
+        const ann = { client: 'c1', user: 'ann', info: { name: 'Ann' } };
+        const bob = { client: 'c2', user: null, info: null };
+        await broker.addPresence(c, ann);
+        await broker.addPresence(c, bob);
+        await broker.addPresence(c, ann);
+        const sorted = (await broker.presence(c)).sort((x, y) => x.client.localeCompare(y.client));
+        expect(sorted).toEqual([ann, bob]);
+        await broker.removePresence(c, 'c1');
+        expect(await broker.presence(c)).toEqual([bob]);
+        await broker.removePresence(c, 'c2');
+        expect(await broker.presence(c)).toEqual([]);
+      });
+    });
+
+    if (harness.multiNode) describe('several nodes', () => {
+      it('delivers one node’s publications to another, in order, with shared offsets', async () => {
+        const a = await node();
+        const b = await node();
+        const c = channel();
+        await b.broker.subscribe(c);
+        for (let i = 1; i <= 10; i++) await a.broker.publish(c, { payload: i }, HISTORY);
+        await b.log.until(() => b.log.of(c).length === 10);
+        expect(b.log.payloads(c)).toEqual([...Array(10).keys()].map((i) => i + 1));
+        expect(await b.broker.publish(c, { payload: 11 }, HISTORY)).toBe(11);
+      });
+
+      it('shares presence between nodes', async () => {
+        const a = await node();
+        const b = await node();
+        const c = channel();
+        await a.broker.addPresence(c, { client: 'c1', user: 'u', info: null });
+        expect(await b.broker.presence(c)).toEqual([{ client: 'c1', user: 'u', info: null }]);
+      });
+    });
+  });
+}
