@@ -49,6 +49,8 @@ function cookieValue(header: string | undefined, name: string): string | null {
 export interface VerifierOptions {
   jwtSecret: string | null;
   jwks: string | null;
+  /** ms to wait after a JWKS fetch before fetching again for an unknown key id. */
+  jwksCooldown: number;
 }
 
 /** Verifies HS256 tokens with the shared secret and RS256/ES256 tokens with the JWKS (cached and refreshed by jose). */
@@ -58,7 +60,11 @@ export class TokenVerifier {
 
   constructor(options: VerifierOptions) {
     this.secret = options.jwtSecret ? new TextEncoder().encode(options.jwtSecret) : null;
-    this.keySet = options.jwks ? createRemoteJWKSet(new URL(options.jwks)) : null;
+    // jose caches the key set and refetches it when a token names an unknown
+    // key id (rotation), at most once per cooldown.
+    this.keySet = options.jwks
+      ? createRemoteJWKSet(new URL(options.jwks), { cooldownDuration: options.jwksCooldown, timeoutDuration: 5_000 })
+      : null;
   }
 
   get enabled(): boolean {

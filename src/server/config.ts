@@ -32,6 +32,8 @@ export const configSchema = z.strictObject({
   path: z.string().startsWith('/').default('/ws'),
   jwtSecret: z.string().min(1).nullable().default(null),
   jwks: z.url().nullable().default(null),
+  /** After fetching the JWKS, wait this long before fetching again for an unknown key id. */
+  jwksCooldown: z.number().int().min(0).default(30_000),
   apiKey: z.string().min(1).nullable().default(null),
   /** Empty: the server's own origin and localhost origins. `*` allows all. */
   allowedOrigins: z.array(z.string().min(1)).default([]),
@@ -51,9 +53,13 @@ export const configSchema = z.strictObject({
       connectionsPerIp: positiveInt.default(1_000),
       maxConnections: positiveInt.default(100_000),
       outboundBufferBytes: positiveInt.default(4_194_304),
+      /** An upgrade request whose headers take longer than this is dropped (slowloris). */
+      handshakeTimeout: positiveInt.default(10_000),
     })
     .prefault({}),
   namespaces: z.record(z.string().regex(/^[A-Za-z0-9_\-.@#/]*$/), namespaceSchema).default(DEFAULT_NAMESPACES),
+  /** permessage-deflate. Off by default; when on, maxPayload bounds the inflated size. */
+  compression: z.boolean().default(false),
   /** TLS files (flags --tls-cert and --tls-key). */
   tlsCert: z.string().min(1).nullable().default(null),
   tlsKey: z.string().min(1).nullable().default(null),

@@ -137,8 +137,12 @@ export class Core {
   }
 
   /** The transport closed, for whatever reason. */
-  closed(session: Session, code: number, reason: string): void {
+  closed(session: Session, peerCode: number, peerReason: string): void {
     if (!this.sessions.delete(session.id)) return;
+    // A slow or vanished peer never answers our close frame (ws reports 1006):
+    // what the logs and hooks need is the code this server sent.
+    const code = session.closeCode ?? peerCode;
+    const reason = session.closeCode !== null && peerCode === 1006 ? 'closed by server, peer did not answer' : peerReason;
     session.markClosed();
     this.logger.info({ client: session.id, user: session.user, code, reason }, 'disconnect');
     this.hub.removeSession(session).catch((error: unknown) => {

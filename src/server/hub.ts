@@ -241,13 +241,20 @@ function presenceEntry(session: Session): PresenceEntry {
   return { client: session.id, user: session.user, info: session.identity.info };
 }
 
-/** Encodes a frame at most once per codec, however many sessions receive it. */
+/**
+ * Encodes a frame at most once per codec, to bytes, however many sessions
+ * receive it: a string would be converted again for every socket.
+ */
 class EncodeOnce {
-  private readonly byCodec = new Map<Codec, string | Uint8Array>();
+  private readonly byCodec = new Map<Codec, Uint8Array>();
   constructor(private readonly frame: unknown) {}
-  for(codec: Codec): string | Uint8Array {
+  for(codec: Codec): Uint8Array {
     let data = this.byCodec.get(codec);
-    if (data === undefined) this.byCodec.set(codec, (data = codec.encode(this.frame)));
+    if (data === undefined) {
+      const encoded = codec.encode(this.frame);
+      data = typeof encoded === 'string' ? Buffer.from(encoded) : encoded;
+      this.byCodec.set(codec, data);
+    }
     return data;
   }
 }

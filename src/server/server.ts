@@ -13,7 +13,7 @@ import { jsonCodec, type Codec } from '../protocol/codec.js';
 import { CloseCode } from '../protocol/codes.js';
 import { parseConfig, type Config, type ConfigInput } from './config.js';
 import { Core, type ConnectionInfo } from './core.js';
-import { checkHandshake, isRefusal, refusal, writeRefusal, type HandshakePolicy } from './handshake.js';
+import { checkHandshake, isRefusal, refusal, writeRefusal, type HandshakePolicy, type Refusal } from './handshake.js';
 import { handleRoute, notFound } from './http/routes.js';
 import { createLogger, type Logger } from './logger.js';
 import { createMetrics } from './metrics.js';
@@ -54,7 +54,8 @@ export class SwitchboardServer {
     this.wss = new WebSocketServer({
       noServer: true,
       maxPayload: this.config.limits.maxPayload,
-      perMessageDeflate: false,
+      // ws checks maxPayload against the inflated size, so a deflate bomb closes with 1009.
+      perMessageDeflate: this.config.compression ? { threshold: 1024, concurrencyLimit: 10 } : false,
       clientTracking: false,
       handleProtocols: (_offered, req) => this.chosenProtocol.get(req) ?? false,
     });
@@ -107,8 +108,15 @@ export class SwitchboardServer {
     const tls = this.config.tlsCert && this.config.tlsKey
       ? { cert: readFileSync(this.config.tlsCert), key: readFileSync(this.config.tlsKey) }
       : null;
-    // Bounded headers and timeouts drop slow or oversized upgrade requests.
-    const httpOptions = { maxHeaderSize: 16_384, headersTimeout: 10_000, requestTimeout: 30_000 };
+    // Bounded headers and timeouts drop slow or oversized upgrade requests
+    // (slowloris); Node checks the timeouts every connectionsCheckingInterval.
+    const { handshakeTimeout } = this.config.limits;
+    const httpOptions = {
+      maxHeaderSize: 16_384,
+      headersTimeout: handshakeTimeout,
+      requestTimeout: Math.max(30_000, handshakeTimeout),
+      connectionsCheckingInterval: Math.min(1_000, Math.max(10, Math.floor(handshakeTimeout / 4))),
+    };
     const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {
       this.handleRequest(req, res).then(
         (handled) => handled || notFound(res),
@@ -120,7 +128,7 @@ export class SwitchboardServer {
     };
     const server = tls ? https.createServer({ ...httpOptions, ...tls }, onRequest) : http.createServer(httpOptions, onRequest);
     server.on('upgrade', this.handleUpgrade);
-    server.on('clientError', (_error, socket) => socket.destroy());
+    server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => writeRefusal(socket, clientErrorRefusal(error)));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(port, host, () => {
@@ -218,6 +226,13 @@ export class SwitchboardServer {
     });
     return null;
   }
+}
+
+/** What to answer a request Node's HTTP parser gave up on. */
+function clientErrorRefusal(error: NodeJS.ErrnoException): Refusal {
+  if (error.code === 'HPE_HEADER_OVERFLOW') return refusal(431, 'bad_request', 'request headers are too large');
+  if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') return refusal(408, 'timeout', 'request headers took too long');
+  return refusal(400, 'bad_request', 'malformed HTTP request');
 }
 
 export function createServer(options: ServerOptions = {}): SwitchboardServer {

@@ -32,6 +32,8 @@ export class Session {
   lastSeen = Date.now();
   lastPing = Date.now();
   closed = false;
+  /** The code this server closed with, if it started the close. */
+  closeCode: number | null = null;
   private readonly rate: RateLimiter;
   private expiryTimer: NodeJS.Timeout | null = null;
 
@@ -58,10 +60,16 @@ export class Session {
   /** Send an already encoded frame (fan-out encodes once per codec). */
   sendEncoded(data: string | Uint8Array): void {
     if (this.closed) return;
-    this.transport.send(data);
+    this.transport.send(data, this.codec.binary);
     if (this.transport.bufferedAmount > this.limits.outboundBufferBytes) {
+      // Nothing more is queued for it: its memory stays under the limit plus one frame.
       this.close(CloseCode.SlowConsumer, 'outbound buffer over its limit');
     }
+  }
+
+  /** Bytes queued for this client but not yet written to its socket. */
+  get bufferedAmount(): number {
+    return this.transport.bufferedAmount;
   }
 
   reply(id: RequestId | undefined, payload: unknown): void {
@@ -82,6 +90,7 @@ export class Session {
   close(code: number, reason: string): void {
     if (this.closed) return;
     this.closed = true;
+    this.closeCode = code;
     this.clearExpiry();
     this.transport.close(code, reason);
   }

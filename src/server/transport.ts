@@ -1,7 +1,8 @@
 // The four things the core needs of a connection. The `ws` adapter implements
 // it (ws-transport.ts); nothing else in the core knows which library is used.
 export interface Transport {
-  send(data: string | Uint8Array): void;
+  /** Send one frame; `binary` picks a binary or a text frame whatever the data's type. */
+  send(data: string | Uint8Array, binary: boolean): void;
   /** Bytes queued but not yet written to the socket. */
   readonly bufferedAmount: number;
   /** Start a closing handshake. */

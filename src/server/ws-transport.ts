@@ -6,7 +6,7 @@ import type { Transport } from './transport.js';
 
 export function bindWebSocket(core: Core, socket: WebSocket, params: OpenParams): void {
   const transport: Transport = {
-    send: (data) => socket.send(data),
+    send: (data, binary) => socket.send(data, { binary }),
     get bufferedAmount() {
       return socket.bufferedAmount;
     },
