@@ -51,8 +51,35 @@ export function parseClientFrame(value: unknown): ParsedFrame {
   return { ok: true, frame };
 }
 
-/** Parse a text frame: JSON first, then shape. */
+/**
+ * Frames nested deeper than this are refused before parsing: V8 parses very
+ * deep JSON, but cannot serialise it again for subscribers or history.
+ */
+export const MAX_DEPTH = 64;
+
+/** Deepest nesting of arrays and objects in JSON text, ignoring brackets inside strings. */
+export function jsonDepth(text: string): number {
+  let depth = 0;
+  let deepest = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) deepest = Math.max(deepest, ++depth);
+    else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return deepest;
+}
+
+/** Parse a text frame: depth, JSON, then shape. */
 export function parseTextFrame(text: string): ParsedFrame {
+  // A frame shorter than twice the limit cannot be nested that deep.
+  if (text.length > 2 * MAX_DEPTH && jsonDepth(text) > MAX_DEPTH) {
+    return { ok: false, message: `frame is nested deeper than ${MAX_DEPTH} levels` };
+  }
   let value: unknown;
   try {
     value = JSON.parse(text);

@@ -1,54 +1,13 @@
 // `switchboard serve` as a process: the listening line, raw clients, config
 // errors that name the key, and SIGTERM with 100 clients.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, expect, it } from 'vitest';
+import { killChildren, run, serve } from '../helpers/cli.js';
 import { RawClient } from '../helpers/raw-client.js';
 
-const BIN = join(import.meta.dirname, '../../dist/cli/main.js');
-const children: ChildProcess[] = [];
-
-afterEach(() => {
-  for (const child of children.splice(0)) if (child.exitCode === null) child.kill('SIGKILL');
-});
-
-interface Started {
-  child: ChildProcess;
-  url: string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>;
-}
-
-function run(args: string[], env: Record<string, string> = {}): Started & { listening: Promise<string> } {
-  const child = spawn(process.execPath, [BIN, ...args], {
-    env: { ...process.env, SWITCHBOARD_LOG_LEVEL: 'warn', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.push(child);
-  let stderr = '';
-  child.stderr!.on('data', (chunk) => (stderr += chunk));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>((resolve) =>
-    child.on('exit', (code, signal) => resolve({ code, signal, stderr })),
-  );
-  const listening = new Promise<string>((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (chunk) => {
-      out += chunk;
-      const match = /listening on (http:\/\/[^\s]+)/.exec(out);
-      if (match) resolve(match[1]!);
-    });
-    exited.then((e) => reject(new Error(`exited ${e.code}: ${e.stderr}`)));
-  });
-  // Tests of a process that should fail only await `exited`.
-  listening.catch(() => {});
-  return { child, url: '', exited, listening };
-}
-
-async function serve(args: string[] = [], env: Record<string, string> = {}): Promise<Started> {
-  const started = run(['serve', '--port', '0', ...args], env);
-  return { ...started, url: await started.listening };
-}
+afterEach(killChildren);
 
 it('prints the listening line, and raw clients subscribe and publish through it', async () => {
   const { url } = await serve();

@@ -35,8 +35,14 @@ export class RawClient {
   /** Connect and wait for the welcome frame. */
   static async connect(url: string, options: ClientOptions & { protocols?: string | string[] } = {}): Promise<RawClient> {
     const { protocols, ...rest } = options;
-    const client = new RawClient(new WebSocket(url, protocols, rest));
-    await client.next((f) => f.type === 'welcome');
+    const ws = new WebSocket(url, protocols, rest);
+    let failure: Error | undefined;
+    ws.once('error', (error) => (failure = error));
+    const client = new RawClient(ws);
+    const closedFirst = client.closed.then((c) => {
+      throw failure ?? new Error(`closed with ${c.code} before welcome`);
+    });
+    await Promise.race([client.next((f) => f.type === 'welcome'), closedFirst]);
     return client;
   }
 

@@ -48,6 +48,7 @@ const badFrames: Array<[string, string, RegExp]> = [
   ['rpc without method', '{"type":"rpc","payload":{}}', /method/],
   ['refresh with a numeric token', '{"type":"refresh","token":1}', /token/],
   ['a float id', '{"type":"ping","id":1.5}', /id must be/],
+  ['a payload nested 65 deep', `{"type":"publish","channel":"a","payload":${'['.repeat(65)}${']'.repeat(65)}}`, /nested deeper than 64/],
   ['an id of 65 characters', JSON.stringify({ type: 'ping', id: 'i'.repeat(65) }), /id must be/],
 ];
 
@@ -155,5 +156,17 @@ describe('frames that close the connection', () => {
     client.ws.send(Buffer.from([0x7b, 0xff, 0xfe, 0x7d]), { binary: false });
     expect((await client.closed).code).toBe(1007);
     await bystanderStillReceives('after invalid utf-8');
+  });
+});
+
+describe('nesting', () => {
+  it('accepts a payload nested 63 deep, brackets inside strings not counted', async () => {
+    const client = await RawClient.connect(srv.wsUrl);
+    await client.ok({ type: 'subscribe', channel: 'deep' });
+    const text = `{"type":"publish","id":1,"channel":"deep","payload":[${'['.repeat(62)}"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\\"["${']'.repeat(62)}]}`;
+    client.send(text);
+    expect((await client.next((f) => f.id === 1)).ok).toBe(true);
+    await client.next((f) => f.type === 'message');
+    await client.close();
   });
 });

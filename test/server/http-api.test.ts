@@ -68,6 +68,8 @@ describe('publishing', () => {
     expect(missing.status).toBe(400);
     const nowhere = await api('/api/publish', { channel: 'nowhere:a', payload: 1 });
     expect(nowhere.status).toBe(404);
+    const deep = await api('/api/publish', JSON.parse(`{"channel":"a","payload":${'['.repeat(65)}${']'.repeat(65)}}`));
+    expect(deep.status).toBe(400);
     const notJson = await fetch(`${srv.url}/api/publish`, { method: 'POST', headers: { Authorization: `apikey ${KEY}` }, body: '{' });
     expect(notJson.status).toBe(400);
   });

@@ -1,6 +1,7 @@
 // Small helpers for JSON answers and bodies on Node's http module.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { SwitchboardError, type ErrorCode } from '../../protocol/codes.js';
+import { jsonDepth, MAX_DEPTH } from '../envelope.js';
 
 const STATUS: Record<ErrorCode, number> = {
   bad_request: 400,
@@ -35,8 +36,10 @@ export async function readJson(req: IncomingMessage, limit: number): Promise<unk
     if (size > limit) throw new SwitchboardError('payload_too_large', `body over ${limit} bytes`);
     chunks.push(chunk);
   }
+  const text = Buffer.concat(chunks).toString('utf8');
+  if (jsonDepth(text) > MAX_DEPTH) throw new SwitchboardError('bad_request', `body is nested deeper than ${MAX_DEPTH} levels`);
   try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    return JSON.parse(text);
   } catch {
     throw new SwitchboardError('bad_request', 'body is not valid JSON');
   }
