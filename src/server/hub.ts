@@ -230,10 +230,12 @@ export class Hub {
   }
 }
 
+/** Keys in the contract's order, so the offset comes before a large payload. */
 function messageFrame(channel: string, publication: Publication): MessageFrame {
-  const frame: MessageFrame = { type: 'message', channel, payload: publication.payload };
-  if (publication.offset !== undefined) frame.offset = publication.offset;
-  if (publication.from) frame.from = publication.from;
+  const { offset, payload, from } = publication;
+  const frame: MessageFrame =
+    offset === undefined ? { type: 'message', channel, payload } : { type: 'message', channel, offset, payload };
+  if (from) frame.from = from;
   return frame;
 }
 
