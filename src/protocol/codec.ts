@@ -1,5 +1,6 @@
-// How frames become bytes on a connection. The JSON codec is the default; the
-// MessagePack one arrives with the client SDK.
+// How frames become bytes on a connection, and back. JSON is the default;
+// MessagePack (msgpack.ts) is opt-in so that clients which never use it do not
+// carry it.
 import { SUBPROTOCOL_JSON } from './frames.js';
 
 export interface Codec {
@@ -8,10 +9,13 @@ export interface Codec {
   /** True when frames are binary WebSocket frames. */
   readonly binary: boolean;
   encode(frame: unknown): string | Uint8Array;
+  /** Throws on input that is not a valid encoding. */
+  decode(data: string | Uint8Array): unknown;
 }
 
 export const jsonCodec: Codec = {
   subprotocol: SUBPROTOCOL_JSON,
   binary: false,
   encode: (frame) => JSON.stringify(frame),
+  decode: (data) => JSON.parse(typeof data === 'string' ? data : new TextDecoder().decode(data)),
 };

@@ -2,3 +2,4 @@ export * from './codes.js';
 export * from './frames.js';
 export * from './channels.js';
 export * from './codec.js';
+export * from './schema.js';

@@ -10,7 +10,7 @@ import type { Identity } from './auth.js';
 import { TokenVerifier } from './auth.js';
 import type { Config } from './config.js';
 import { Dispatcher } from './dispatch.js';
-import { parseTextFrame } from './envelope.js';
+import { parseBinaryFrame, parseTextFrame } from './envelope.js';
 import { Heartbeat } from './heartbeat.js';
 import { Hub } from './hub.js';
 import { Namespaces } from './namespaces.js';
@@ -119,7 +119,7 @@ export class Core {
         return;
       }
     }
-    const parsed = parseTextFrame(data.toString('utf8'));
+    const parsed = isBinary ? parseBinaryFrame(session.codec, data) : parseTextFrame(data.toString('utf8'));
     if (!parsed.ok) {
       this.counters.badRequests++;
       session.fail(parsed.id, 'bad_request', parsed.message);

@@ -2,6 +2,7 @@
 // error the contract asks for (docs/protocol.md, section 2).
 import { z } from 'zod';
 import { isValidChannelName } from '../protocol/channels.js';
+import type { Codec } from '../protocol/codec.js';
 import type { ClientFrame, RequestId } from '../protocol/frames.js';
 
 const requestId = z.union([z.number().int(), z.string().max(64)]);
@@ -86,5 +87,29 @@ export function parseTextFrame(text: string): ParsedFrame {
   } catch {
     return { ok: false, message: 'frame is not valid JSON' };
   }
+  return parseClientFrame(value);
+}
+
+/** True when arrays and objects in `value` nest deeper than `max`; stops as soon as they do. */
+export function nestedDeeperThan(value: unknown, max: number): boolean {
+  const stack: Array<[unknown, number]> = [[value, 0]];
+  while (stack.length > 0) {
+    const [item, depth] = stack.pop()!;
+    if (typeof item !== 'object' || item === null || ArrayBuffer.isView(item)) continue;
+    if (depth + 1 > max) return true;
+    for (const child of Object.values(item)) stack.push([child, depth + 1]);
+  }
+  return false;
+}
+
+/** Parse a binary frame with a binary codec (MessagePack): decode, depth, then shape. */
+export function parseBinaryFrame(codec: Codec, data: Uint8Array): ParsedFrame {
+  let value: unknown;
+  try {
+    value = codec.decode(data);
+  } catch {
+    return { ok: false, message: `frame is not valid ${codec.subprotocol}` };
+  }
+  if (nestedDeeperThan(value, MAX_DEPTH)) return { ok: false, message: `frame is nested deeper than ${MAX_DEPTH} levels` };
   return parseClientFrame(value);
 }

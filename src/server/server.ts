@@ -10,6 +10,7 @@ import type { Registry } from 'prom-client';
 import type { Broker } from '../brokers/broker.js';
 import { MemoryBroker } from '../brokers/memory.js';
 import { jsonCodec, type Codec } from '../protocol/codec.js';
+import { msgpackCodec } from '../protocol/msgpack.js';
 import { CloseCode } from '../protocol/codes.js';
 import { parseConfig, type Config, type ConfigInput } from './config.js';
 import { Core, type ConnectionInfo } from './core.js';
@@ -36,7 +37,7 @@ export class SwitchboardServer {
   readonly logger: Logger;
   private readonly metrics: Registry;
   private readonly wss: WebSocketServer;
-  private readonly codecs: Codec[] = [jsonCodec];
+  private readonly codecs: Codec[] = [jsonCodec, msgpackCodec];
   private readonly chosenProtocol = new WeakMap<http.IncomingMessage, string>();
   private readonly perIp = new Map<string, number>();
   private readonly ownServers: http.Server[] = [];

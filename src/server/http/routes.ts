@@ -4,6 +4,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Registry } from 'prom-client';
 import type { Core } from '../core.js';
 import { handleApi } from './api.js';
+import { isBrowserClientPath, serveBrowserClient } from './browser-client.js';
 import { sendError, sendJson } from './respond.js';
 
 export interface RouteContext {
@@ -25,6 +26,8 @@ export async function handleRoute(ctx: RouteContext, req: IncomingMessage, res: 
     const text = await ctx.metrics.metrics();
     res.writeHead(200, { 'Content-Type': ctx.metrics.contentType });
     res.end(text);
+  } else if (isBrowserClientPath(pathname)) {
+    await serveBrowserClient(pathname, res);
   } else if (pathname.startsWith('/api/')) {
     await handleApi(ctx.core, req, res, url);
   } else if (pathname === ctx.core.config.path) {

@@ -1,0 +1,372 @@
+// The Switchboard client: one WebSocket at a time, reconnected with jittered
+// backoff as the close code advises, subscriptions resubscribed and recovered,
+// requests queued while offline, tokens fetched before each connect and
+// refreshed before expiry. Browser-safe: no Node built-ins.
+import { closeAdvice, CloseCode, SwitchboardError } from '../protocol/codes.js';
+import { jsonCodec, type Codec } from '../protocol/codec.js';
+import type {
+  ClientFrame,
+  HistoryResult,
+  PresenceResult,
+  PublishResult,
+  ServerFrame,
+  StreamPosition,
+  WelcomeFrame,
+} from '../protocol/frames.js';
+import type { AnySchema, AppSchema, ChannelName, ChannelPayload, MethodName, RpcInput, RpcOutput } from '../protocol/schema.js';
+import { fullJitter } from './backoff.js';
+import { Emitter } from './emitter.js';
+import { ClientHeartbeat } from './heartbeat.js';
+import { Requests, type RequestOptions } from './requests.js';
+import { Subscription, type MessageHandler } from './subscription.js';
+import { expiryOf, resolveToken, type TokenSource } from './token.js';
+
+/** A subscription of any payload type (handlers are contravariant in it). */
+type AnySubscription = Subscription<never>;
+
+/** The part of the WebSocket API the client uses: the browser's, or `ws` in Node. */
+export interface WebSocketLike {
+  readonly readyState: number;
+  binaryType: string;
+  send(data: string | Uint8Array): void;
+  close(code?: number, reason?: string): void;
+  onopen: ((event: unknown) => void) | null;
+  onmessage: ((event: { data: unknown }) => void) | null;
+  onclose: ((event: { code: number; reason: string }) => void) | null;
+  onerror: ((event: unknown) => void) | null;
+}
+export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocketLike;
+
+export type ClientState = 'connecting' | 'connected' | 'disconnected' | 'closed';
+
+/** Every option with its default. */
+export const CLIENT_DEFAULTS = {
+  /** Reconnect: first delay ceiling, largest ceiling, and how long a connection must last to reset the backoff. */
+  reconnect: { initialDelay: 500, maxDelay: 20_000, stableAfter: 10_000 },
+  /** Offline queue bounds for publish, rpc, presence and history. */
+  queue: { maxCount: 1_000, maxBytes: 1_048_576 },
+  /** Default request timeout, ms. */
+  timeout: 10_000,
+  /** Refresh the token this many seconds before its exp (at most half its remaining life). */
+  refreshMargin: 30,
+};
+
+export interface ClientOptions {
+  /** A token, or a function called before each connect and before expiry. */
+  token?: TokenSource;
+  /** The frame codec: JSON by default, or `msgpack` from `switchboard/client/msgpack`. */
+  codec?: Codec;
+  /** The WebSocket implementation; the browser's by default (`ws` in Node). */
+  WebSocket?: WebSocketConstructor;
+  /** false: never reconnect. */
+  reconnect?: Partial<typeof CLIENT_DEFAULTS.reconnect> | false;
+  /** Override the heartbeat the server announces in its welcome. */
+  heartbeat?: { interval?: number; timeout?: number };
+  queue?: Partial<typeof CLIENT_DEFAULTS.queue>;
+  timeout?: number;
+  refreshMargin?: number;
+}
+
+export interface StateChange {
+  state: ClientState;
+  /** Close code and reason, on disconnected and closed. */
+  code?: number;
+  reason?: string;
+  /** On disconnected: whether the client will try again, and after how many ms. */
+  willRetry?: boolean;
+  delay?: number;
+}
+
+export interface ClientEvents {
+  state: StateChange;
+  connecting: StateChange;
+  connected: WelcomeFrame['payload'];
+  disconnected: StateChange;
+  closed: StateChange;
+  /** Failures not tied to a request: error frames, token refresh failures. */
+  error: SwitchboardError;
+}
+
+export class SwitchboardClient<S extends AppSchema = AnySchema> extends Emitter<ClientEvents> {
+  state: ClientState = 'connecting';
+  /** From the last welcome. */
+  session: WelcomeFrame['payload'] | null = null;
+  private socket: WebSocketLike | null = null;
+  private readonly codec: Codec;
+  private readonly WebSocketImpl: WebSocketConstructor;
+  private readonly requests: Requests;
+  private readonly subscriptions = new Map<string, AnySubscription>();
+  /** Replies to subscribe frames in flight on the current socket. */
+  private readonly control = new Map<number, (frame: ServerFrame) => void>();
+  private nextId = 1;
+  private attempt = 0;
+  private connectedAt = 0;
+  private retryTimer: ReturnType<typeof setTimeout> | null = null;
+  private refreshTimer: ReturnType<typeof setTimeout> | null = null;
+  private heartbeat: ClientHeartbeat | null = null;
+  private token: string | null = null;
+  private readonly reconnect: typeof CLIENT_DEFAULTS.reconnect | false;
+  private readonly onOnline = () => this.reconnectNow();
+
+  constructor(
+    readonly url: string,
+    private readonly options: ClientOptions = {},
+  ) {
+    super();
+    this.codec = options.codec ?? jsonCodec;
+    const impl = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+    if (!impl) throw new Error('no WebSocket implementation: pass options.WebSocket');
+    this.WebSocketImpl = impl;
+    this.reconnect = options.reconnect === false ? false : { ...CLIENT_DEFAULTS.reconnect, ...options.reconnect };
+    this.requests = new Requests({ ...CLIENT_DEFAULTS.queue, ...options.queue });
+    (globalThis as { addEventListener?: (type: string, fn: () => void) => void }).addEventListener?.('online', this.onOnline);
+    void this.open();
+  }
+
+  /** Subscribe; resubscribed with the last position after every reconnect. */
+  subscribe<C extends ChannelName<S>>(channel: C, handler: MessageHandler<ChannelPayload<S, C>>): Subscription<ChannelPayload<S, C>> {
+    if (this.state === 'closed') throw new SwitchboardError('unavailable', 'client is closed');
+    if (this.subscriptions.has(channel)) throw new SwitchboardError('already_subscribed', `already subscribed to ${channel}`);
+    const subscription: Subscription<ChannelPayload<S, C>> = new Subscription(channel, handler, () => this.unsubscribe(subscription));
+    this.subscriptions.set(channel, subscription);
+    if (this.state === 'connected') this.sendSubscribe(subscription);
+    return subscription;
+  }
+
+  publish<C extends ChannelName<S>>(channel: C, payload: ChannelPayload<S, C>, options?: RequestOptions): Promise<PublishResult> {
+    return this.request({ type: 'publish', channel, payload }, options) as Promise<PublishResult>;
+  }
+
+  rpc<M extends MethodName<S>>(method: M, payload: RpcInput<S, M>, options?: RequestOptions): Promise<RpcOutput<S, M>> {
+    return this.request({ type: 'rpc', method, payload: payload ?? null }, options) as Promise<RpcOutput<S, M>>;
+  }
+
+  presence(channel: ChannelName<S>, options?: RequestOptions): Promise<PresenceResult> {
+    return this.request({ type: 'presence', channel }, options) as Promise<PresenceResult>;
+  }
+
+  history(channel: ChannelName<S>, query: { limit?: number; since?: StreamPosition } = {}, options?: RequestOptions): Promise<HistoryResult> {
+    return this.request({ type: 'history', channel, ...query }, options) as Promise<HistoryResult>;
+  }
+
+  /** Close for good: no reconnect; pending and queued requests reject. */
+  close(code: number = CloseCode.Normal, reason = 'client closed'): void {
+    if (this.state === 'closed') return;
+    this.stopTimers();
+    const socket = this.detach();
+    socket?.close(code, reason);
+    this.finish(code, reason);
+  }
+
+  /** Reconnect now instead of waiting for the backoff (also done on the browser's `online` event). */
+  reconnectNow(): void {
+    if (this.state !== 'disconnected') return;
+    if (this.retryTimer !== null) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    void this.open();
+  }
+
+  private request(frame: ClientFrame, options: RequestOptions = {}): Promise<unknown> {
+    if (this.state === 'closed') return Promise.reject(new SwitchboardError('unavailable', 'client is closed'));
+    const id = this.nextId++;
+    const data = this.codec.encode({ ...frame, id });
+    const timeout = options.timeout ?? this.options.timeout ?? CLIENT_DEFAULTS.timeout;
+    return this.requests.add(id, data, this.state === 'connected', (d) => this.send(d), { ...options, timeout });
+  }
+
+  private async open(): Promise<void> {
+    this.setState({ state: 'connecting' });
+    let token: string | null;
+    try {
+      // A fresh token before every attempt: a refused one cannot be told apart from a network error.
+      token = await resolveToken(this.options.token);
+    } catch (error) {
+      this.emit('error', new SwitchboardError('unauthorized', `getting a token failed: ${String(error)}`));
+      this.lost(CloseCode.InternalError, 'token unavailable');
+      return;
+    }
+    if (this.state !== 'connecting') return; // closed meanwhile
+    this.token = token;
+    const url = token ? `${this.url}${this.url.includes('?') ? '&' : '?'}token=${encodeURIComponent(token)}` : this.url;
+    const socket = new this.WebSocketImpl(url, [this.codec.subprotocol]);
+    socket.binaryType = 'arraybuffer';
+    this.socket = socket;
+    // Events of a socket this client has replaced are ignored.
+    socket.onmessage = (event) => socket === this.socket && this.receive(event.data);
+    socket.onclose = (event) => socket === this.socket && this.lost(event.code, event.reason);
+    socket.onerror = () => {};
+  }
+
+  private receive(data: unknown): void {
+    let frame: ServerFrame;
+    try {
+      frame = this.codec.decode(typeof data === 'string' ? data : new Uint8Array(data as ArrayBuffer)) as ServerFrame;
+    } catch {
+      this.emit('error', new SwitchboardError('bad_request', 'undecodable frame from the server'));
+      return;
+    }
+    this.heartbeat?.received();
+    switch (frame.type) {
+      case 'welcome':
+        this.welcome(frame);
+        return;
+      case 'message':
+        this.subscriptions.get(frame.channel)?.message(frame);
+        return;
+      case 'join':
+      case 'leave':
+        this.subscriptions.get(frame.channel)?.presence(frame.type, frame.payload);
+        return;
+      case 'reply': {
+        const handler = this.control.get(frame.id as number);
+        if (handler) {
+          this.control.delete(frame.id as number);
+          handler(frame);
+        } else this.requests.reply(frame);
+        return;
+      }
+      case 'error':
+        this.emit('error', new SwitchboardError(frame.error.code, frame.error.message));
+        return;
+      case 'pong':
+        return;
+    }
+  }
+
+  private welcome(frame: WelcomeFrame): void {
+    this.session = frame.payload;
+    this.connectedAt = Date.now();
+    const interval = this.options.heartbeat?.interval ?? frame.payload.heartbeat.interval;
+    const timeout = this.options.heartbeat?.timeout ?? frame.payload.heartbeat.timeout;
+    this.heartbeat = new ClientHeartbeat(
+      interval,
+      timeout,
+      () => this.send(this.codec.encode({ type: 'ping' })),
+      () => this.dropDead(),
+    );
+    this.heartbeat.start();
+    this.setState({ state: 'connected' });
+    this.emit('connected', frame.payload);
+    for (const subscription of this.subscriptions.values()) this.sendSubscribe(subscription);
+    this.requests.flush((d) => this.send(d));
+    this.scheduleRefresh();
+  }
+
+  private sendSubscribe(subscription: AnySubscription): void {
+    const id = this.nextId++;
+    this.control.set(id, (frame) => {
+      if (frame.type !== 'reply' || !subscription.active) return;
+      if (frame.ok) subscription.subscribed(frame.payload as never);
+      else {
+        this.subscriptions.delete(subscription.channel);
+        subscription.refused(new SwitchboardError(frame.error.code, frame.error.message));
+      }
+    });
+    this.send(this.codec.encode({ ...subscription.subscribeFrame(), id }));
+  }
+
+  private async unsubscribe(subscription: AnySubscription): Promise<void> {
+    if (this.subscriptions.get(subscription.channel) !== subscription) return;
+    this.subscriptions.delete(subscription.channel);
+    if (this.state !== 'connected') return; // nothing to undo on the server
+    try {
+      await this.request({ type: 'unsubscribe', channel: subscription.channel });
+    } catch (error) {
+      // not_subscribed: a subscribe still in flight was refused; nothing to undo.
+      if (!(error instanceof SwitchboardError && error.code === 'not_subscribed')) throw error;
+    }
+  }
+
+  private send(data: string | Uint8Array): void {
+    this.socket?.send(data);
+  }
+
+  /** No frame arrived within the heartbeat timeout: the connection is dead even if TCP does not know yet. */
+  private dropDead(): void {
+    const socket = this.detach();
+    const terminate = (socket as { terminate?: () => void } | null)?.terminate;
+    if (terminate) terminate.call(socket);
+    else socket?.close(CloseCode.Reconnect, 'heartbeat timeout');
+    this.lost(1006, 'heartbeat timeout');
+  }
+
+  /** The socket is gone: decide whether and when to reconnect. */
+  private lost(code: number, reason: string): void {
+    if (this.state === 'closed') return;
+    this.detach();
+    this.stopTimers();
+    this.requests.failSent(new SwitchboardError('unavailable', 'connection lost before the reply'));
+    const advice = closeAdvice(code);
+    if (this.reconnect === false || advice === 'stop') {
+      this.finish(code, reason);
+      return;
+    }
+    if (this.connectedAt && Date.now() - this.connectedAt >= this.reconnect.stableAfter) this.attempt = 0;
+    this.connectedAt = 0;
+    // After 4001 the next attempt fetches a fresh token: no need to wait.
+    const delay = advice === 'refresh-token' ? 0 : fullJitter(this.attempt++, this.reconnect);
+    this.setState({ state: 'disconnected', code, reason, willRetry: true, delay });
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      void this.open();
+    }, delay);
+  }
+
+  private finish(code: number, reason: string): void {
+    this.requests.failAll(new SwitchboardError('unavailable', 'client is closed'));
+    (globalThis as { removeEventListener?: (type: string, fn: () => void) => void }).removeEventListener?.('online', this.onOnline);
+    this.setState({ state: 'closed', code, reason, willRetry: false });
+  }
+
+  /** Forget the current socket so that its late events are ignored. */
+  private detach(): WebSocketLike | null {
+    const socket = this.socket;
+    this.socket = null;
+    this.control.clear();
+    this.heartbeat?.stop();
+    this.heartbeat = null;
+    if (socket) socket.onmessage = socket.onclose = socket.onopen = null;
+    return socket;
+  }
+
+  private stopTimers(): void {
+    if (this.retryTimer !== null) clearTimeout(this.retryTimer);
+    if (this.refreshTimer !== null) clearTimeout(this.refreshTimer);
+    this.retryTimer = this.refreshTimer = null;
+  }
+
+  /** With a token function, get a new token before exp and hand it over with `refresh`. */
+  private scheduleRefresh(): void {
+    if (typeof this.options.token !== 'function' || !this.token) return;
+    const exp = expiryOf(this.token);
+    if (exp === null) return;
+    const remaining = exp * 1000 - Date.now();
+    const margin = Math.min((this.options.refreshMargin ?? CLIENT_DEFAULTS.refreshMargin) * 1000, remaining / 2);
+    this.refreshTimer = setTimeout(() => void this.refresh(), Math.max(0, remaining - margin));
+  }
+
+  private async refresh(): Promise<void> {
+    this.refreshTimer = null;
+    try {
+      const token = await resolveToken(this.options.token);
+      if (!token || this.state !== 'connected') return;
+      await this.request({ type: 'refresh', token });
+      this.token = token;
+      this.scheduleRefresh();
+    } catch (error) {
+      // The server will close with 4001 at exp; the reconnect gets a fresh token.
+      this.emit('error', error instanceof SwitchboardError ? error : new SwitchboardError('unauthorized', String(error)));
+    }
+  }
+
+  private setState(change: StateChange): void {
+    this.state = change.state;
+    this.emit('state', change);
+    if (change.state !== 'connected') this.emit(change.state, change);
+  }
+}
+
+/** Connect to a Switchboard server, e.g. `connect('wss://example.com/ws', { token: getToken })`. */
+export function connect<S extends AppSchema = AnySchema>(url: string, options?: ClientOptions): SwitchboardClient<S> {
+  return new SwitchboardClient<S>(url, options);
+}
