@@ -14,10 +14,13 @@ export interface AppSchema {
   rpc?: Record<string, { input: unknown; output: unknown }>;
 }
 
-/** The default: any channel, any method, unknown payloads. */
+/**
+ * The default: any channel and method, payloads typed `any` as JSON.parse's
+ * are, so that handlers may annotate their own parameter types.
+ */
 export interface AnySchema {
-  channels: Record<string, unknown>;
-  rpc: Record<string, { input: unknown; output: unknown }>;
+  channels: Record<string, any>;
+  rpc: Record<string, { input: any; output: any }>;
 }
 
 type Channels<S extends AppSchema> = S['channels'] extends Record<string, unknown> ? S['channels'] : Record<string, unknown>;

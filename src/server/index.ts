@@ -7,3 +7,4 @@ export type { Broker, ChannelEvent, HistoryPage, HistoryPolicy, HistoryQuery, Pu
 export { MemoryBroker, type MemoryBrokerOptions } from '../brokers/memory.js';
 export { SwitchboardError, CloseCode, type ErrorCode } from '../protocol/codes.js';
 export * from '../protocol/frames.js';
+export type * from '../protocol/schema.js';

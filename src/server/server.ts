@@ -19,6 +19,7 @@ import { handleRoute, notFound } from './http/routes.js';
 import { createLogger, type Logger } from './logger.js';
 import { createMetrics } from './metrics.js';
 import type { RpcHandler, StandardSchema } from './rpc.js';
+import type { AnySchema, AppSchema, ChannelName, ChannelPayload, MethodName, RpcInput, RpcOutput } from '../protocol/schema.js';
 import { bindWebSocket } from './ws-transport.js';
 
 export interface ServerOptions extends ConfigInput {
@@ -31,7 +32,7 @@ export interface ServerOptions extends ConfigInput {
 /** How long a drain waits for clients to answer 1001 before cutting them off. */
 const DRAIN_GRACE_MS = 3_000;
 
-export class SwitchboardServer {
+export class SwitchboardServer<S extends AppSchema = AnySchema> {
   readonly config: Config;
   readonly core: Core;
   readonly logger: Logger;
@@ -63,7 +64,11 @@ export class SwitchboardServer {
   }
 
   /** Register an RPC method; with a Standard Schema (zod, valibot...) the payload is validated first. */
-  rpc<In, Out>(method: string, handler: RpcHandler<In, Out>, schema?: StandardSchema<In>): this {
+  rpc<M extends MethodName<S>>(
+    method: M,
+    handler: RpcHandler<RpcInput<S, M>, RpcOutput<S, M>>,
+    schema?: StandardSchema<RpcInput<S, M>>,
+  ): this {
     this.core.rpc.register(method, handler, schema);
     return this;
   }
@@ -79,7 +84,7 @@ export class SwitchboardServer {
   }
 
   /** Publish from the server side: allowed on every namespace, without a `from`. */
-  async publish(channel: string, payload: unknown): Promise<number | null> {
+  async publish<C extends ChannelName<S>>(channel: C, payload: ChannelPayload<S, C>): Promise<number | null> {
     await this.start();
     return this.core.hub.publish(channel, payload, undefined, this.core.namespaces.resolve(channel));
   }
@@ -236,6 +241,6 @@ function clientErrorRefusal(error: NodeJS.ErrnoException): Refusal {
   return refusal(400, 'bad_request', 'malformed HTTP request');
 }
 
-export function createServer(options: ServerOptions = {}): SwitchboardServer {
-  return new SwitchboardServer(options);
+export function createServer<S extends AppSchema = AnySchema>(options: ServerOptions = {}): SwitchboardServer<S> {
+  return new SwitchboardServer<S>(options);
 }

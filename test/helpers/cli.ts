@@ -20,7 +20,12 @@ export interface Running {
 }
 
 export function run(args: string[], env: Record<string, string> = {}): Running {
-  const child = spawn(process.execPath, [BIN, ...args], {
+  return runScript(BIN, args, env);
+}
+
+/** Run a Node script that prints a listening line, as `switchboard serve` does. */
+export function runScript(script: string, args: string[], env: Record<string, string> = {}): Running {
+  const child = spawn(process.execPath, [script, ...args], {
     env: { ...process.env, SWITCHBOARD_LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
