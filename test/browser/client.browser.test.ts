@@ -68,6 +68,30 @@ describe.runIf(run)('in Chromium', () => {
     await page.evaluate(() => (window as any).client.close());
   });
 
+  it('reconnects at once on the online event instead of waiting out its backoff', async () => {
+    await page.evaluate(`(async () => {
+      const { connect } = await import('/client.js');
+      // Pin the jitter: the first retry would wait 59.4 s.
+      window.realRandom = Math.random;
+      Math.random = () => 0.99;
+      window.patient = connect('ws://' + location.host + '/ws', { reconnect: { initialDelay: 60000, maxDelay: 60000 } });
+      window.patientConnections = 0;
+      window.patient.on('connected', () => window.patientConnections++);
+      window.patient.on('disconnected', (change) => (window.announcedDelay = change.delay));
+      await new Promise((resolve) => window.patient.on('connected', resolve));
+    })()`);
+    await server.close();
+    server = await startOn(port);
+    await page.waitForFunction(() => (window as any).announcedDelay !== undefined);
+    expect(await page.evaluate(() => (window as any).announcedDelay)).toBeGreaterThan(50_000);
+    await page.evaluate(() => window.dispatchEvent(new Event('online')));
+    await page.waitForFunction(() => (window as any).patientConnections === 2);
+    await page.evaluate(() => {
+      Math.random = (window as any).realRandom;
+      (window as any).patient.close();
+    });
+  });
+
   it('round-trips a Float64Array and raw bytes between the browser and Node over MessagePack', async () => {
     const node = connect(`ws://127.0.0.1:${port}/ws`, { codec: msgpack });
     let answer!: (payload: any) => void;
