@@ -1,12 +1,29 @@
 // The adapter between `ws` and the core: the only place that touches a
-// WebSocket object of the `ws` package.
+// WebSocket object of the `ws` package, or its internals.
+import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
 import type { Core, OpenParams } from './core.js';
 import type { Transport } from './transport.js';
 
 export function bindWebSocket(core: Core, socket: WebSocket, params: OpenParams): void {
+  // ws keeps the TCP socket in _socket. Corking it for the rest of the tick
+  // when the first frame is queued turns a burst of publications into one
+  // writev per client instead of one write per frame.
+  const tcp = (socket as unknown as { _socket?: Duplex })._socket;
+  let corked = false;
+  const uncork = () => {
+    corked = false;
+    tcp!.uncork();
+  };
   const transport: Transport = {
-    send: (data, binary) => socket.send(data, { binary }),
+    send: (data, binary) => {
+      if (tcp && !corked) {
+        corked = true;
+        tcp.cork();
+        process.nextTick(uncork);
+      }
+      socket.send(data, { binary });
+    },
     get bufferedAmount() {
       return socket.bufferedAmount;
     },
