@@ -3,11 +3,13 @@
 // with rounds interleaved so that drift in the machine's speed hits all three.
 //
 //   npm run build && node bench/fanout.mjs [--subscribers 1000] [--messages 2000]
-//                                          [--rounds 3] [--children 4] [--window 100]
+//                                          [--rounds 3] [--children 4] [--window 100] [--rate 0]
 //
 // Each server runs in its own process; subscribers are spread over child
 // processes; the publisher stays at most `window` messages ahead of the
 // slowest subscriber, so the figure is sustained throughput, not buffering.
+// With --rate N it publishes N messages per second instead, for latency at a
+// load every server can sustain.
 import { fork } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
@@ -20,6 +22,7 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '3' },
     children: { type: 'string', default: '4' },
     window: { type: 'string', default: '100' },
+    rate: { type: 'string', default: '0' },
     kinds: { type: 'string', default: 'ws,socketio,switchboard' },
   },
 });
@@ -27,6 +30,7 @@ const SUBSCRIBERS = Number(values.subscribers);
 const MESSAGES = Number(values.messages);
 const CHILDREN = Number(values.children);
 const WINDOW = Number(values.window);
+const RATE = Number(values.rate);
 const KINDS = values.kinds.split(',');
 const here = new URL('.', import.meta.url).pathname;
 const now = () => performance.timeOrigin + performance.now();
@@ -87,6 +91,10 @@ async function round(kind) {
   const started = now();
   for (let n = 1; n <= MESSAGES; n++) {
     while (n - Math.min(...progress) > WINDOW) await new Promise((resolve) => (wake = resolve));
+    if (RATE > 0) {
+      const due = started + ((n - 1) * 1000) / RATE;
+      if (due > now()) await new Promise((resolve) => setTimeout(resolve, due - now()));
+    }
     publisher.send({ n, t: now(), pad: PAD });
   }
   const results = await Promise.all(done);
@@ -126,7 +134,8 @@ const summary = Object.fromEntries(
   ]),
 );
 const fmt = (n, d = 0) => n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
-console.log(`\n${SUBSCRIBERS} subscribers, ${MESSAGES} messages of ~100 B, window ${WINDOW}, median of ${values.rounds} interleaved rounds\n`);
+const load = RATE > 0 ? `${RATE} messages/s` : `as fast as a window of ${WINDOW} allows`;
+console.log(`\n${SUBSCRIBERS} subscribers, ${MESSAGES} messages of ~100 B, ${load}, median of ${values.rounds} interleaved rounds\n`);
 console.log('| server | deliveries/s | p50 latency | p99 latency | memory per connection | server RSS after |');
 console.log('|---|---|---|---|---|---|');
 for (const k of KINDS) {

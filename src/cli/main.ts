@@ -1,16 +1,20 @@
 #!/usr/bin/env node
 // `switchboard <command>`: one file per command.
 import { ConfigError } from '../server/config.js';
+import { connect } from './connect.js';
+import { publish } from './publish.js';
 import { serve } from './serve.js';
 import { token } from './token.js';
 
-const COMMANDS: Record<string, (argv: string[]) => Promise<void>> = { serve, token };
+const COMMANDS: Record<string, (argv: string[]) => Promise<void>> = { serve, connect, publish, token };
 
 const USAGE = `usage: switchboard <command> [options]
 
 commands:
-  serve   run a server (see docs/protocol.md, section 8, for flags)
-  token   sign an HS256 development token
+  serve     run a server (flags in the README)
+  connect   raw protocol console: prints frames, sends stdin lines
+  publish   publish through the HTTP API
+  token     sign an HS256 development token
 `;
 
 const [command, ...rest] = process.argv.slice(2);

@@ -2,7 +2,7 @@
 // how a subscription catches up (replay, then buffered live publications, with
 // duplicates dropped by offset), and how broker events reach sockets.
 import type { Broker, ChannelEvent, Publication } from '../brokers/broker.js';
-import { SwitchboardError } from '../protocol/codes.js';
+import { CloseCode, SwitchboardError } from '../protocol/codes.js';
 import type { Codec } from '../protocol/codec.js';
 import type {
   ClientIdentity,
@@ -15,13 +15,11 @@ import type {
 import type { NamespaceConfig } from './config.js';
 import type { Namespaces } from './namespaces.js';
 import type { Session, Subscription } from './session.js';
-import { CloseCode } from '../protocol/codes.js';
 
 /** Publications held for one pending subscription before the session is cut off as too slow. */
 const MAX_PENDING = 10_000;
 
 export interface HubStats {
-  channels: number;
   publications: number;
   delivered: number;
 }
@@ -31,7 +29,7 @@ export class Hub {
   private readonly channels = new Map<string, Set<Session>>();
   /** channel -> the broker subscription this node holds for it */
   private readonly brokerSubscriptions = new Map<string, Promise<void>>();
-  readonly stats: HubStats = { channels: 0, publications: 0, delivered: 0 };
+  readonly stats: HubStats = { publications: 0, delivered: 0 };
 
   constructor(
     private readonly broker: Broker,
@@ -170,7 +168,6 @@ export class Hub {
     if (sessions.size === 0) {
       this.channels.delete(channel);
       this.brokerSubscriptions.delete(channel);
-      this.stats.channels = this.channels.size;
       this.broker.unsubscribe(channel).catch(() => {
         // A broker that is down has dropped the subscription already.
       });
@@ -181,7 +178,6 @@ export class Hub {
     let sessions = this.channels.get(channel);
     if (!sessions) {
       this.channels.set(channel, (sessions = new Set()));
-      this.stats.channels = this.channels.size;
     }
     return sessions;
   }
