@@ -14,6 +14,7 @@ import { parseBinaryFrame, parseTextFrame } from './envelope.js';
 import { Heartbeat } from './heartbeat.js';
 import { Hub } from './hub.js';
 import { Namespaces } from './namespaces.js';
+import { RateMeter } from './rate-meter.js';
 import { RpcRegistry } from './rpc.js';
 import { Session } from './session.js';
 import type { Transport } from './transport.js';
@@ -45,6 +46,12 @@ export class Core {
   readonly hooks: Hooks = {};
   private readonly dispatcher: Dispatcher;
   private readonly heartbeat: Heartbeat;
+  /** Frames received, publications and deliveries per second, for /api/stats. */
+  readonly rates = new RateMeter(() => ({
+    received: this.counters.received,
+    publications: this.hub.stats.publications,
+    delivered: this.hub.stats.delivered,
+  }));
   readonly counters = { received: 0, rateLimited: 0, badRequests: 0 };
   private emptyWaiters: Array<() => void> = [];
 
@@ -71,10 +78,12 @@ export class Core {
   async start(): Promise<void> {
     await this.broker.start(this.hub.onBrokerEvent);
     this.heartbeat.start();
+    this.rates.start();
   }
 
   async stop(): Promise<void> {
     this.heartbeat.stop();
+    this.rates.stop();
     await this.broker.close();
   }
 

@@ -15,6 +15,7 @@ import { CloseCode } from '../protocol/codes.js';
 import { parseConfig, type Config, type ConfigInput } from './config.js';
 import { Core, type ConnectionInfo } from './core.js';
 import { checkHandshake, isRefusal, refusal, writeRefusal, type HandshakePolicy, type Refusal } from './handshake.js';
+import { serveDemoPage } from './http/browser-client.js';
 import { handleRoute, notFound } from './http/routes.js';
 import { createLogger, type Logger } from './logger.js';
 import { createMetrics } from './metrics.js';
@@ -123,8 +124,12 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
       requestTimeout: Math.max(30_000, handshakeTimeout),
       connectionsCheckingInterval: Math.min(1_000, Math.max(10, Math.floor(handshakeTimeout / 4))),
     };
+    // The demo page lives at / only on a server we own: an app that attaches
+    // Switchboard keeps its own root.
     const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {
-      this.handleRequest(req, res).then(
+      const isRoot = new URL(req.url ?? '/', 'http://localhost').pathname === '/';
+      const ownRoutes = async () => (isRoot ? (await serveDemoPage(res), true) : this.handleRequest(req, res));
+      ownRoutes().then(
         (handled) => handled || notFound(res),
         (error: unknown) => {
           this.logger.error({ err: error }, 'HTTP request failed');

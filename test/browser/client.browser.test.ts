@@ -92,6 +92,21 @@ describe.runIf(run)('in Chromium', () => {
     });
   });
 
+  it('serves a demo page at / that publishes and shows a live channel', async () => {
+    const demo = await browser.newPage();
+    await demo.goto(`http://127.0.0.1:${port}/?channel=demo-test`);
+    await demo.waitForSelector('#state[data-state="connected"]');
+    await demo.fill('#text', 'typed in the demo');
+    await demo.click('button');
+    await demo.waitForSelector('li:has-text("typed in the demo")');
+    const node = connect(`ws://127.0.0.1:${port}/ws`);
+    await node.publish('demo-test', { text: 'from node' });
+    await demo.waitForSelector('li:has-text("from node")');
+    expect(await demo.textContent('#messages li:first-child')).toBe('#2from node');
+    node.close();
+    await demo.close();
+  });
+
   it('round-trips a Float64Array and raw bytes between the browser and Node over MessagePack', async () => {
     const node = connect(`ws://127.0.0.1:${port}/ws`, { codec: msgpack });
     let answer!: (payload: any) => void;

@@ -104,7 +104,12 @@ describe('disconnect, presence, history, stats', () => {
   it('reports stats per node', async () => {
     const stats = await (await api('/api/stats')).json();
     expect(stats.nodes).toHaveLength(1);
-    expect(stats.nodes[0]).toMatchObject({ broker: 'memory', connections: expect.any(Number) });
+    expect(stats.nodes[0]).toMatchObject({
+      broker: 'memory',
+      connections: expect.any(Number),
+      messages: { received: expect.any(Number), publications: expect.any(Number), delivered: expect.any(Number) },
+      rates: { received: expect.any(Number), publications: expect.any(Number), delivered: expect.any(Number) },
+    });
   });
 });
 

@@ -105,6 +105,8 @@ export function nodeStats(core: Core) {
       publications: core.hub.stats.publications,
       delivered: core.hub.stats.delivered,
     },
+    /** Per second, over the last 10 seconds. */
+    rates: core.rates.rates(),
     uptime: Math.round(process.uptime()),
   };
 }
