@@ -70,7 +70,7 @@ export class Core {
       config.heartbeat.timeout,
       (session) => {
         this.logger.debug({ client: session.id }, 'heartbeat timeout');
-        session.terminate();
+        session.terminate('heartbeat timeout');
       },
     );
   }
@@ -149,9 +149,9 @@ export class Core {
   closed(session: Session, peerCode: number, peerReason: string): void {
     if (!this.sessions.delete(session.id)) return;
     // A slow or vanished peer never answers our close frame (ws reports 1006):
-    // what the logs and hooks need is the code this server sent.
+    // what the logs and hooks need is the code and reason this server gave.
     const code = session.closeCode ?? peerCode;
-    const reason = session.closeCode !== null && peerCode === 1006 ? 'closed by server, peer did not answer' : peerReason;
+    const reason = session.closeReason !== null && peerCode === 1006 ? session.closeReason : peerReason;
     session.markClosed();
     this.logger.info({ client: session.id, user: session.user, code, reason }, 'disconnect');
     this.hub.removeSession(session).catch((error: unknown) => {

@@ -104,7 +104,9 @@ export class Hub {
     for (const publication of subscription.buffer) this.deliver(session, channel, subscription, publication);
     subscription.buffer = [];
     subscription.live = true;
-    if (namespace.joinLeave) await this.broker.emit(channel, { kind: 'join', entry: presenceEntry(session) });
+    // The reply has gone out: a join event the broker fails to carry must not
+    // turn into a second answer to the same request.
+    if (namespace.joinLeave) this.broker.emit(channel, { kind: 'join', entry: presenceEntry(session) }).catch(() => {});
   }
 
   async unsubscribe(session: Session, channel: string): Promise<void> {

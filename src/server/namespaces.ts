@@ -7,7 +7,12 @@ import type { NamespaceConfig } from './config.js';
 export type Publisher = 'client' | 'server';
 
 export class Namespaces {
-  constructor(private readonly byName: Record<string, NamespaceConfig>) {}
+  /** True when some namespace lets a client without a token subscribe or publish. */
+  readonly allowsAnonymous: boolean;
+
+  constructor(private readonly byName: Record<string, NamespaceConfig>) {
+    this.allowsAnonymous = Object.values(byName).some((ns) => ns.subscribe === 'anyone' || ns.publish === 'anyone');
+  }
 
   /** The namespace's rules, or throws not_found. */
   resolve(channel: string): NamespaceConfig {
@@ -57,10 +62,6 @@ export class Namespaces {
     return config;
   }
 
-  /** True when some namespace lets a client without a token subscribe or publish. */
-  allowsAnonymous(): boolean {
-    return Object.values(this.byName).some((ns) => ns.subscribe === 'anyone' || ns.publish === 'anyone');
-  }
 }
 
 const globCache = new Map<string, RegExp>();

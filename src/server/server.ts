@@ -172,7 +172,7 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
     this.draining = true;
     this.core.closeAll(CloseCode.GoingAway, 'server shutting down');
     const gone = await this.core.whenEmpty(DRAIN_GRACE_MS);
-    if (!gone) for (const session of this.core.sessions.values()) session.terminate();
+    if (!gone) for (const session of this.core.sessions.values()) session.terminate('drain grace period over');
     await Promise.all(
       this.ownServers.map(
         (server) =>
@@ -215,7 +215,7 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
       tls: Boolean(this.config.tlsCert),
       codecs: this.codecs,
       verifier: this.core.verifier,
-      requireToken: !this.core.namespaces.allowsAnonymous(),
+      requireToken: !this.core.namespaces.allowsAnonymous,
       admission: (ip) => this.admit(ip, socket),
     };
   }

@@ -32,8 +32,9 @@ export class Session {
   lastSeen = Date.now();
   lastPing = Date.now();
   closed = false;
-  /** The code this server closed with, if it started the close. */
+  /** The code and reason this server closed with, if it ended the connection. */
   closeCode: number | null = null;
+  closeReason: string | null = null;
   private readonly rate: RateLimiter;
   private expiryTimer: NodeJS.Timeout | null = null;
 
@@ -91,11 +92,17 @@ export class Session {
     if (this.closed) return;
     this.closed = true;
     this.closeCode = code;
+    this.closeReason = reason;
     this.clearExpiry();
     this.transport.close(code, reason);
   }
 
-  terminate(): void {
+  /** Drop the connection without a close frame (the peer sees 1006). */
+  terminate(reason: string): void {
+    if (!this.closed) {
+      this.closeCode = 1006;
+      this.closeReason = reason;
+    }
     this.closed = true;
     this.clearExpiry();
     this.transport.terminate();

@@ -26,7 +26,10 @@ it('pings every interval, and a client that answers stays connected', async () =
 it('terminates a client that stops answering, and it leaves its channels', async () => {
   const silent = await RawClient.connect(srv.wsUrl, { autoPong: false });
   await silent.ok({ type: 'subscribe', channel: 'hb' });
+  const reported = new Promise<[number, string]>((resolve) => srv.server.onDisconnect((_info, code, reason) => resolve([code, reason])));
   const closed = await silent.closed;
+  // Logs and hooks say why the server dropped it.
+  expect(await reported).toEqual([1006, 'heartbeat timeout']);
   // Terminated without a close frame: the client sees an abnormal closure.
   expect(closed.code).toBe(1006);
   await expect.poll(() => srv.server.core.sessions.size).toBe(0);
