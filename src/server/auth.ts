@@ -71,7 +71,10 @@ export class TokenVerifier {
     return this.secret !== null || this.keySet !== null;
   }
 
-  /** Resolves to the identity in the token, or throws a SwitchboardError('unauthorized'). */
+  /**
+   * Resolves to the identity in the token, or throws a SwitchboardError:
+   * `unauthorized` for a bad token, `unavailable` when the JWKS cannot be had.
+   */
   async verify(token: string): Promise<Identity> {
     const payload = await this.verifySignature(token);
     if (typeof payload.sub !== 'string' || payload.sub.length === 0) {
@@ -117,10 +120,13 @@ function headerAlg(token: string): string {
 
 function toUnauthorized(error: unknown): SwitchboardError {
   if (error instanceof SwitchboardError) return error;
+  // The key set could not be fetched: the token may be fine, the server is not.
+  if (error instanceof joseErrors.JWKSTimeout || !(error instanceof joseErrors.JOSEError)) {
+    return new SwitchboardError('unavailable', 'the keys to verify tokens cannot be fetched right now');
+  }
   if (error instanceof joseErrors.JWTExpired) return new SwitchboardError('unauthorized', 'token expired');
   if (error instanceof joseErrors.JWSSignatureVerificationFailed) {
     return new SwitchboardError('unauthorized', 'token signature is invalid');
   }
-  if (error instanceof joseErrors.JOSEError) return new SwitchboardError('unauthorized', 'token is invalid');
-  return new SwitchboardError('unauthorized', 'token could not be verified');
+  return new SwitchboardError('unauthorized', 'token is invalid');
 }

@@ -68,6 +68,7 @@ export async function checkHandshake(req: IncomingMessage, policy: HandshakePoli
   try {
     return { identity: await policy.verifier.verify(token), codec, ip };
   } catch (error) {
+    if (error instanceof SwitchboardError && error.code === 'unavailable') return refusal(503, 'unavailable', error.message);
     const message = error instanceof SwitchboardError ? error.message : 'token could not be verified';
     return refusal(401, 'unauthorized', message);
   }

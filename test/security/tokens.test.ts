@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair, SignJWT, type JWK } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { upgradeRequest } from '../helpers/http.js';
+import { freePort } from '../helpers/ports.js';
 import { RawClient } from '../helpers/raw-client.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 import { SECRET, sign } from '../helpers/tokens.js';
@@ -67,6 +68,18 @@ describe('keys from a JWKS URL', () => {
     const answer = await upgradeRequest(srv.url, { Authorization: `Bearer ${hs}` });
     expect(answer.status).toBe(401);
     expect(answer.body.error.message).toMatch(/HS256/);
+  });
+});
+
+describe('an unreachable JWKS', () => {
+  it('refuses with 503 unavailable, not 401: the token may be fine', async () => {
+    const nowhere = await startServer({ jwks: `http://127.0.0.1:${await freePort()}/jwks.json` });
+    const { privateKey } = await generateKeyPair('ES256');
+    const token = await new SignJWT({}).setProtectedHeader({ alg: 'ES256', kid: 'k' }).setSubject('u').sign(privateKey);
+    const answer = await upgradeRequest(nowhere.url, { Authorization: `Bearer ${token}` });
+    expect(answer.status).toBe(503);
+    expect(answer.body.error.code).toBe('unavailable');
+    await nowhere.close();
   });
 });
 
