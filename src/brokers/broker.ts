@@ -20,7 +20,9 @@ export interface Publication {
 /** What a broker delivers to every node subscribed to a channel, in publish order. */
 export type ChannelEvent =
   | { kind: 'publication'; publication: Publication }
-  | { kind: 'join' | 'leave'; entry: PresenceEntry };
+  | { kind: 'join' | 'leave'; entry: PresenceEntry }
+  /** Delivery on this channel stopped for a while: publications may have been missed. */
+  | { kind: 'interrupted' };
 
 export type ChannelEventHandler = (channel: string, event: ChannelEvent) => void;
 

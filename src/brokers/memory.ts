@@ -1,8 +1,8 @@
 // The single-node broker: everything lives in this process, so delivery is
 // synchronous and in publish order. History dies with the process, and a new
 // process gives every channel a new epoch.
-import { randomBytes } from 'node:crypto';
 import type { PresenceEntry } from '../protocol/frames.js';
+import { historyPage, newEpoch, unexpired, type StoredPublication } from './history.js';
 import type {
   Broker,
   ChannelEvent,
@@ -12,12 +12,6 @@ import type {
   HistoryQuery,
   Publication,
 } from './broker.js';
-
-interface StoredPublication extends Publication {
-  offset: number;
-  /** When it was stored, for ttl eviction. */
-  at: number;
-}
 
 interface ChannelLog {
   epoch: string;
@@ -39,10 +33,6 @@ export interface MemoryBrokerOptions {
   sweepInterval?: number;
   /** Clock, for tests of ttl eviction. */
   now?: () => number;
-}
-
-export function newEpoch(): string {
-  return randomBytes(6).toString('base64url');
 }
 
 export class MemoryBroker implements Broker {
@@ -107,23 +97,7 @@ export class MemoryBroker implements Broker {
 
   async history(channel: string, query: HistoryQuery, history: HistoryPolicy): Promise<HistoryPage> {
     const log = this.log(channel, history);
-    const { entries } = log;
-    const limit = query.limit ?? Infinity;
-    const since = query.since;
-    if (!since) {
-      const newest = entries.slice(Math.max(0, entries.length - limit));
-      return { epoch: log.epoch, offset: log.offset, publications: newest.map(strip), recovered: false };
-    }
-    const sameEpoch = since.epoch === log.epoch;
-    const firstHeld = entries.length > 0 ? entries[0]!.offset : log.offset + 1;
-    const recovered = sameEpoch && since.offset >= firstHeld - 1 && since.offset <= log.offset;
-    const after = sameEpoch ? entries.filter((e) => e.offset > since.offset) : entries;
-    return {
-      epoch: log.epoch,
-      offset: log.offset,
-      publications: after.slice(0, limit).map(strip),
-      recovered,
-    };
+    return historyPage(log.epoch, log.offset, log.entries, query);
   }
 
   async addPresence(channel: string, entry: PresenceEntry): Promise<void> {
@@ -173,12 +147,5 @@ export class MemoryBroker implements Broker {
 }
 
 function expire(log: ChannelLog, now: number): void {
-  let drop = 0;
-  while (drop < log.entries.length && now - log.entries[drop]!.at >= log.ttl) drop++;
-  if (drop > 0) log.entries.splice(0, drop);
-}
-
-function strip(entry: StoredPublication): Publication {
-  const { at: _at, ...publication } = entry;
-  return publication;
+  log.entries = unexpired(log.entries, now, log.ttl);
 }

@@ -5,9 +5,6 @@ import { serveConfig } from './options.js';
 
 export async function serve(argv: string[]): Promise<void> {
   const config = serveConfig(argv, process.env);
-  if (config.redis || config.nats) {
-    throw new Error('the Redis and NATS brokers are not available yet; run without --redis/--nats');
-  }
   const server = createServer(config);
   const { url } = await server.listen();
   // Plain text, so scripts can wait for it; logs that follow are JSON lines.

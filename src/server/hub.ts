@@ -45,6 +45,12 @@ export class Hub {
       this.fanOut(channel, sessions, event.publication);
       return;
     }
+    if (event.kind === 'interrupted') {
+      // Live delivery had a gap: the clients recover it from history by
+      // reconnecting with their last position.
+      for (const session of sessions) session.close(CloseCode.Reconnect, 'delivery was interrupted; reconnect to recover');
+      return;
+    }
     const encoded = new EncodeOnce({ type: event.kind, channel, payload: event.entry });
     for (const session of sessions) {
       if (session.subscriptions.get(channel)?.live) session.sendEncoded(encoded.for(session.codec));

@@ -9,6 +9,7 @@ import { WebSocketServer } from 'ws';
 import type { Registry } from 'prom-client';
 import type { Broker } from '../brokers/broker.js';
 import { MemoryBroker } from '../brokers/memory.js';
+import { RedisBroker } from '../brokers/redis.js';
 import { jsonCodec, type Codec } from '../protocol/codec.js';
 import { msgpackCodec } from '../protocol/msgpack.js';
 import { CloseCode } from '../protocol/codes.js';
@@ -52,7 +53,7 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
     const { broker, logger, ...config } = options;
     this.config = parseConfig(config);
     this.logger = logger ?? createLogger();
-    this.core = new Core(this.config, broker ?? new MemoryBroker(), this.logger);
+    this.core = new Core(this.config, broker ?? defaultBroker(this.config), this.logger);
     this.metrics = createMetrics(this.core);
     this.wss = new WebSocketServer({
       noServer: true,
@@ -237,6 +238,12 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
     });
     return null;
   }
+}
+
+/** The in-memory broker, or Redis when the config names one. */
+function defaultBroker(config: Config): Broker {
+  if (config.nats) throw new Error('the NATS broker is not available yet; use redis or the in-memory broker');
+  return config.redis ? new RedisBroker({ url: config.redis }) : new MemoryBroker();
 }
 
 /** What to answer a request Node's HTTP parser gave up on. */

@@ -3,6 +3,7 @@
 // publication exactly once, in order.
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { connect } from '../../src/client/node.js';
+import { recorder } from '../helpers/recorder.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
 
@@ -20,24 +21,6 @@ afterAll(async () => {
   await proxy.close();
   await srv.close();
 });
-
-/** What the application saw, and a way to wait until it has seen enough. */
-function recorder() {
-  const seen: number[] = [];
-  let waiter: { count: number; wake: () => void } | null = null;
-  return {
-    seen,
-    handler: (payload: unknown) => {
-      seen.push(payload as number);
-      if (waiter && seen.length >= waiter.count) waiter.wake();
-    },
-    until: (count: number) =>
-      new Promise<void>((resolve) => {
-        if (seen.length >= count) resolve();
-        else waiter = { count, wake: resolve };
-      }),
-  };
-}
 
 /**
  * Publish payloads first..last, never more than `window` ahead of what the

@@ -6,6 +6,7 @@ import { afterEach, expect, it } from 'vitest';
 import { connect, type SwitchboardError } from '../../src/client/node.js';
 import { killChildren, runScript } from '../helpers/cli.js';
 import { freePort } from '../helpers/ports.js';
+import { recorder } from '../helpers/recorder.js';
 
 const SERVER = join(import.meta.dirname, '../fixtures/rpc-server.mjs');
 afterEach(killChildren);
@@ -16,12 +17,8 @@ it('reconnects after SIGKILL and a restart, reports reset, and rejects the RPC i
   await first.listening;
 
   const client = connect(`ws://127.0.0.1:${port}/ws`, { reconnect: { initialDelay: 50, maxDelay: 200 } });
-  const got: unknown[] = [];
-  let wake = () => {};
-  const subscription = client.subscribe('news', (payload) => {
-    got.push(payload);
-    wake();
-  });
+  const app = recorder();
+  const subscription = client.subscribe('news', app.handler);
   const before = await subscription.ready;
   await client.publish('news', 'before the crash');
   const resets: Array<{ epoch: string | null; recovered: boolean }> = [];
@@ -49,7 +46,7 @@ it('reconnects after SIGKILL and a restart, reports reset, and rejects the RPC i
   // Requests made while reconnecting are answered by the new process.
   expect(await client.rpc('echo', 'after the restart')).toBe('after the restart');
   await client.publish('news', 'after the restart');
-  await new Promise<void>((resolve) => (got.length >= 2 ? resolve() : (wake = resolve)));
-  expect(got).toEqual(['before the crash', 'after the restart']);
+  await app.until(2);
+  expect(app.seen).toEqual(['before the crash', 'after the restart']);
   client.close();
 });

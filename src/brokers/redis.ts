@@ -1,0 +1,248 @@
+// Many nodes through Redis. Per channel: a hash with the epoch and newest
+// offset, a stream with the newest `size` publications, and a pub/sub topic.
+// Publishing is one Lua script that takes the next offset, stores and
+// PUBLISHes, so every node sees one order and one set of offsets. Payloads
+// are stored and carried as MessagePack, so binary values survive.
+import { decode, encode } from '@msgpack/msgpack';
+import { Redis } from 'ioredis';
+import { SwitchboardError } from '../protocol/codes.js';
+import type { PresenceEntry } from '../protocol/frames.js';
+import type { Broker, ChannelEvent, ChannelEventHandler, HistoryPage, HistoryPolicy, HistoryQuery, Publication } from './broker.js';
+import { historyPage, newEpoch, unexpired, type StoredPublication } from './history.js';
+
+export interface RedisBrokerOptions {
+  /** redis://host:port/db; default redis://127.0.0.1:6379 */
+  url?: string;
+  /** Prefix of every key and topic, to share a Redis between deployments. Default "switchboard". */
+  prefix?: string;
+  /** How long a channel's epoch and offset outlive its last use. Default one hour. */
+  positionTtl?: number;
+  /** A presence entry not refreshed by its node for this long is dropped (the node died). Default 60 s. */
+  presenceTtl?: number;
+  /** Clock, for tests of ttl eviction. */
+  now?: () => number;
+}
+
+// KEYS: meta, stream, topic. ARGV: new epoch, size, publication, now, stream ttl, position ttl.
+const PUBLISH = `
+if redis.call('HSETNX', KEYS[1], 'epoch', ARGV[1]) == 1 then redis.call('HSET', KEYS[1], 'offset', 0) end
+local offset = redis.call('HINCRBY', KEYS[1], 'offset', 1)
+redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[2], offset .. '-0', 'd', ARGV[3], 'at', ARGV[4])
+redis.call('PEXPIRE', KEYS[2], ARGV[5])
+redis.call('PEXPIRE', KEYS[1], ARGV[6])
+redis.call('PUBLISH', KEYS[3], 'p' .. offset .. ':' .. ARGV[3])
+return offset`;
+
+// KEYS: meta, stream. ARGV: new epoch, position ttl.
+const READ = `
+if redis.call('HSETNX', KEYS[1], 'epoch', ARGV[1]) == 1 then redis.call('HSET', KEYS[1], 'offset', 0) end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return {redis.call('HGET', KEYS[1], 'epoch'), redis.call('HGET', KEYS[1], 'offset'), redis.call('XRANGE', KEYS[2], '-', '+')}`;
+
+// KEYS: entries hash, expiry zset. ARGV: now. Drops expired entries, returns the rest.
+const PRESENCE = `
+local dead = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])
+for _, client in ipairs(dead) do redis.call('HDEL', KEYS[1], client) redis.call('ZREM', KEYS[2], client) end
+return redis.call('HVALS', KEYS[1])`;
+
+type Raw = Buffer | number | null | Raw[];
+
+interface Scripts {
+  publishScript(meta: string, stream: string, topic: string, ...args: Array<string | Buffer | number>): Promise<number>;
+  readScriptBuffer(meta: string, stream: string, ...args: Array<string | number>): Promise<Raw[]>;
+  presenceScriptBuffer(entries: string, expiry: string, now: number): Promise<Buffer[]>;
+}
+
+export class RedisBroker implements Broker {
+  readonly name = 'redis';
+  private readonly url: string;
+  private readonly prefix: string;
+  private readonly positionTtl: number;
+  private readonly presenceTtl: number;
+  private readonly now: () => number;
+  private commands: (Redis & Scripts) | null = null;
+  private subscriber: Redis | null = null;
+  private handler: ChannelEventHandler | null = null;
+  private readonly subscribed = new Set<string>();
+  /** Presence entries of this node's clients, refreshed until removed. */
+  private readonly ownPresence = new Map<string, Map<string, PresenceEntry>>();
+  private refresher: NodeJS.Timeout | null = null;
+  private interrupted = false;
+
+  constructor(options: RedisBrokerOptions = {}) {
+    this.url = options.url ?? 'redis://127.0.0.1:6379';
+    this.prefix = options.prefix ?? 'switchboard';
+    this.positionTtl = options.positionTtl ?? 3_600_000;
+    this.presenceTtl = options.presenceTtl ?? 60_000;
+    this.now = options.now ?? Date.now;
+  }
+
+  async start(handler: ChannelEventHandler): Promise<void> {
+    this.handler = handler;
+    // Fail fast while Redis is away instead of queueing: callers get `unavailable`.
+    const options = { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: true };
+    // Named, so that CLIENT LIST shows whose connections these are.
+    const commands = new Redis(this.url, { ...options, connectionName: `${this.prefix}:commands` }) as Redis & Scripts;
+    commands.defineCommand('publishScript', { numberOfKeys: 3, lua: PUBLISH });
+    commands.defineCommand('readScript', { numberOfKeys: 2, lua: READ });
+    commands.defineCommand('presenceScript', { numberOfKeys: 2, lua: PRESENCE });
+    const subscriber = new Redis(this.url, { ...options, connectionName: `${this.prefix}:subscriber` });
+    for (const connection of [commands, subscriber]) connection.on('error', () => {}); // status tells the story
+    subscriber.on('messageBuffer', (topic: Buffer, message: Buffer) => this.receive(topic.toString(), message));
+    subscriber.on('close', () => {
+      if (this.subscribed.size > 0) this.interrupted = true;
+    });
+    // ioredis resubscribes by itself; what was published meanwhile was not delivered.
+    subscriber.on('ready', () => {
+      if (!this.interrupted) return;
+      this.interrupted = false;
+      for (const channel of this.subscribed) this.handler?.(channel, { kind: 'interrupted' });
+    });
+    this.commands = commands;
+    this.subscriber = subscriber;
+    try {
+      await Promise.all([commands.connect(), subscriber.connect()]);
+    } catch (error) {
+      await this.close();
+      throw new Error(`cannot reach Redis at ${this.url}: ${(error as Error).message}`);
+    }
+    this.refresher = setInterval(() => void this.refreshPresence(), Math.max(100, this.presenceTtl / 3));
+    this.refresher.unref();
+  }
+
+  async close(): Promise<void> {
+    if (this.refresher) clearInterval(this.refresher);
+    this.refresher = null;
+    this.handler = null;
+    const connections = [this.commands, this.subscriber].filter((c): c is Redis => c !== null);
+    this.commands = this.subscriber = null;
+    await Promise.all(connections.map((c) => c.quit().catch(() => c.disconnect())));
+  }
+
+  isHealthy(): boolean {
+    return this.commands?.status === 'ready' && this.subscriber?.status === 'ready';
+  }
+
+  async publish(channel: string, publication: Publication, history: HistoryPolicy | null): Promise<number | null> {
+    const data = Buffer.from(encode(publication, { ignoreUndefined: true }));
+    return this.run(async (redis) => {
+      if (!history) {
+        await redis.publish(this.key('c', channel), Buffer.concat([Buffer.from('p:'), data]));
+        return null;
+      }
+      const positionTtl = Math.max(this.positionTtl, history.ttl);
+      const offset = await redis.publishScript(
+        this.key('m', channel), this.key('h', channel), this.key('c', channel),
+        newEpoch(), history.size, data, this.now(), history.ttl, positionTtl,
+      );
+      return Number(offset);
+    });
+  }
+
+  async emit(channel: string, event: ChannelEvent & { kind: 'join' | 'leave' }): Promise<void> {
+    const data = Buffer.from(encode(event.entry, { ignoreUndefined: true }));
+    await this.run((redis) => redis.publish(this.key('c', channel), Buffer.concat([Buffer.from(event.kind === 'join' ? 'j:' : 'l:'), data])));
+  }
+
+  async subscribe(channel: string): Promise<void> {
+    this.subscribed.add(channel);
+    try {
+      await this.run(() => this.subscriber!.subscribe(this.key('c', channel)));
+    } catch (error) {
+      this.subscribed.delete(channel);
+      throw error;
+    }
+  }
+
+  async unsubscribe(channel: string): Promise<void> {
+    this.subscribed.delete(channel);
+    await this.run(() => this.subscriber!.unsubscribe(this.key('c', channel)));
+  }
+
+  async history(channel: string, query: HistoryQuery, history: HistoryPolicy): Promise<HistoryPage> {
+    const positionTtl = Math.max(this.positionTtl, history.ttl);
+    const [epoch, offset, entries] = await this.run((redis) =>
+      redis.readScriptBuffer(this.key('m', channel), this.key('h', channel), newEpoch(), positionTtl),
+    );
+    const stored = (entries as Raw[]).map(toStored);
+    return historyPage(String(epoch), Number(String(offset)), unexpired(stored, this.now(), history.ttl), query);
+  }
+
+  async addPresence(channel: string, entry: PresenceEntry): Promise<void> {
+    let own = this.ownPresence.get(channel);
+    if (!own) this.ownPresence.set(channel, (own = new Map()));
+    own.set(entry.client, entry);
+    await this.run((redis) => this.writePresence(redis.multi(), channel, [entry]).exec());
+  }
+
+  async removePresence(channel: string, client: string): Promise<void> {
+    const own = this.ownPresence.get(channel);
+    own?.delete(client);
+    if (own?.size === 0) this.ownPresence.delete(channel);
+    await this.run((redis) =>
+      redis.multi().hdel(this.key('p', channel), client).zrem(this.key('pe', channel), client).exec(),
+    );
+  }
+
+  async presence(channel: string): Promise<PresenceEntry[]> {
+    const values = await this.run((redis) => redis.presenceScriptBuffer(this.key('p', channel), this.key('pe', channel), this.now()));
+    return values.map((value) => decode(value) as PresenceEntry);
+  }
+
+  private writePresence(multi: ReturnType<Redis['multi']>, channel: string, entries: PresenceEntry[]) {
+    const expiresAt = this.now() + this.presenceTtl;
+    for (const entry of entries) {
+      multi.hset(this.key('p', channel), entry.client, Buffer.from(encode(entry, { ignoreUndefined: true })));
+      multi.zadd(this.key('pe', channel), expiresAt, entry.client);
+    }
+    multi.pexpire(this.key('p', channel), this.presenceTtl * 2).pexpire(this.key('pe', channel), this.presenceTtl * 2);
+    return multi;
+  }
+
+  private async refreshPresence(): Promise<void> {
+    const redis = this.commands;
+    if (!redis || redis.status !== 'ready' || this.ownPresence.size === 0) return;
+    const multi = redis.multi();
+    for (const [channel, entries] of this.ownPresence) this.writePresence(multi, channel, [...entries.values()]);
+    await multi.exec().catch(() => {}); // retried at the next tick
+  }
+
+  private receive(topic: string, message: Buffer): void {
+    const channel = topic.slice(this.key('c', '').length);
+    if (!this.handler || !this.subscribed.has(channel)) return;
+    const colon = message.indexOf(0x3a);
+    const kind = message.subarray(0, 1).toString();
+    const body = message.subarray(colon + 1);
+    if (kind === 'p') {
+      const offsetText = message.subarray(1, colon).toString();
+      const publication = decode(body) as Publication;
+      if (offsetText) publication.offset = Number(offsetText);
+      this.handler(channel, { kind: 'publication', publication });
+    } else if (kind === 'j' || kind === 'l') {
+      this.handler(channel, { kind: kind === 'j' ? 'join' : 'leave', entry: decode(body) as PresenceEntry });
+    }
+  }
+
+  /** Run a command; a Redis that is away becomes the contract's `unavailable`. */
+  private async run<T>(command: (redis: Redis & Scripts) => Promise<T>): Promise<T> {
+    if (!this.commands) throw new SwitchboardError('unavailable', 'the broker is closed');
+    try {
+      return await command(this.commands);
+    } catch (error) {
+      throw new SwitchboardError('unavailable', `broker unavailable: ${(error as Error).message}`);
+    }
+  }
+
+  private key(kind: string, channel: string): string {
+    return `${this.prefix}:${kind}:${channel}`;
+  }
+}
+
+/** A stream entry [id, [field, value, ...]] as a stored publication. */
+function toStored(raw: Raw): StoredPublication {
+  const [id, fields] = raw as [Buffer, Buffer[]];
+  const values = new Map<string, Buffer>();
+  for (let i = 0; i < fields.length; i += 2) values.set(fields[i]!.toString(), fields[i + 1]!);
+  const publication = decode(values.get('d')!) as Publication;
+  return { ...publication, offset: Number(id.toString().split('-')[0]), at: Number(values.get('at')!.toString()) };
+}
