@@ -23,6 +23,7 @@ const { values } = parseArgs({
     children: { type: 'string', default: '4' },
     window: { type: 'string', default: '100' },
     rate: { type: 'string', default: '0' },
+    // Also available: switchboard-redis (needs a Redis).
     kinds: { type: 'string', default: 'ws,socketio,switchboard' },
   },
 });
