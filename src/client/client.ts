@@ -47,6 +47,8 @@ export const CLIENT_DEFAULTS = {
   queue: { maxCount: 1_000, maxBytes: 1_048_576 },
   /** Default request timeout, ms. */
   timeout: 10_000,
+  /** An attempt without a welcome frame after this long is abandoned and retried, ms. */
+  connectTimeout: 10_000,
   /** Refresh the token this many seconds before its exp (at most half its remaining life). */
   refreshMargin: 30,
 };
@@ -64,6 +66,7 @@ export interface ClientOptions {
   heartbeat?: { interval?: number; timeout?: number };
   queue?: Partial<typeof CLIENT_DEFAULTS.queue>;
   timeout?: number;
+  connectTimeout?: number;
   refreshMargin?: number;
 }
 
@@ -103,6 +106,7 @@ export class SwitchboardClient<S extends AppSchema = AnySchema> extends Emitter<
   private connectedAt = 0;
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
   private refreshTimer: ReturnType<typeof setTimeout> | null = null;
+  private connectTimer: ReturnType<typeof setTimeout> | null = null;
   private heartbeat: ClientHeartbeat | null = null;
   private token: string | null = null;
   private readonly reconnect: typeof CLIENT_DEFAULTS.reconnect | false;
@@ -188,9 +192,20 @@ export class SwitchboardClient<S extends AppSchema = AnySchema> extends Emitter<
     if (this.state !== 'connecting') return; // closed meanwhile
     this.token = token;
     const url = token ? `${this.url}${this.url.includes('?') ? '&' : '?'}token=${encodeURIComponent(token)}` : this.url;
-    const socket = new this.WebSocketImpl(url, [this.codec.subprotocol]);
+    let socket: WebSocketLike;
+    try {
+      socket = new this.WebSocketImpl(url, [this.codec.subprotocol]);
+    } catch (error) {
+      // A malformed URL: trying again will not help.
+      this.emit('error', new SwitchboardError('bad_request', `cannot open ${this.url}: ${String(error)}`));
+      this.finish(1006, 'cannot open a WebSocket to this URL');
+      return;
+    }
     socket.binaryType = 'arraybuffer';
     this.socket = socket;
+    // A server that accepts the connection but never greets it is as good as dead.
+    const connectTimeout = this.options.connectTimeout ?? CLIENT_DEFAULTS.connectTimeout;
+    this.connectTimer = setTimeout(() => socket === this.socket && this.dropDead('no welcome in time'), connectTimeout);
     // Events of a socket this client has replaced are ignored.
     socket.onmessage = (event) => socket === this.socket && this.receive(event.data);
     socket.onclose = (event) => socket === this.socket && this.lost(event.code, event.reason);
@@ -234,6 +249,8 @@ export class SwitchboardClient<S extends AppSchema = AnySchema> extends Emitter<
   }
 
   private welcome(frame: WelcomeFrame): void {
+    if (this.connectTimer !== null) clearTimeout(this.connectTimer);
+    this.connectTimer = null;
     this.session = frame.payload;
     this.connectedAt = Date.now();
     const interval = this.options.heartbeat?.interval ?? frame.payload.heartbeat.interval;
@@ -242,7 +259,7 @@ export class SwitchboardClient<S extends AppSchema = AnySchema> extends Emitter<
       interval,
       timeout,
       () => this.send(this.codec.encode({ type: 'ping' })),
-      () => this.dropDead(),
+      () => this.dropDead('heartbeat timeout'),
     );
     this.heartbeat.start();
     this.setState({ state: 'connected' });
@@ -281,13 +298,13 @@ export class SwitchboardClient<S extends AppSchema = AnySchema> extends Emitter<
     this.socket?.send(data);
   }
 
-  /** No frame arrived within the heartbeat timeout: the connection is dead even if TCP does not know yet. */
-  private dropDead(): void {
+  /** The server went silent (no welcome, or no frame within the heartbeat): dead, even if TCP does not know yet. */
+  private dropDead(reason: string): void {
     const socket = this.detach();
     const terminate = (socket as { terminate?: () => void } | null)?.terminate;
     if (terminate) terminate.call(socket);
-    else socket?.close(CloseCode.Reconnect, 'heartbeat timeout');
-    this.lost(1006, 'heartbeat timeout');
+    else socket?.close(CloseCode.Reconnect, reason);
+    this.lost(1006, reason);
   }
 
   /** The socket is gone: decide whether and when to reconnect. */
@@ -330,9 +347,8 @@ export class SwitchboardClient<S extends AppSchema = AnySchema> extends Emitter<
   }
 
   private stopTimers(): void {
-    if (this.retryTimer !== null) clearTimeout(this.retryTimer);
-    if (this.refreshTimer !== null) clearTimeout(this.refreshTimer);
-    this.retryTimer = this.refreshTimer = null;
+    for (const timer of [this.retryTimer, this.refreshTimer, this.connectTimer]) if (timer !== null) clearTimeout(timer);
+    this.retryTimer = this.refreshTimer = this.connectTimer = null;
   }
 
   /** With a token function, get a new token before exp and hand it over with `refresh`. */

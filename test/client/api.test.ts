@@ -1,6 +1,8 @@
 // The client's promises: states and events, requests that settle exactly
 // once (reply, typed error, timeout, abort), the offline queue, and what each
 // close code makes it do.
+import net from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, SwitchboardError, type StateChange, type SwitchboardClient } from '../../src/client/node.js';
@@ -145,6 +147,24 @@ describe('the offline queue', () => {
     await expect(first).rejects.toMatchObject({ code: 'unavailable' });
     await expect(second).rejects.toMatchObject({ code: 'unavailable' });
     await expect(client.publish('a', 4)).rejects.toMatchObject({ code: 'unavailable' });
+  });
+});
+
+describe('connecting', () => {
+  it('abandons and retries an attempt that gets no welcome', async () => {
+    // Accepts TCP connections and never answers: a hung server or proxy.
+    const mute = net.createServer(() => {});
+    await new Promise<void>((resolve) => mute.listen(0, '127.0.0.1', resolve));
+    const { port } = mute.address() as AddressInfo;
+    const client = connect(`ws://127.0.0.1:${port}/ws`, { connectTimeout: 200 });
+    expect(await nextEvent(client, 'disconnected')).toMatchObject({ code: 1006, reason: 'no welcome in time', willRetry: true });
+    client.close();
+    mute.close();
+  });
+
+  it('closes for good, with the reason, on a URL no WebSocket can open', async () => {
+    const client = connect('not a url');
+    expect(await nextEvent(client, 'closed')).toMatchObject({ code: 1006, reason: 'cannot open a WebSocket to this URL', willRetry: false });
   });
 });
 
