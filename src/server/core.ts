@@ -54,6 +54,8 @@ export class Core {
   }));
   readonly counters = { received: 0, rateLimited: 0, badRequests: 0 };
   private emptyWaiters: Array<() => void> = [];
+  /** Subscriptions of closed sessions still being removed (presence, leave events). */
+  private readonly cleanups = new Set<Promise<void>>();
 
   constructor(
     readonly config: Config,
@@ -84,6 +86,8 @@ export class Core {
   async stop(): Promise<void> {
     this.heartbeat.stop();
     this.rates.stop();
+    // Let departed clients leave presence before the broker goes.
+    await Promise.all(this.cleanups);
     await this.broker.close();
   }
 
@@ -154,9 +158,11 @@ export class Core {
     const reason = session.closeReason !== null && peerCode === 1006 ? session.closeReason : peerReason;
     session.markClosed();
     this.logger.info({ client: session.id, user: session.user, code, reason }, 'disconnect');
-    this.hub.removeSession(session).catch((error: unknown) => {
+    const cleanup = this.hub.removeSession(session).catch((error: unknown) => {
       this.logger.warn({ err: error, client: session.id }, 'cleanup after disconnect failed');
     });
+    this.cleanups.add(cleanup);
+    void cleanup.finally(() => this.cleanups.delete(cleanup));
     this.hooks.onDisconnect?.(connectionInfo(session), code, reason);
     if (this.sessions.size === 0) for (const wake of this.emptyWaiters.splice(0)) wake();
   }

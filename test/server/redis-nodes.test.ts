@@ -77,6 +77,18 @@ describe.runIf(available)('two nodes on one Redis', () => {
     await ann.close();
   });
 
+  it('takes a draining node’s clients out of presence before it stops', async () => {
+    const c = await startServer({ broker: new RedisBroker({ url: REDIS_URL, prefix }), namespaces });
+    const leaving = await RawClient.connect(c.wsUrl);
+    await leaving.ok({ type: 'subscribe', channel: 'room:drain' });
+    const watcher = await RawClient.connect(b.wsUrl);
+    expect((await watcher.ok({ type: 'presence', channel: 'room:drain' })).clients).toHaveLength(1);
+    await c.close();
+    // Not left to expire with the presence ttl: gone as soon as the drain is done.
+    expect((await watcher.ok({ type: 'presence', channel: 'room:drain' })).clients).toEqual([]);
+    await watcher.close();
+  });
+
   it('asks clients to reconnect when pub/sub delivery was interrupted, and the client recovers everything', async () => {
     const client = connect(a.wsUrl, { reconnect: { initialDelay: 20, maxDelay: 50 } });
     const app = recorder();
