@@ -56,6 +56,8 @@ it('recovers every publication exactly once across TCP cuts mid-stream', async (
   expect(app.seen).toEqual(range(3_000));
   expect(resets).toEqual([]);
   expect(states.filter((s) => s === 'disconnected')).toHaveLength(4);
+  // One socket at a time: once the server has noticed the cut ones, one session is left.
+  await expect.poll(() => srv.server.core.sessions.size).toBe(1);
   client.close();
 });
 
@@ -74,5 +76,7 @@ it('notices a connection gone silent through its heartbeat, and recovers', async
   expect((await disconnected).reason).toBe('heartbeat timeout');
   await app.until(200);
   expect(app.seen).toEqual(range(200));
+  // The silenced socket is the server heartbeat's to drop; the client holds only the new one.
+  await expect.poll(() => srv.server.core.sessions.size).toBe(1);
   client.close();
 });
