@@ -330,7 +330,10 @@ export class SwitchboardClient<S extends AppSchema = AnySchema> extends Emitter<
   }
 
   private finish(code: number, reason: string): void {
-    this.requests.failAll(new SwitchboardError('unavailable', 'client is closed'));
+    const closed = new SwitchboardError('unavailable', 'client is closed');
+    this.requests.failAll(closed);
+    for (const subscription of this.subscriptions.values()) subscription.ended(closed);
+    this.subscriptions.clear();
     (globalThis as { removeEventListener?: (type: string, fn: () => void) => void }).removeEventListener?.('online', this.onOnline);
     this.setState({ state: 'closed', code, reason, willRetry: false });
   }

@@ -79,6 +79,12 @@ export class Subscription<P = unknown> extends Emitter<SubscriptionEvents> {
     this.emit('error', error);
   }
 
+  /** @internal The client closed: the subscription ends; a `ready` still pending rejects. */
+  ended(error: SwitchboardError): void {
+    this.active = false;
+    this.settleReady(error); // no effect once ready has settled
+  }
+
   /** @internal */
   message(frame: MessageFrame): void {
     if (!this.active) return;

@@ -148,6 +148,15 @@ describe('the offline queue', () => {
     await expect(second).rejects.toMatchObject({ code: 'unavailable' });
     await expect(client.publish('a', 4)).rejects.toMatchObject({ code: 'unavailable' });
   });
+
+  it('ends subscriptions on close: a ready still pending rejects', async () => {
+    const port = await freePort();
+    const client = connect(`ws://127.0.0.1:${port}/ws`, fast);
+    const subscription = client.subscribe('never', () => {});
+    client.close();
+    await expect(subscription.ready).rejects.toMatchObject({ code: 'unavailable', message: 'client is closed' });
+    expect(subscription.active).toBe(false);
+  });
 });
 
 describe('connecting', () => {
