@@ -75,12 +75,14 @@ export function jsonDepth(text: string): number {
   return deepest;
 }
 
+/** True when JSON text nests deeper than MAX_DEPTH (text shorter than twice that cannot). */
+export function tooDeep(text: string): boolean {
+  return text.length > 2 * MAX_DEPTH && jsonDepth(text) > MAX_DEPTH;
+}
+
 /** Parse a text frame: depth, JSON, then shape. */
 export function parseTextFrame(text: string): ParsedFrame {
-  // A frame shorter than twice the limit cannot be nested that deep.
-  if (text.length > 2 * MAX_DEPTH && jsonDepth(text) > MAX_DEPTH) {
-    return { ok: false, message: `frame is nested deeper than ${MAX_DEPTH} levels` };
-  }
+  if (tooDeep(text)) return { ok: false, message: `frame is nested deeper than ${MAX_DEPTH} levels` };
   let value: unknown;
   try {
     value = JSON.parse(text);

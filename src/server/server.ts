@@ -16,7 +16,6 @@ import { CloseCode } from '../protocol/codes.js';
 import { parseConfig, type Config, type ConfigInput } from './config.js';
 import { Core, type ConnectionInfo } from './core.js';
 import { checkHandshake, isRefusal, refusal, writeRefusal, type HandshakePolicy, type Refusal } from './handshake.js';
-import { serveDemoPage } from './http/browser-client.js';
 import { handleRoute, notFound } from './http/routes.js';
 import { createLogger, type Logger } from './logger.js';
 import { createMetrics } from './metrics.js';
@@ -107,8 +106,11 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
    * Handles health, readiness, metrics and the HTTP API for a server you own;
    * resolves false when the request is not one of these.
    */
-  readonly handleRequest = (req: http.IncomingMessage, res: http.ServerResponse): Promise<boolean> =>
-    handleRoute({ core: this.core, metrics: this.metrics, isReady: () => this.isReady() }, req, res);
+  readonly handleRequest = (req: http.IncomingMessage, res: http.ServerResponse): Promise<boolean> => this.route(req, res, false);
+
+  private route(req: http.IncomingMessage, res: http.ServerResponse, demoPage: boolean): Promise<boolean> {
+    return handleRoute({ core: this.core, metrics: this.metrics, isReady: () => this.isReady(), demoPage }, req, res);
+  }
 
   /** Listen on `port` (0 picks a free one); resolves to the URL it serves. */
   async listen(port = this.config.port, host = this.config.host): Promise<{ url: string; port: number; host: string }> {
@@ -125,12 +127,8 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
       requestTimeout: Math.max(30_000, handshakeTimeout),
       connectionsCheckingInterval: Math.min(1_000, Math.max(10, Math.floor(handshakeTimeout / 4))),
     };
-    // The demo page lives at / only on a server we own: an app that attaches
-    // Switchboard keeps its own root.
     const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {
-      const isRoot = new URL(req.url ?? '/', 'http://localhost').pathname === '/';
-      const ownRoutes = async () => (isRoot ? (await serveDemoPage(res), true) : this.handleRequest(req, res));
-      ownRoutes().then(
+      this.route(req, res, true).then(
         (handled) => handled || notFound(res),
         (error: unknown) => {
           this.logger.error({ err: error }, 'HTTP request failed');

@@ -1,7 +1,7 @@
 // Small helpers for JSON answers and bodies on Node's http module.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { SwitchboardError, type ErrorCode } from '../../protocol/codes.js';
-import { jsonDepth, MAX_DEPTH } from '../envelope.js';
+import { MAX_DEPTH, tooDeep } from '../envelope.js';
 
 const STATUS: Record<ErrorCode, number> = {
   bad_request: 400,
@@ -37,7 +37,7 @@ export async function readJson(req: IncomingMessage, limit: number): Promise<unk
     chunks.push(chunk);
   }
   const text = Buffer.concat(chunks).toString('utf8');
-  if (jsonDepth(text) > MAX_DEPTH) throw new SwitchboardError('bad_request', `body is nested deeper than ${MAX_DEPTH} levels`);
+  if (tooDeep(text)) throw new SwitchboardError('bad_request', `body is nested deeper than ${MAX_DEPTH} levels`);
   try {
     return JSON.parse(text);
   } catch {

@@ -4,20 +4,24 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Registry } from 'prom-client';
 import type { Core } from '../core.js';
 import { handleApi } from './api.js';
-import { isBrowserClientPath, serveBrowserClient } from './browser-client.js';
+import { isBrowserClientPath, serveBrowserClient, serveDemoPage } from './browser-client.js';
 import { sendError, sendJson } from './respond.js';
 
 export interface RouteContext {
   core: Core;
   metrics: Registry;
   isReady: () => boolean;
+  /** Serve the demo page at /: only on servers Switchboard owns, so an app that attaches keeps its root. */
+  demoPage: boolean;
 }
 
 /** Serve the request if it is one of ours; false when it is not. */
 export async function handleRoute(ctx: RouteContext, req: IncomingMessage, res: ServerResponse): Promise<boolean> {
   const url = new URL(req.url ?? '/', 'http://localhost');
   const { pathname } = url;
-  if (pathname === '/healthz') {
+  if (ctx.demoPage && pathname === '/') {
+    await serveDemoPage(res);
+  } else if (pathname === '/healthz') {
     sendJson(res, 200, { status: 'ok' });
   } else if (pathname === '/readyz') {
     const ready = ctx.isReady();
