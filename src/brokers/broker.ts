@@ -3,10 +3,14 @@
 // publications and presence events between nodes and keeps channel history.
 import type { ClientIdentity, PresenceEntry, StreamPosition } from '../protocol/frames.js';
 
-/** A namespace's history settings: keep the newest `size` publications for `ttl` ms. */
+/**
+ * A namespace's history settings: keep the newest `size` publications for
+ * `ttl` ms, and at most `bytes` of them (oldest evicted first).
+ */
 export interface HistoryPolicy {
   size: number;
   ttl: number;
+  bytes?: number;
 }
 
 export interface Publication {
@@ -55,6 +59,8 @@ export interface Broker {
   close(): Promise<void>;
   /** False while the broker cannot publish or deliver (e.g. its server is down). */
   isHealthy(): boolean;
+  /** Bounds this broker enforced (evictions by bytes or channel count), by limit name, for /metrics. */
+  limitHits?(): Iterable<[string, number]>;
 
   /**
    * Deliver a publication to every node subscribed to `channel`. With a history

@@ -4,7 +4,12 @@ import { z } from 'zod';
 
 const positiveInt = z.number().int().positive();
 
-const historySchema = z.strictObject({ size: positiveInt, ttl: positiveInt });
+const historySchema = z.strictObject({
+  size: positiveInt,
+  ttl: positiveInt,
+  /** Bytes of stored publications per channel; default `limits.historyBytesPerChannel`. */
+  bytes: positiveInt.optional(),
+});
 
 export const namespaceSchema = z.strictObject({
   subscribe: z.enum(['anyone', 'authenticated', 'token']).default('anyone'),
@@ -55,9 +60,29 @@ export const configSchema = z.strictObject({
       outboundBufferBytes: positiveInt.default(4_194_304),
       /** An upgrade request whose headers take longer than this is dropped (slowloris). */
       handshakeTimeout: positiveInt.default(10_000),
+      /** TCP connections from one address that have not (yet) upgraded; past it, new ones are dropped. */
+      pendingConnectionsPerIp: positiveInt.default(100),
+      /** Stored publication bytes per channel, oldest evicted first (a namespace's history.bytes overrides it). */
+      historyBytesPerChannel: positiveInt.default(2_097_152),
+      /** Stored publication bytes on this node, all channels together (memory broker), oldest evicted first. */
+      historyBytes: positiveInt.default(268_435_456),
+      /** Channels with state (history, position) on this node (memory broker); least recently used idle ones go first. */
+      maxChannels: positiveInt.default(100_000),
+      /** Subscriptions one connection may hold. */
+      subscriptionsPerConnection: positiveInt.default(1_000),
+      /** Requests of one connection being answered at once; more are refused with rate_limited. */
+      requestsInFlight: positiveInt.default(64),
+      /** Largest reply (history page); a history reply is cut to fit and says so with `truncated`. */
+      maxReplyBytes: positiveInt.default(2_097_152),
     })
     .prefault({}),
-  namespaces: z.record(z.string().regex(/^[A-Za-z0-9_\-.@#/]*$/), namespaceSchema).default(DEFAULT_NAMESPACES),
+  /** Listen backlog: connections the kernel queues before the server accepts them (reconnect storms). */
+  backlog: positiveInt.default(4_096),
+  /** A broker command not answered within this is `unavailable`; a broker silent this long turns /readyz 503. */
+  brokerTimeout: positiveInt.default(2_000),
+  /** On shutdown, how long sessions get to close before they are cut off. */
+  drainTimeout: positiveInt.default(5_000),
+  namespaces: z.record(z.string().regex(/^[A-Za-z0-9_\-.@/]*$/, 'a namespace name is made of A-Z a-z 0-9 _ - . @ / (no : or #)'), namespaceSchema).default(DEFAULT_NAMESPACES),
   /** permessage-deflate. Off by default; when on, maxPayload bounds the inflated size. */
   compression: z.boolean().default(false),
   /** TLS files (flags --tls-cert and --tls-key). */
@@ -80,7 +105,7 @@ export class ConfigError extends Error {
 /** Validate a config object; the error names the offending key, e.g. `limits.maxPayload`. */
 export function parseConfig(input: unknown): Config {
   const result = configSchema.safeParse(input ?? {});
-  if (result.success) return result.data;
+  if (result.success) return withDefaults(result.data);
   const problems = result.error.issues.map((issue) => {
     const path = issue.path.map(String);
     if (issue.code === 'unrecognized_keys') {
@@ -89,4 +114,18 @@ export function parseConfig(input: unknown): Config {
     return `${path.join('.') || '(root)'}: ${issue.message}`;
   });
   throw new ConfigError(`invalid config: ${problems.join('; ')}`);
+}
+
+/** Defaults that depend on other keys: each namespace's history bytes. */
+function withDefaults(config: Config): Config {
+  const { limits } = config;
+  if (limits.maxReplyBytes > limits.outboundBufferBytes) {
+    throw new ConfigError('invalid config: limits.maxReplyBytes: must not exceed limits.outboundBufferBytes');
+  }
+  const namespaces: Record<string, NamespaceConfig> = {};
+  for (const [name, namespace] of Object.entries(config.namespaces)) {
+    const { history } = namespace;
+    namespaces[name] = history ? { ...namespace, history: { ...history, bytes: history.bytes ?? limits.historyBytesPerChannel } } : namespace;
+  }
+  return { ...config, namespaces };
 }

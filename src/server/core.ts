@@ -13,6 +13,7 @@ import { Dispatcher } from './dispatch.js';
 import { parseBinaryFrame, parseTextFrame } from './envelope.js';
 import { Heartbeat } from './heartbeat.js';
 import { Hub } from './hub.js';
+import { LimitHits } from './limit-hits.js';
 import { Namespaces } from './namespaces.js';
 import { RateMeter } from './rate-meter.js';
 import { RpcRegistry } from './rpc.js';
@@ -53,6 +54,8 @@ export class Core {
     delivered: this.hub.stats.delivered,
   }));
   readonly counters = { received: 0, rateLimited: 0, badRequests: 0 };
+  /** Each bound a client ran into, for /metrics. */
+  readonly limitHits = new LimitHits();
   private emptyWaiters: Array<() => void> = [];
   /** Subscriptions of closed sessions still being removed (presence, leave events). */
   private readonly cleanups = new Set<Promise<void>>();

@@ -32,6 +32,17 @@ export function createMetrics(core: Core): Registry {
         this.inc(read());
       },
     });
+  new Counter({
+    name: 'switchboard_limit_hits_total',
+    help: 'Times a bound was hit (refused, evicted or closed), by the limit\'s config key',
+    labelNames: ['limit'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [limit, count] of core.limitHits.entries()) this.inc({ limit }, count);
+      for (const [limit, count] of core.broker.limitHits?.() ?? []) this.inc({ limit }, count);
+    },
+  });
   counter('switchboard_frames_received_total', 'Frames received from clients', () => core.counters.received);
   counter('switchboard_bad_requests_total', 'Frames refused as bad_request', () => core.counters.badRequests);
   counter('switchboard_rate_limited_total', 'Frames refused as rate_limited', () => core.counters.rateLimited);
