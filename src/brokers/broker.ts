@@ -35,6 +35,13 @@ export interface HistoryQuery {
   since?: StreamPosition;
   /** At most this many; with `since` the oldest ones, without it the newest ones. */
   limit?: number;
+  /** At most about this many bytes of stored publications (at least one is returned); the page then says `truncated`. */
+  maxBytes?: number;
+  /**
+   * A read that must not create state: a channel with none answers an empty
+   * page with a fresh epoch (so a later subscribe cannot claim recovery from it).
+   */
+  readOnly?: boolean;
 }
 
 export interface HistoryPage {
@@ -48,6 +55,8 @@ export interface HistoryPage {
    * is exactly what was missed. Without `since`: always false.
    */
   recovered: boolean;
+  /** True when `maxBytes` cut the page short. */
+  truncated?: boolean;
 }
 
 export interface Broker {

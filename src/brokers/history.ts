@@ -1,39 +1,84 @@
 // What every broker answers to a history query, given the channel's held
 // publications: shared so that the memory and Redis brokers cannot disagree.
+// Publications are held encoded (MessagePack), so that their size in bytes is
+// known and bounded, and only those a query returns are decoded.
 import { randomBytes } from 'node:crypto';
+import { decode, encode } from '@msgpack/msgpack';
 import type { HistoryPage, HistoryQuery, Publication } from './broker.js';
 
-export interface StoredPublication extends Publication {
+export interface StoredPublication {
   offset: number;
   /** When it was stored (ms), for ttl eviction. */
   at: number;
+  /** The publication (payload and from) as MessagePack. */
+  data: Uint8Array;
 }
 
-/** The publications still within ttl, oldest first. */
-export function unexpired(entries: StoredPublication[], now: number, ttl: number): StoredPublication[] {
+/** A publication as stored: MessagePack of its payload and sender. */
+export function encodePublication(publication: Publication): Uint8Array {
+  const { offset: _offset, ...rest } = publication;
+  return encode(rest, { ignoreUndefined: true });
+}
+
+export function decodePublication(entry: StoredPublication): Publication {
+  const publication = decode(entry.data) as Publication;
+  publication.offset = entry.offset;
+  return publication;
+}
+
+/** Index of the first publication still within ttl (entries oldest first). */
+export function firstUnexpired(entries: readonly StoredPublication[], now: number, ttl: number): number {
   let first = 0;
   while (first < entries.length && now - entries[first]!.at >= ttl) first++;
-  return first === 0 ? entries : entries.slice(first);
+  return first;
 }
 
-/** Answer `query` from a channel's epoch, newest offset and held publications (oldest first, unexpired). */
-export function historyPage(epoch: string, offset: number, held: StoredPublication[], query: HistoryQuery): HistoryPage {
+/**
+ * Answer `query` from a channel's epoch, newest offset and held publications
+ * (oldest first, unexpired). With `maxBytes`, the page stops before the
+ * publication that would pass it (it always holds at least one) and says
+ * `truncated`.
+ */
+export function historyPage(epoch: string, offset: number, held: readonly StoredPublication[], query: HistoryQuery): HistoryPage {
   const limit = query.limit ?? Infinity;
   const since = query.since;
+  let chosen: StoredPublication[];
+  let recovered = false;
   if (!since) {
-    const newest = held.slice(Math.max(0, held.length - limit));
-    return { epoch, offset, publications: newest.map(strip), recovered: false };
+    chosen = held.slice(Math.max(0, held.length - limit));
+  } else {
+    const sameEpoch = since.epoch === epoch;
+    const firstHeld = held.length > 0 ? held[0]!.offset : offset + 1;
+    recovered = sameEpoch && since.offset >= firstHeld - 1 && since.offset <= offset;
+    const after = sameEpoch ? held.filter((e) => e.offset > since.offset) : held;
+    chosen = after.slice(0, limit);
   }
-  const sameEpoch = since.epoch === epoch;
-  const firstHeld = held.length > 0 ? held[0]!.offset : offset + 1;
-  const recovered = sameEpoch && since.offset >= firstHeld - 1 && since.offset <= offset;
-  const after = sameEpoch ? held.filter((e) => e.offset > since.offset) : held;
-  return { epoch, offset, publications: after.slice(0, limit).map(strip), recovered };
+  let truncated = false;
+  if (query.maxBytes !== undefined) {
+    // Newest-first pages keep the newest; pages after `since` keep the oldest, so the next page follows on.
+    const kept = fitBytes(since ? chosen : [...chosen].reverse(), query.maxBytes);
+    truncated = kept.length < chosen.length;
+    chosen = since ? kept : kept.reverse();
+  }
+  const page: HistoryPage = { epoch, offset, publications: chosen.map(decodePublication), recovered };
+  if (truncated) page.truncated = true;
+  return page;
 }
 
-function strip(entry: StoredPublication): Publication {
-  const { at: _at, ...publication } = entry;
-  return publication;
+function fitBytes(entries: StoredPublication[], maxBytes: number): StoredPublication[] {
+  let bytes = 0;
+  let count = 0;
+  for (const entry of entries) {
+    bytes += entry.data.byteLength;
+    if (bytes > maxBytes && count > 0) break;
+    count++;
+  }
+  return entries.slice(0, count);
+}
+
+/** The page of a channel that has no state: nothing held, and a position that was never handed out. */
+export function emptyPage(): HistoryPage {
+  return { epoch: newEpoch(), offset: 0, publications: [], recovered: false };
 }
 
 /** A new epoch: a channel gets one whenever its history starts afresh. */

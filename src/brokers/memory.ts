@@ -1,8 +1,11 @@
 // The single-node broker: everything lives in this process, so delivery is
 // synchronous and in publish order. History dies with the process, and a new
-// process gives every channel a new epoch.
+// process gives every channel a new epoch. Every byte a client can make it
+// hold is bounded: publications per channel by count and bytes, all of them by
+// bytes per node, and channels with state by count.
+import { SwitchboardError } from '../protocol/codes.js';
 import type { PresenceEntry } from '../protocol/frames.js';
-import { historyPage, newEpoch, unexpired, type StoredPublication } from './history.js';
+import { emptyPage, encodePublication, firstUnexpired, historyPage, newEpoch, type StoredPublication } from './history.js';
 import type {
   Broker,
   ChannelEvent,
@@ -13,10 +16,17 @@ import type {
   Publication,
 } from './broker.js';
 
+interface Held extends StoredPublication {
+  /** Evicted: set so the node-wide age queue can skip it. */
+  gone?: boolean;
+}
+
 interface ChannelLog {
   epoch: string;
   offset: number;
-  entries: StoredPublication[];
+  /** Held publications, oldest first. */
+  entries: Held[];
+  bytes: number;
   lastUsed: number;
   /** The namespace's ttl as last seen, for the sweeper. */
   ttl: number;
@@ -31,24 +41,42 @@ export interface MemoryBrokerOptions {
   positionTtl?: number;
   /** How often idle channels are swept. Default one minute. */
   sweepInterval?: number;
+  /** Stored publication bytes, all channels together; the oldest go first. Default 256 MiB. */
+  maxBytes?: number;
+  /** Channels with history state; the least recently used one without subscribers goes first. Default 100,000. */
+  maxChannels?: number;
   /** Clock, for tests of ttl eviction. */
   now?: () => number;
 }
+
+/** How many least recently used channels a new one looks at for one to evict. */
+const EVICTION_SCAN = 64;
 
 export class MemoryBroker implements Broker {
   readonly name = 'memory';
   private handler: ChannelEventHandler | null = null;
   private readonly subscribed = new Set<string>();
+  /** Channel logs in least recently used order (a use moves a log to the end). */
   private readonly logs = new Map<string, ChannelLog>();
   private readonly presenceByChannel = new Map<string, Map<string, PresenceEntry>>();
+  /** Every held publication in the order stored, for evicting the node's oldest first. */
+  private age: Array<{ log: ChannelLog; entry: Held }> = [];
+  private ageHead = 0;
+  private heldCount = 0;
+  private totalBytes = 0;
+  private readonly hits = new Map<string, number>();
   private readonly positionTtl: number;
   private readonly sweepInterval: number;
+  private readonly maxBytes: number;
+  private readonly maxChannels: number;
   private readonly now: () => number;
   private sweeper: NodeJS.Timeout | null = null;
 
   constructor(options: MemoryBrokerOptions = {}) {
     this.positionTtl = options.positionTtl ?? 3_600_000;
     this.sweepInterval = options.sweepInterval ?? 60_000;
+    this.maxBytes = options.maxBytes ?? 268_435_456;
+    this.maxChannels = options.maxChannels ?? 100_000;
     this.now = options.now ?? Date.now;
   }
 
@@ -68,15 +96,35 @@ export class MemoryBroker implements Broker {
     return this.handler !== null;
   }
 
+  limitHits(): Iterable<[string, number]> {
+    return this.hits.entries();
+  }
+
+  /** Bytes of publications held, all channels together. */
+  get heldBytes(): number {
+    return this.totalBytes;
+  }
+
+  /** Channels with history state. */
+  get channelCount(): number {
+    return this.logs.size;
+  }
+
   async publish(channel: string, publication: Publication, history: HistoryPolicy | null): Promise<number | null> {
     let offset: number | null = null;
     let delivered: Publication = publication;
     if (history) {
+      const data = encodePublication(publication);
       const log = this.log(channel, history);
       offset = ++log.offset;
-      const stored: StoredPublication = { ...publication, offset, at: this.now() };
-      log.entries.push(stored);
-      if (log.entries.length > history.size) log.entries.splice(0, log.entries.length - history.size);
+      const entry: Held = { offset, at: this.now(), data };
+      log.entries.push(entry);
+      this.heldCount++;
+      log.bytes += data.byteLength;
+      this.totalBytes += data.byteLength;
+      this.age.push({ log, entry });
+      this.trimChannel(log, history);
+      this.trimNode();
       delivered = { ...publication, offset };
     }
     this.deliver(channel, { kind: 'publication', publication: delivered });
@@ -96,6 +144,7 @@ export class MemoryBroker implements Broker {
   }
 
   async history(channel: string, query: HistoryQuery, history: HistoryPolicy): Promise<HistoryPage> {
+    if (query.readOnly && !this.logs.has(channel)) return emptyPage();
     const log = this.log(channel, history);
     return historyPage(log.epoch, log.offset, log.entries, query);
   }
@@ -125,27 +174,103 @@ export class MemoryBroker implements Broker {
   private log(channel: string, history: HistoryPolicy): ChannelLog {
     const now = this.now();
     let log = this.logs.get(channel);
-    if (!log) {
-      log = { epoch: newEpoch(), offset: 0, entries: [], lastUsed: now, ttl: history.ttl };
-      this.logs.set(channel, log);
+    if (log) {
+      this.logs.delete(channel); // re-inserted below: most recently used
+    } else {
+      if (this.logs.size >= this.maxChannels) this.evictChannel();
+      log = { epoch: newEpoch(), offset: 0, entries: [], bytes: 0, lastUsed: now, ttl: history.ttl };
     }
+    this.logs.set(channel, log);
     log.lastUsed = now;
     log.ttl = history.ttl;
-    expire(log, now);
+    this.expire(log, now);
     return log;
+  }
+
+  /** Make room for one channel: forget the least recently used one that no subscriber here holds. */
+  private evictChannel(): void {
+    let scanned = 0;
+    for (const [channel, log] of this.logs) {
+      if (scanned++ >= EVICTION_SCAN) break;
+      if (this.subscribed.has(channel)) {
+        // Skip it from now on: move it to the recently used end.
+        this.logs.delete(channel);
+        this.logs.set(channel, log);
+        continue;
+      }
+      this.forget(channel, log);
+      this.hit('maxChannels');
+      return;
+    }
+    this.hit('maxChannels');
+    throw new SwitchboardError('unavailable', `this node holds its maximum of ${this.maxChannels} channels`);
+  }
+
+  private forget(channel: string, log: ChannelLog): void {
+    this.drop(log, log.entries.length);
+    this.logs.delete(channel);
+  }
+
+  /** Evict the channel's oldest publications past its count and byte limits; the newest always stays. */
+  private trimChannel(log: ChannelLog, history: HistoryPolicy): void {
+    let over = Math.max(0, log.entries.length - history.size);
+    if (history.bytes !== undefined && log.bytes > history.bytes) {
+      let bytes = log.bytes;
+      for (let i = 0; i < log.entries.length - 1 && bytes > history.bytes; i++) {
+        if (i >= over) {
+          over = i + 1;
+          this.hit('historyBytesPerChannel');
+        }
+        bytes -= log.entries[i]!.data.byteLength;
+      }
+    }
+    this.drop(log, over);
+  }
+
+  /** Evict the node's oldest publications, whatever their channel, until the total fits. */
+  private trimNode(): void {
+    while (this.totalBytes > this.maxBytes && this.ageHead < this.age.length) {
+      const { log, entry } = this.age[this.ageHead++]!;
+      // Not gone yet (by count, ttl or its channel's bytes): then it is its channel's oldest.
+      if (!entry.gone && log.entries[0] === entry) {
+        this.drop(log, 1);
+        this.hit('historyBytes');
+      }
+    }
+    // Dropped entries stay in `age` until passed; compact when they dominate it.
+    if (this.age.length - this.ageHead > 2 * this.heldCount + 1024) {
+      this.age = this.age.slice(this.ageHead).filter(({ entry }) => !entry.gone);
+      this.ageHead = 0;
+    }
+  }
+
+  /** Remove the channel's `count` oldest publications. */
+  private drop(log: ChannelLog, count: number): void {
+    if (count <= 0) return;
+    const removed = log.entries.splice(0, count);
+    this.heldCount -= removed.length;
+    for (const entry of removed) {
+      entry.gone = true;
+      log.bytes -= entry.data.byteLength;
+      this.totalBytes -= entry.data.byteLength;
+    }
+  }
+
+  private expire(log: ChannelLog, now: number): void {
+    this.drop(log, firstUnexpired(log.entries, now, log.ttl));
+  }
+
+  private hit(limit: string): void {
+    this.hits.set(limit, (this.hits.get(limit) ?? 0) + 1);
   }
 
   /** Forget channels nobody here listens to whose history is gone and position is stale. */
   private sweep(): void {
     const now = this.now();
     for (const [channel, log] of this.logs) {
-      expire(log, now);
+      this.expire(log, now);
       const idle = log.entries.length === 0 && now - log.lastUsed > this.positionTtl;
       if (idle && !this.subscribed.has(channel)) this.logs.delete(channel);
     }
   }
-}
-
-function expire(log: ChannelLog, now: number): void {
-  log.entries = unexpired(log.entries, now, log.ttl);
 }

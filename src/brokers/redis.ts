@@ -8,7 +8,7 @@ import { Redis } from 'ioredis';
 import { SwitchboardError } from '../protocol/codes.js';
 import type { PresenceEntry } from '../protocol/frames.js';
 import type { Broker, ChannelEvent, ChannelEventHandler, HistoryPage, HistoryPolicy, HistoryQuery, Publication } from './broker.js';
-import { historyPage, newEpoch, unexpired, type StoredPublication } from './history.js';
+import { emptyPage, encodePublication, firstUnexpired, historyPage, newEpoch, type StoredPublication } from './history.js';
 
 export interface RedisBrokerOptions {
   /** redis://host:port/db; default redis://127.0.0.1:6379 */
@@ -23,19 +23,38 @@ export interface RedisBrokerOptions {
   now?: () => number;
 }
 
-// KEYS: meta, stream, topic. ARGV: new epoch, size, publication, now, stream ttl, position ttl.
+// KEYS: meta, stream, topic. ARGV: new epoch, size, publication, now, stream
+// ttl, position ttl, max bytes. The stream's bytes are counted in the meta hash
+// (reset when the stream expired), and the oldest entries are evicted past the
+// size or the bytes; the newest always stays. Returns {offset, evicted by bytes}.
 const PUBLISH = `
 if redis.call('HSETNX', KEYS[1], 'epoch', ARGV[1]) == 1 then redis.call('HSET', KEYS[1], 'offset', 0) end
+if redis.call('EXISTS', KEYS[2]) == 0 then redis.call('HSET', KEYS[1], 'bytes', 0) end
 local offset = redis.call('HINCRBY', KEYS[1], 'offset', 1)
-redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[2], offset .. '-0', 'd', ARGV[3], 'at', ARGV[4])
+redis.call('XADD', KEYS[2], offset .. '-0', 'd', ARGV[3], 'at', ARGV[4])
+local bytes = redis.call('HINCRBY', KEYS[1], 'bytes', #ARGV[3])
+local size, maxBytes = tonumber(ARGV[2]), tonumber(ARGV[7])
+local length = redis.call('XLEN', KEYS[2])
+local byBytes = 0
+while length > 1 and (length > size or bytes > maxBytes) do
+  local oldest = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', 1)[1]
+  bytes = redis.call('HINCRBY', KEYS[1], 'bytes', -#oldest[2][2])
+  redis.call('XDEL', KEYS[2], oldest[1])
+  if length <= size then byBytes = byBytes + 1 end
+  length = length - 1
+end
 redis.call('PEXPIRE', KEYS[2], ARGV[5])
 redis.call('PEXPIRE', KEYS[1], ARGV[6])
 redis.call('PUBLISH', KEYS[3], 'p' .. offset .. ':' .. ARGV[3])
-return offset`;
+return {offset, byBytes}`;
 
-// KEYS: meta, stream. ARGV: new epoch, position ttl.
+// KEYS: meta, stream. ARGV: new epoch, position ttl, create ('1' or '0').
+// Without create, a channel with no position answers nothing and stays without one.
 const READ = `
-if redis.call('HSETNX', KEYS[1], 'epoch', ARGV[1]) == 1 then redis.call('HSET', KEYS[1], 'offset', 0) end
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  if ARGV[3] == '0' then return {} end
+  redis.call('HSET', KEYS[1], 'epoch', ARGV[1], 'offset', 0)
+end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return {redis.call('HGET', KEYS[1], 'epoch'), redis.call('HGET', KEYS[1], 'offset'), redis.call('XRANGE', KEYS[2], '-', '+')}`;
 
@@ -48,7 +67,7 @@ return redis.call('HVALS', KEYS[1])`;
 type Raw = Buffer | number | null | Raw[];
 
 interface Scripts {
-  publishScript(meta: string, stream: string, topic: string, ...args: Array<string | Buffer | number>): Promise<number>;
+  publishScript(meta: string, stream: string, topic: string, ...args: Array<string | Uint8Array | number>): Promise<[number, number]>;
   readScriptBuffer(meta: string, stream: string, ...args: Array<string | number>): Promise<Raw[]>;
   presenceScriptBuffer(entries: string, expiry: string, now: number): Promise<Buffer[]>;
 }
@@ -68,6 +87,7 @@ export class RedisBroker implements Broker {
   private readonly ownPresence = new Map<string, Map<string, PresenceEntry>>();
   private refresher: NodeJS.Timeout | null = null;
   private interrupted = false;
+  private readonly hits = new Map<string, number>();
 
   constructor(options: RedisBrokerOptions = {}) {
     this.url = options.url ?? 'redis://127.0.0.1:6379';
@@ -119,22 +139,31 @@ export class RedisBroker implements Broker {
     await Promise.all(connections.map((c) => c.quit().catch(() => c.disconnect())));
   }
 
+  limitHits(): Iterable<[string, number]> {
+    return this.hits.entries();
+  }
+
+  private hit(limit: string, times = 1): void {
+    this.hits.set(limit, (this.hits.get(limit) ?? 0) + times);
+  }
+
   isHealthy(): boolean {
     return this.commands?.status === 'ready' && this.subscriber?.status === 'ready';
   }
 
   async publish(channel: string, publication: Publication, history: HistoryPolicy | null): Promise<number | null> {
-    const data = Buffer.from(encode(publication, { ignoreUndefined: true }));
+    const data = Buffer.from(encodePublication(publication));
     return this.run(async (redis) => {
       if (!history) {
         await redis.publish(this.key('c', channel), Buffer.concat([Buffer.from('p:'), data]));
         return null;
       }
       const positionTtl = Math.max(this.positionTtl, history.ttl);
-      const offset = await redis.publishScript(
+      const [offset, evictedByBytes] = await redis.publishScript(
         this.key('m', channel), this.key('h', channel), this.key('c', channel),
-        newEpoch(), history.size, data, this.now(), history.ttl, positionTtl,
+        newEpoch(), history.size, data, this.now(), history.ttl, positionTtl, history.bytes ?? Number.MAX_SAFE_INTEGER,
       );
+      if (evictedByBytes > 0) this.hit('historyBytesPerChannel', Number(evictedByBytes));
       return Number(offset);
     });
   }
@@ -161,11 +190,14 @@ export class RedisBroker implements Broker {
 
   async history(channel: string, query: HistoryQuery, history: HistoryPolicy): Promise<HistoryPage> {
     const positionTtl = Math.max(this.positionTtl, history.ttl);
-    const [epoch, offset, entries] = await this.run((redis) =>
-      redis.readScriptBuffer(this.key('m', channel), this.key('h', channel), newEpoch(), positionTtl),
+    const reply = await this.run((redis) =>
+      redis.readScriptBuffer(this.key('m', channel), this.key('h', channel), newEpoch(), positionTtl, query.readOnly ? '0' : '1'),
     );
+    if (reply.length === 0) return emptyPage();
+    const [epoch, offset, entries] = reply;
     const stored = (entries as Raw[]).map(toStored);
-    return historyPage(String(epoch), Number(String(offset)), unexpired(stored, this.now(), history.ttl), query);
+    const held = stored.slice(firstUnexpired(stored, this.now(), history.ttl));
+    return historyPage(String(epoch), Number(String(offset)), held, query);
   }
 
   async addPresence(channel: string, entry: PresenceEntry): Promise<void> {
@@ -243,6 +275,5 @@ function toStored(raw: Raw): StoredPublication {
   const [id, fields] = raw as [Buffer, Buffer[]];
   const values = new Map<string, Buffer>();
   for (let i = 0; i < fields.length; i += 2) values.set(fields[i]!.toString(), fields[i + 1]!);
-  const publication = decode(values.get('d')!) as Publication;
-  return { ...publication, offset: Number(id.toString().split('-')[0]), at: Number(values.get('at')!.toString()) };
+  return { offset: Number(id.toString().split('-')[0]), at: Number(values.get('at')!.toString()), data: values.get('d')! };
 }

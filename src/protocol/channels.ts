@@ -12,9 +12,13 @@ export function namespaceOf(channel: string): string {
   return colon === -1 ? '' : channel.slice(0, colon);
 }
 
-/** For a channel ending in `#<user>`, the user it belongs to; otherwise null. */
+/**
+ * For a personal channel, the user it belongs to: everything after the first
+ * `#` (so `inbox#team#7` belongs to `team#7`, never to `7`); otherwise null.
+ * Namespace names cannot hold `#`, so the first one always starts the user id.
+ */
 export function userOfChannel(channel: string): string | null {
-  const hash = channel.lastIndexOf('#');
+  const hash = channel.indexOf('#');
   if (hash === -1) return null;
   const user = channel.slice(hash + 1);
   return user.length > 0 ? user : null;

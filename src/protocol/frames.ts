@@ -141,10 +141,14 @@ export interface HistoryResult {
   epoch: string | null;
   offset: number | null;
   publications: HistoryPublication[];
+  /** Present (true) when the reply was cut to the server's reply size limit; page on with `since`. */
+  truncated?: true;
 }
 
 export interface PresenceResult {
   clients: PresenceEntry[];
+  /** Present (true) when the list was cut to the server's reply size limit. */
+  truncated?: true;
 }
 
 export interface RefreshResult {

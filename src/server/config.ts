@@ -72,7 +72,7 @@ export const configSchema = z.strictObject({
       subscriptionsPerConnection: positiveInt.default(1_000),
       /** Requests of one connection being answered at once; more are refused with rate_limited. */
       requestsInFlight: positiveInt.default(64),
-      /** Largest reply (history page); a history reply is cut to fit and says so with `truncated`. */
+      /** Largest reply (history page, presence list), at most outboundBufferBytes; a cut reply says `truncated`. */
       maxReplyBytes: positiveInt.default(2_097_152),
     })
     .prefault({}),
@@ -80,6 +80,8 @@ export const configSchema = z.strictObject({
   backlog: positiveInt.default(4_096),
   /** A broker command not answered within this is `unavailable`; a broker silent this long turns /readyz 503. */
   brokerTimeout: positiveInt.default(2_000),
+  /** An RPC handler that has not answered within this is answered `timeout`. */
+  rpcTimeout: positiveInt.default(30_000),
   /** On shutdown, how long sessions get to close before they are cut off. */
   drainTimeout: positiveInt.default(5_000),
   namespaces: z.record(z.string().regex(/^[A-Za-z0-9_\-.@/]*$/, 'a namespace name is made of A-Z a-z 0-9 _ - . @ / (no : or #)'), namespaceSchema).default(DEFAULT_NAMESPACES),
@@ -118,14 +120,12 @@ export function parseConfig(input: unknown): Config {
 
 /** Defaults that depend on other keys: each namespace's history bytes. */
 function withDefaults(config: Config): Config {
-  const { limits } = config;
-  if (limits.maxReplyBytes > limits.outboundBufferBytes) {
-    throw new ConfigError('invalid config: limits.maxReplyBytes: must not exceed limits.outboundBufferBytes');
-  }
+  // A reply larger than the outbound buffer would close its own session with 4008.
+  const limits = { ...config.limits, maxReplyBytes: Math.min(config.limits.maxReplyBytes, config.limits.outboundBufferBytes) };
   const namespaces: Record<string, NamespaceConfig> = {};
   for (const [name, namespace] of Object.entries(config.namespaces)) {
     const { history } = namespace;
     namespaces[name] = history ? { ...namespace, history: { ...history, bytes: history.bytes ?? limits.historyBytesPerChannel } } : namespace;
   }
-  return { ...config, namespaces };
+  return { ...config, limits, namespaces };
 }

@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Broker } from '../brokers/broker.js';
 import type { Codec } from '../protocol/codec.js';
+import type { ClientFrame } from '../protocol/frames.js';
 import { CloseCode } from '../protocol/codes.js';
 import type { Identity } from './auth.js';
 import { TokenVerifier } from './auth.js';
@@ -19,6 +20,9 @@ import { RateMeter } from './rate-meter.js';
 import { RpcRegistry } from './rpc.js';
 import { Session } from './session.js';
 import type { Transport } from './transport.js';
+
+/** Sessions closed per turn of the event loop during a drain. */
+const DRAIN_SLICE = 500;
 
 export interface ConnectionInfo {
   client: string;
@@ -41,7 +45,7 @@ export class Core {
   readonly sessions = new Map<string, Session>();
   readonly namespaces: Namespaces;
   readonly hub: Hub;
-  readonly rpc = new RpcRegistry();
+  readonly rpc: RpcRegistry;
   readonly verifier: TokenVerifier;
   readonly nodeId = randomUUID();
   readonly hooks: Hooks = {};
@@ -65,10 +69,11 @@ export class Core {
     readonly broker: Broker,
     private readonly logger: Logger,
   ) {
+    this.rpc = new RpcRegistry(config.rpcTimeout);
     this.namespaces = new Namespaces(config.namespaces);
     this.verifier = new TokenVerifier(config);
-    this.hub = new Hub(broker, this.namespaces);
-    this.dispatcher = new Dispatcher(this.hub, this.namespaces, this.rpc, this.verifier, logger);
+    this.hub = new Hub(broker, this.namespaces, config.limits, this.limitHits);
+    this.dispatcher = new Dispatcher(this.hub, this.namespaces, this.rpc, this.verifier, logger, config.limits.maxReplyBytes);
     this.heartbeat = new Heartbeat(
       () => this.sessions.values(),
       config.heartbeat.interval,
@@ -97,7 +102,7 @@ export class Core {
   /** A connection passed the handshake: greet it. */
   open(transport: Transport, params: OpenParams): Session {
     const { limits, heartbeat } = this.config;
-    const session = new Session(randomUUID(), params.identity, params.codec, transport, limits, params.ip);
+    const session = new Session(randomUUID(), params.identity, params.codec, transport, limits, params.ip, this.limitHits);
     this.sessions.set(session.id, session);
     session.send({
       type: 'welcome',
@@ -114,7 +119,7 @@ export class Core {
     });
     session.scheduleExpiry();
     this.logger.info({ client: session.id, user: session.user, ip: session.ip, protocol: params.codec.subprotocol }, 'connect');
-    this.hooks.onConnect?.(connectionInfo(session));
+    this.callHook('onConnect', session, () => this.hooks.onConnect?.(connectionInfo(session)));
     return session;
   }
 
@@ -141,11 +146,46 @@ export class Core {
       session.fail(parsed.id, 'bad_request', parsed.message);
       return;
     }
+    const { frame } = parsed;
     if (verdict === 'limit') {
-      session.fail(parsed.frame.id, 'rate_limited', 'message rate over its limit; slow down');
+      session.fail(frame.id, 'rate_limited', 'message rate over its limit; slow down');
       return;
     }
-    void this.dispatcher.handle(session, parsed.frame);
+    if (frame.type === 'ping') {
+      // Holds nothing and must not wait behind slow requests: the heartbeat depends on it.
+      session.send(frame.id === undefined ? { type: 'pong' } : { type: 'pong', id: frame.id });
+      return;
+    }
+    if (session.draining) {
+      session.fail(frame.id, 'unavailable', 'server is shutting down; reconnect');
+      return;
+    }
+    if (session.inflight < this.config.limits.requestsInFlight) {
+      this.run(session, frame);
+    } else if (session.parked.length < 2 * this.config.limits.burst) {
+      // Stop reading until earlier requests are answered: TCP pushes back on the
+      // client. Frames already read still arrive; the rate limit (past twice the
+      // burst, close 4029) bounds their count, the paused socket their bytes.
+      session.parked.push(frame);
+      session.pauseReading(true);
+    } else {
+      this.limitHits.hit('requestsInFlight');
+      session.fail(frame.id, 'rate_limited', `at most ${this.config.limits.requestsInFlight} requests in flight; wait for replies`);
+    }
+  }
+
+  /** Answer one request, then the next parked one. */
+  private run(session: Session, frame: ClientFrame): void {
+    session.inflight++;
+    this.dispatcher
+      .handle(session, frame)
+      .catch((error: unknown) => this.logger.error({ err: error, client: session.id, type: frame.type }, 'request failed'))
+      .finally(() => {
+        const next = session.closed ? undefined : session.parked.shift();
+        if (next) this.run(session, next);
+        else if (!session.closed && session.parked.length === 0) session.pauseReading(false);
+        session.requestDone();
+      });
   }
 
   pong(session: Session): void {
@@ -166,7 +206,7 @@ export class Core {
     });
     this.cleanups.add(cleanup);
     void cleanup.finally(() => this.cleanups.delete(cleanup));
-    this.hooks.onDisconnect?.(connectionInfo(session), code, reason);
+    this.callHook('onDisconnect', session, () => this.hooks.onDisconnect?.(connectionInfo(session), code, reason));
     if (this.sessions.size === 0) for (const wake of this.emptyWaiters.splice(0)) wake();
   }
 
@@ -182,9 +222,39 @@ export class Core {
     });
   }
 
-  /** Close every session with `code` (1001 on shutdown). */
-  closeAll(code: number, reason: string): void {
-    for (const session of this.sessions.values()) session.close(code, reason);
+  /**
+   * Shut down without blocking the event loop: every session refuses new
+   * requests at once; then, a slice at a time, each is closed with `code` once
+   * the requests it had already received are answered.
+   */
+  async drainSessions(code: number, reason: string): Promise<void> {
+    const sessions = [...this.sessions.values()];
+    for (const session of sessions) session.draining = true;
+    for (let i = 0; i < sessions.length; i += DRAIN_SLICE) {
+      for (const session of sessions.slice(i, i + DRAIN_SLICE)) {
+        void session.whenIdle().then(() => session.close(code, reason));
+      }
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  }
+
+  /** Drop every session left, a slice at a time. */
+  async terminateAll(reason: string): Promise<void> {
+    const sessions = [...this.sessions.values()];
+    for (let i = 0; i < sessions.length; i += DRAIN_SLICE) {
+      for (const session of sessions.slice(i, i + DRAIN_SLICE)) session.terminate(reason);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  }
+
+  /** Application code is a guest: a hook that throws is logged, never fatal. */
+  private callHook(name: string, session: Session, call: () => unknown): void {
+    try {
+      const result = call();
+      if (result instanceof Promise) result.catch((error: unknown) => this.logger.error({ err: error, client: session.id }, `${name} hook failed`));
+    } catch (error) {
+      this.logger.error({ err: error, client: session.id }, `${name} hook failed`);
+    }
   }
 
   /** Close the sessions of a user or a single client (the HTTP API's disconnect). */

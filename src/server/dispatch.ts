@@ -18,9 +18,12 @@ export class Dispatcher {
     private readonly rpc: RpcRegistry,
     private readonly verifier: TokenVerifier,
     private readonly logger: Logger,
+    private readonly maxReplyBytes: number,
   ) {}
 
   async handle(session: Session, frame: ClientFrame): Promise<void> {
+    // A request parked or read after its session closed has no one to answer.
+    if (session.closed) return;
     try {
       await this.route(session, frame);
     } catch (error) {
@@ -64,13 +67,14 @@ export class Dispatcher {
       }
       case 'presence': {
         const namespace = this.namespaces.checkSubscribe(session.identity, frame.channel);
-        session.reply(frame.id, { clients: await this.hub.presence(frame.channel, namespace) });
+        session.reply(frame.id, await this.hub.presence(frame.channel, namespace));
         return;
       }
       case 'history': {
         const namespace = this.namespaces.checkSubscribe(session.identity, frame.channel);
         const limit = frame.limit ?? DEFAULT_HISTORY_LIMIT;
-        session.reply(frame.id, await this.hub.history(frame.channel, namespace, limit, frame.since));
+        const fits = (result: unknown) => encodedSize(session, frame.id, result) <= this.maxReplyBytes;
+        session.reply(frame.id, await this.hub.history(frame.channel, namespace, limit, frame.since, fits));
         return;
       }
       case 'refresh': {
@@ -85,4 +89,10 @@ export class Dispatcher {
       }
     }
   }
+}
+
+/** Bytes of the reply frame carrying `payload`, as this session's codec encodes it. */
+function encodedSize(session: Session, id: ClientFrame['id'], payload: unknown): number {
+  const encoded = session.codec.encode({ type: 'reply', id, ok: true, payload });
+  return typeof encoded === 'string' ? Buffer.byteLength(encoded) : encoded.byteLength;
 }

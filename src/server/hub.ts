@@ -9,10 +9,12 @@ import type {
   HistoryResult,
   MessageFrame,
   PresenceEntry,
+  PresenceResult,
   StreamPosition,
   SubscribeResult,
 } from '../protocol/frames.js';
-import type { NamespaceConfig } from './config.js';
+import type { Config, NamespaceConfig } from './config.js';
+import type { LimitHits } from './limit-hits.js';
 import type { Namespaces } from './namespaces.js';
 import type { Session, Subscription } from './session.js';
 
@@ -34,6 +36,8 @@ export class Hub {
   constructor(
     private readonly broker: Broker,
     private readonly namespaces: Namespaces,
+    private readonly limits: Config['limits'],
+    private readonly hits: LimitHits,
   ) {}
 
   /** Called by the broker for every event of a channel this node subscribed to. */
@@ -70,6 +74,10 @@ export class Hub {
     const namespace = this.namespaces.checkSubscribe(session.identity, channel);
     if (session.subscriptions.has(channel)) {
       throw new SwitchboardError('already_subscribed', `already subscribed to ${channel}`);
+    }
+    if (session.subscriptions.size >= this.limits.subscriptionsPerConnection) {
+      this.hits.hit('subscriptionsPerConnection');
+      throw new SwitchboardError('forbidden', `at most ${this.limits.subscriptionsPerConnection} subscriptions per connection`);
     }
     const subscription: Subscription = { live: false, buffer: [], lastOffset: null };
     session.subscriptions.set(channel, subscription);
@@ -137,19 +145,51 @@ export class Hub {
     return this.broker.publish(channel, publication, namespace.history);
   }
 
-  async history(channel: string, namespace: NamespaceConfig, limit: number, since?: StreamPosition): Promise<HistoryResult> {
+  /**
+   * A page of the channel's history, read without creating any state, and cut
+   * to `limits.maxReplyBytes` (`truncated` says so; page on with `since`).
+   * `fits` checks the encoded reply, since stored sizes are MessagePack's.
+   */
+  async history(
+    channel: string,
+    namespace: NamespaceConfig,
+    limit: number,
+    since?: StreamPosition,
+    fits: (result: HistoryResult) => boolean = () => true,
+  ): Promise<HistoryResult> {
     if (!namespace.history) throw new SwitchboardError('not_found', `channel ${channel} keeps no history`);
-    const page = await this.broker.history(channel, since ? { since, limit } : { limit }, namespace.history);
-    return {
-      epoch: page.epoch,
-      offset: page.offset,
-      publications: page.publications.map((p) => ({ ...p, offset: p.offset! })),
+    const maxBytes = this.limits.maxReplyBytes;
+    const page = await this.broker.history(channel, { limit, maxBytes, readOnly: true, ...(since ? { since } : {}) }, namespace.history);
+    let publications = page.publications.map((p) => ({ ...p, offset: p.offset! }));
+    let truncated = page.truncated === true;
+    const result = (): HistoryResult => {
+      const reply: HistoryResult = { epoch: page.epoch, offset: page.offset, publications };
+      if (truncated) reply.truncated = true;
+      return reply;
     };
+    // Encoded larger than stored (binary as JSON, escapes): keep halving until it fits.
+    while (publications.length > 1 && !fits(result())) {
+      const keep = Math.ceil(publications.length / 2);
+      publications = since ? publications.slice(0, keep) : publications.slice(publications.length - keep);
+      truncated = true;
+    }
+    if (truncated) this.hits.hit('maxReplyBytes');
+    return result();
   }
 
-  async presence(channel: string, namespace: NamespaceConfig): Promise<PresenceEntry[]> {
+  /** The channel's presence, cut to `limits.maxReplyBytes` when huge (`truncated` says so). */
+  async presence(channel: string, namespace: NamespaceConfig): Promise<PresenceResult> {
     if (!namespace.presence) throw new SwitchboardError('not_found', `channel ${channel} has no presence`);
-    return this.broker.presence(channel);
+    const clients = await this.broker.presence(channel);
+    let bytes = 0;
+    for (let i = 0; i < clients.length; i++) {
+      bytes += JSON.stringify(clients[i]).length;
+      if (bytes > this.limits.maxReplyBytes && i > 0) {
+        this.hits.hit('maxReplyBytes');
+        return { clients: clients.slice(0, i), truncated: true };
+      }
+    }
+    return { clients };
   }
 
   localChannelCount(): number {

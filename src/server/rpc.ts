@@ -36,6 +36,9 @@ interface Method {
 export class RpcRegistry {
   private readonly methods = new Map<string, Method>();
 
+  /** `timeout`: ms a handler may take before the caller is answered `timeout` (it may still finish). */
+  constructor(private readonly timeout = 30_000) {}
+
   register<In, Out>(name: string, handler: RpcHandler<In, Out>, schema?: StandardSchema<In>): void {
     if (this.methods.has(name)) throw new Error(`RPC method ${name} is already registered`);
     this.methods.set(name, { handler: handler as RpcHandler, schema });
@@ -54,7 +57,17 @@ export class RpcRegistry {
       }
       input = result.value;
     }
-    return method.handler(input, context);
+    // A handler that never settles must not hold the caller's request slot forever.
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new SwitchboardError('timeout', `${name} did not answer within ${this.timeout} ms`)), this.timeout);
+      timer.unref();
+    });
+    try {
+      return await Promise.race([method.handler(input, context), expired]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 }
 

@@ -30,9 +30,6 @@ export interface ServerOptions extends ConfigInput {
   logger?: Logger;
 }
 
-/** How long a drain waits for clients to answer 1001 before cutting them off. */
-const DRAIN_GRACE_MS = 3_000;
-
 export class SwitchboardServer<S extends AppSchema = AnySchema> {
   readonly config: Config;
   readonly core: Core;
@@ -168,10 +165,12 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
   }
 
   private async drain(): Promise<void> {
+    // From here on every upgrade is refused with 503 while the process still answers.
     this.draining = true;
-    this.core.closeAll(CloseCode.GoingAway, 'server shutting down');
-    const gone = await this.core.whenEmpty(DRAIN_GRACE_MS);
-    if (!gone) for (const session of this.core.sessions.values()) session.terminate('drain grace period over');
+    const deadline = Date.now() + this.config.drainTimeout;
+    await this.core.drainSessions(CloseCode.GoingAway, 'server shutting down');
+    const gone = await this.core.whenEmpty(Math.max(0, deadline - Date.now()));
+    if (!gone) await this.core.terminateAll('drain grace period over');
     await Promise.all(
       this.ownServers.map(
         (server) =>
@@ -194,6 +193,10 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
   };
 
   private async upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    if (this.draining) {
+      writeRefusal(socket, refusal(503, 'unavailable', 'server is shutting down'));
+      return;
+    }
     const result = await checkHandshake(req, this.handshakePolicy(socket));
     if (isRefusal(result)) {
       writeRefusal(socket, result);
@@ -241,7 +244,8 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
 /** The in-memory broker, or Redis when the config names one. */
 function defaultBroker(config: Config): Broker {
   if (config.nats) throw new Error('the NATS broker is not available yet; use redis or the in-memory broker');
-  return config.redis ? new RedisBroker({ url: config.redis }) : new MemoryBroker();
+  if (config.redis) return new RedisBroker({ url: config.redis });
+  return new MemoryBroker({ maxBytes: config.limits.historyBytes, maxChannels: config.limits.maxChannels });
 }
 
 /** What to answer a request Node's HTTP parser gave up on. */

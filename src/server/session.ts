@@ -2,9 +2,10 @@
 // when it last spoke, and how much it may send. Transport-free.
 import type { Codec } from '../protocol/codec.js';
 import { CloseCode, type ErrorCode } from '../protocol/codes.js';
-import type { RequestId, ServerFrame } from '../protocol/frames.js';
+import type { ClientFrame, RequestId, ServerFrame } from '../protocol/frames.js';
 import type { Publication } from '../brokers/broker.js';
 import type { Identity } from './auth.js';
+import type { LimitHits } from './limit-hits.js';
 import { RateLimiter } from './rate-limiter.js';
 import type { Transport } from './transport.js';
 
@@ -35,6 +36,13 @@ export class Session {
   /** The code and reason this server closed with, if it ended the connection. */
   closeCode: number | null = null;
   closeReason: string | null = null;
+  /** Requests being answered now (limits.requestsInFlight bounds it). */
+  inflight = 0;
+  /** Requests received past the in-flight bound, answered in order as earlier ones finish. */
+  readonly parked: ClientFrame[] = [];
+  /** The server is shutting down: new requests are refused with `unavailable`. */
+  draining = false;
+  private idleWaiters: Array<() => void> = [];
   private readonly rate: RateLimiter;
   private expiryTimer: NodeJS.Timeout | null = null;
 
@@ -46,6 +54,8 @@ export class Session {
     private readonly limits: SessionLimits,
     /** Remote address, for the per-IP limit and logs. */
     readonly ip: string,
+    /** Where the bounds this session runs into are counted. */
+    private readonly hits: LimitHits,
   ) {
     this.rate = new RateLimiter(limits.messagesPerSecond, limits.burst);
   }
@@ -55,17 +65,25 @@ export class Session {
   }
 
   send(frame: ServerFrame): void {
-    this.sendEncoded(this.codec.encode(frame));
+    // Nothing is encoded for a session that is gone.
+    if (!this.closed) this.sendEncoded(this.codec.encode(frame));
   }
 
   /** Send an already encoded frame (fan-out encodes once per codec). */
   sendEncoded(data: string | Uint8Array): void {
     if (this.closed) return;
-    this.transport.send(data, this.codec.binary);
-    if (this.transport.bufferedAmount > this.limits.outboundBufferBytes) {
-      // Nothing more is queued for it: its memory stays under the limit plus one frame.
-      this.close(CloseCode.SlowConsumer, 'outbound buffer over its limit');
+    // A string's UTF-8 length is at most three bytes per UTF-16 unit; checking the
+    // bound before queueing keeps the client's queue under the limit.
+    const size = typeof data === 'string' ? data.length * 3 : data.byteLength;
+    if (this.transport.bufferedAmount + size > this.limits.outboundBufferBytes) {
+      const exact = typeof data === 'string' ? Buffer.byteLength(data) : size;
+      if (this.transport.bufferedAmount + exact > this.limits.outboundBufferBytes) {
+        this.hits.hit('outboundBufferBytes');
+        this.close(CloseCode.SlowConsumer, 'outbound buffer over its limit');
+        return;
+      }
     }
+    this.transport.send(data, this.codec.binary);
   }
 
   /** Bytes queued for this client but not yet written to its socket. */
@@ -108,6 +126,24 @@ export class Session {
     this.transport.terminate();
   }
 
+  /** Pause reading from the client (requests are parked) or resume it. */
+  pauseReading(paused: boolean): void {
+    if (paused) this.transport.pause?.();
+    else this.transport.resume?.();
+  }
+
+  /** One request finished; resolves `whenIdle` waiters once none is left. */
+  requestDone(): void {
+    this.inflight--;
+    if (this.inflight === 0 && this.parked.length === 0) for (const wake of this.idleWaiters.splice(0)) wake();
+  }
+
+  /** Resolves once no request of this session is being answered or waiting. */
+  whenIdle(): Promise<void> {
+    if (this.inflight === 0 && this.parked.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
   ping(now: number): void {
     this.lastPing = now;
     this.transport.ping();
@@ -129,7 +165,9 @@ export class Session {
 
   markClosed(): void {
     this.closed = true;
+    this.parked.length = 0;
     this.clearExpiry();
+    for (const wake of this.idleWaiters.splice(0)) wake();
   }
 
   private clearExpiry(): void {

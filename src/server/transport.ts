@@ -1,4 +1,4 @@
-// The four things the core needs of a connection. The `ws` adapter implements
+// The few things the core needs of a connection. The `ws` adapter implements
 // it (ws-transport.ts); nothing else in the core knows which library is used.
 export interface Transport {
   /** Send one frame; `binary` picks a binary or a text frame whatever the data's type. */
@@ -11,4 +11,7 @@ export interface Transport {
   terminate(): void;
   /** Send a protocol-level ping. */
   ping(): void;
+  /** Stop reading frames from the peer (backpressure on requests), and start again. */
+  pause?(): void;
+  resume?(): void;
 }

@@ -30,6 +30,8 @@ export function bindWebSocket(core: Core, socket: WebSocket, params: OpenParams)
     close: (code, reason) => socket.close(code, reason),
     terminate: () => socket.terminate(),
     ping: () => socket.ping(),
+    pause: () => socket.pause(),
+    resume: () => socket.resume(),
   };
   const session = core.open(transport, params);
   socket.on('message', (data, isBinary) => core.message(session, data as Buffer, isBinary));

@@ -45,6 +45,7 @@ export async function handleApi(core: Core, req: IncomingMessage, res: ServerRes
     }
     const route = `${req.method} ${url.pathname}`;
     const limit = core.config.limits.maxPayload;
+    const replyLimit = core.config.limits.maxReplyBytes;
     switch (route) {
       case 'POST /api/publish': {
         const body = parse(publishBody, await readJson(req, limit));
@@ -72,14 +73,15 @@ export async function handleApi(core: Core, req: IncomingMessage, res: ServerRes
       }
       case 'GET /api/presence': {
         const name = parse(channel, url.searchParams.get('channel') ?? undefined);
-        sendJson(res, 200, { clients: await core.hub.presence(name, core.namespaces.resolve(name)) });
+        sendJson(res, 200, await core.hub.presence(name, core.namespaces.resolve(name)));
         return;
       }
       case 'GET /api/history': {
         const name = parse(channel, url.searchParams.get('channel') ?? undefined);
         const rawLimit = url.searchParams.get('limit');
         const limitN = rawLimit === null ? 100 : parse(z.coerce.number().int().positive(), rawLimit);
-        sendJson(res, 200, await core.hub.history(name, core.namespaces.resolve(name), limitN));
+        const fits = (result: unknown) => Buffer.byteLength(JSON.stringify(result)) <= replyLimit;
+        sendJson(res, 200, await core.hub.history(name, core.namespaces.resolve(name), limitN, undefined, fits));
         return;
       }
       case 'GET /api/stats':
