@@ -11,6 +11,9 @@ export const msgpackCodec: Codec = {
   encode: (frame) => encode(frame, { ignoreUndefined: true }),
   decode: (data) => {
     if (typeof data === 'string') throw new TypeError('switchboard.v1.msgpack frames are binary');
-    return decode(data);
+    // No honest length can exceed the frame's byte count; a second guard behind
+    // the pre-scan in the server's parseBinaryFrame (msgpack-bounds.ts).
+    const max = data.byteLength;
+    return decode(data, { maxStrLength: max, maxBinLength: max, maxArrayLength: max, maxMapLength: max, maxExtLength: max });
   },
 };

@@ -143,6 +143,7 @@ export class Core {
     const parsed = isBinary ? parseBinaryFrame(session.codec, data) : parseTextFrame(data.toString('utf8'));
     if (!parsed.ok) {
       this.counters.badRequests++;
+      if (parsed.limit) this.limitHits.hit(parsed.limit);
       session.fail(parsed.id, 'bad_request', parsed.message);
       return;
     }

@@ -3,7 +3,9 @@
 import { z } from 'zod';
 import { isValidChannelName } from '../protocol/channels.js';
 import type { Codec } from '../protocol/codec.js';
-import type { ClientFrame, RequestId } from '../protocol/frames.js';
+import { SUBPROTOCOL_MSGPACK, type ClientFrame, type RequestId } from '../protocol/frames.js';
+import { findMapValue, scanMsgpack } from '../protocol/msgpack-bounds.js';
+import type { LimitName } from './limit-hits.js';
 
 const requestId = z.union([z.number().int(), z.string().max(64)]);
 const channel = z
@@ -24,7 +26,10 @@ const schemas = {
   ping: z.object({}),
 } satisfies Record<ClientFrame['type'], z.ZodType>;
 
-export type ParsedFrame = { ok: true; frame: ClientFrame } | { ok: false; id?: RequestId; message: string };
+/** A refusal names the bound it hit, if any, for `switchboard_limit_hits_total`. */
+export type ParsedFrame =
+  | { ok: true; frame: ClientFrame }
+  | { ok: false; id?: RequestId; message: string; limit?: LimitName };
 
 /** Validate an already-decoded frame (JSON.parse or MessagePack output). */
 export function parseClientFrame(value: unknown): ParsedFrame {
@@ -82,7 +87,7 @@ export function tooDeep(text: string): boolean {
 
 /** Parse a text frame: depth, JSON, then shape. */
 export function parseTextFrame(text: string): ParsedFrame {
-  if (tooDeep(text)) return { ok: false, message: `frame is nested deeper than ${MAX_DEPTH} levels` };
+  if (tooDeep(text)) return { ok: false, message: `frame is nested deeper than ${MAX_DEPTH} levels`, limit: 'maxDepth' };
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -104,14 +109,50 @@ export function nestedDeeperThan(value: unknown, max: number): boolean {
   return false;
 }
 
-/** Parse a binary frame with a binary codec (MessagePack): decode, depth, then shape. */
+/** Parse a binary frame with a binary codec (MessagePack): vet, decode, depth, then shape. */
 export function parseBinaryFrame(codec: Codec, data: Uint8Array): ParsedFrame {
+  const msgpack = codec.subprotocol === SUBPROTOCOL_MSGPACK;
+  if (msgpack) {
+    // Before decoding: the library allocates whatever lengths the bytes declare.
+    const verdict = scanMsgpack(data, MAX_DEPTH);
+    if (verdict !== 'ok') return refuseMsgpack(codec, data, verdict);
+  }
   let value: unknown;
   try {
     value = codec.decode(data);
   } catch {
     return { ok: false, message: `frame is not valid ${codec.subprotocol}` };
   }
-  if (nestedDeeperThan(value, MAX_DEPTH)) return { ok: false, message: `frame is nested deeper than ${MAX_DEPTH} levels` };
+  // The MessagePack scan has counted depth already.
+  if (!msgpack && nestedDeeperThan(value, MAX_DEPTH)) {
+    return { ok: false, message: `frame is nested deeper than ${MAX_DEPTH} levels`, limit: 'maxDepth' };
+  }
   return parseClientFrame(value);
+}
+
+/** An id string of 64 characters takes at most 256 UTF-8 bytes plus a header. */
+const MAX_ID_BYTES = 261;
+
+function refuseMsgpack(codec: Codec, data: Uint8Array, verdict: 'tooDeep' | 'oversized' | 'invalid'): ParsedFrame {
+  const failure: ParsedFrame =
+    verdict === 'tooDeep'
+      ? { ok: false, message: `frame is nested deeper than ${MAX_DEPTH} levels`, limit: 'maxDepth' }
+      : verdict === 'oversized'
+        ? {
+            ok: false,
+            message: `MessagePack structure declares more elements or bytes than the frame's ${data.byteLength} bytes hold`,
+            limit: 'msgpackStructure',
+          }
+        : { ok: false, message: `frame is not valid ${codec.subprotocol}` };
+  // Answer under the frame's id when it comes before the part that failed.
+  const span = findMapValue(data, 'id', MAX_DEPTH);
+  if (span && span[1] - span[0] <= MAX_ID_BYTES) {
+    try {
+      const id = requestId.safeParse(codec.decode(data.subarray(span[0], span[1])));
+      if (id.success) failure.id = id.data;
+    } catch {
+      // an id that does not decode is no id
+    }
+  }
+  return failure;
 }
