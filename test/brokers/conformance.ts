@@ -201,6 +201,57 @@ export function brokerConformance(name: string, harness: BrokerHarness): void {
         expect(idle).toMatchObject({ epoch: page.epoch, offset: 2, recovered: true, publications: [] });
       });
 
+      it('evicts the oldest publications past the channel’s bytes, keeps the newest, and cannot recover from before them', async () => {
+        const { broker } = await node();
+        const c = channel();
+        const policy: HistoryPolicy = { size: 100, ttl: 60_000, bytes: 3_000 };
+        const kilobyte = 'x'.repeat(1_000);
+        for (let i = 1; i <= 10; i++) expect(await broker.publish(c, { payload: `${i}:${kilobyte}` }, policy)).toBe(i);
+        const page = await broker.history(c, {}, policy);
+        // About 1,000 bytes each: two fit under 3,000 with their encoding.
+        expect(page.publications.map((p) => p.offset)).toEqual([9, 10]);
+        const gone = await broker.history(c, { since: { epoch: page.epoch, offset: 7 } }, policy);
+        expect(gone.recovered).toBe(false);
+        const held = await broker.history(c, { since: { epoch: page.epoch, offset: 8 } }, policy);
+        expect(held).toMatchObject({ recovered: true });
+        expect(held.publications.map((p) => p.offset)).toEqual([9, 10]);
+        // One publication larger than the bound alone is still kept: the newest always is.
+        await broker.publish(c, { payload: 'y'.repeat(5_000) }, policy);
+        expect((await broker.history(c, {}, policy)).publications.map((p) => p.offset)).toEqual([11]);
+        expect([...(broker.limitHits?.() ?? [])].find(([name]) => name === 'historyBytesPerChannel')?.[1]).toBeGreaterThan(0);
+      });
+
+      it('cuts a page at maxBytes, keeping the newest without since and the oldest after since', async () => {
+        const { broker } = await node();
+        const c = channel();
+        const kilobyte = 'x'.repeat(1_000);
+        for (let i = 1; i <= 5; i++) await broker.publish(c, { payload: `${i}:${kilobyte}` }, HISTORY);
+        const newest = await broker.history(c, { maxBytes: 2_500 }, HISTORY);
+        expect(newest.publications.map((p) => p.offset)).toEqual([4, 5]);
+        expect(newest.truncated).toBe(true);
+        const after = await broker.history(c, { since: { epoch: newest.epoch, offset: 1 }, maxBytes: 2_500 }, HISTORY);
+        expect(after.publications.map((p) => p.offset)).toEqual([2, 3]);
+        expect(after).toMatchObject({ recovered: true, truncated: true });
+        const one = await broker.history(c, { maxBytes: 10 }, HISTORY);
+        expect(one.publications.map((p) => p.offset)).toEqual([5]);
+        expect((await broker.history(c, { maxBytes: 1_000_000 }, HISTORY)).truncated).toBeUndefined();
+      });
+
+      it('creates no state for a read-only read of an unknown channel', async () => {
+        const { broker } = await node();
+        const c = channel();
+        const first = await broker.history(c, { readOnly: true, limit: 10 }, HISTORY);
+        expect(first).toMatchObject({ offset: 0, publications: [], recovered: false });
+        const second = await broker.history(c, { readOnly: true, limit: 10 }, HISTORY);
+        // No epoch was kept: each read-only answer is a fresh one, and neither is the channel's later epoch.
+        expect(second.epoch).not.toBe(first.epoch);
+        expect(await broker.publish(c, { payload: 1 }, HISTORY)).toBe(1);
+        const created = await broker.history(c, { readOnly: true }, HISTORY);
+        expect(created.epoch).not.toBe(first.epoch);
+        expect(created.publications.map((p) => p.payload)).toEqual([1]);
+        expect((await broker.history(c, { since: { epoch: first.epoch, offset: 0 } }, HISTORY)).recovered).toBe(false);
+      });
+
       it('does not recover from an unknown epoch or a position from the future', async () => {
         const { broker } = await node();
         const c = channel();

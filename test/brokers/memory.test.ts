@@ -46,3 +46,57 @@ describe('memory broker housekeeping', () => {
     await broker.close();
   });
 });
+
+describe('memory broker bounds', () => {
+  const policy = { size: 1_000, ttl: 60_000, bytes: 1_000_000 };
+  const kilobyte = 'x'.repeat(1_000);
+
+  it('evicts the node’s oldest publications, whatever their channel, past maxBytes', async () => {
+    const broker = new MemoryBroker({ maxBytes: 10_000 });
+    await broker.start(() => {});
+    for (let i = 1; i <= 30; i++) await broker.publish(`ch${i % 3}`, { payload: `${i}:${kilobyte}` }, policy);
+    expect(broker.heldBytes).toBeLessThanOrEqual(10_000);
+    const held = (await Promise.all(['ch0', 'ch1', 'ch2'].map((c) => broker.history(c, {}, policy))))
+      .flatMap((page) => page.publications.map((p) => Number(String(p.payload).split(':')[0])))
+      .sort((a, b) => a - b);
+    // The newest nine (about 1 KB each) are what is left.
+    expect(held).toEqual([22, 23, 24, 25, 26, 27, 28, 29, 30]);
+    expect(new Map(broker.limitHits()).get('historyBytes')).toBe(21);
+    await broker.close();
+  });
+
+  it('holds at most maxChannels channels, forgetting the least recently used one nobody here subscribes to', async () => {
+    const broker = new MemoryBroker({ maxChannels: 3 });
+    await broker.start(() => {});
+    await broker.subscribe('kept');
+    await broker.publish('kept', { payload: 1 }, policy);
+    const keptEpoch = (await broker.history('kept', {}, policy)).epoch;
+    for (let i = 0; i < 100; i++) await broker.publish(`churn${i}`, { payload: i }, policy);
+    expect(broker.channelCount).toBe(3);
+    const kept = await broker.history('kept', { since: { epoch: keptEpoch, offset: 0 } }, policy);
+    expect(kept).toMatchObject({ epoch: keptEpoch, recovered: true });
+    expect(new Map(broker.limitHits()).get('maxChannels')).toBeGreaterThanOrEqual(98);
+    await broker.close();
+  });
+
+  it('refuses a new channel with unavailable when every held channel has subscribers', async () => {
+    const broker = new MemoryBroker({ maxChannels: 2 });
+    await broker.start(() => {});
+    for (const c of ['a', 'b']) {
+      await broker.subscribe(c);
+      await broker.publish(c, { payload: 1 }, policy);
+    }
+    await expect(broker.publish('c', { payload: 1 }, policy)).rejects.toMatchObject({ code: 'unavailable' });
+    await broker.unsubscribe('a');
+    expect(await broker.publish('c', { payload: 1 }, policy)).toBe(1);
+    await broker.close();
+  });
+
+  it('creates no channel for read-only reads', async () => {
+    const broker = new MemoryBroker();
+    await broker.start(() => {});
+    for (let i = 0; i < 1_000; i++) await broker.history(`never-${i}`, { readOnly: true, limit: 100 }, policy);
+    expect(broker.channelCount).toBe(0);
+    await broker.close();
+  });
+});
