@@ -161,31 +161,44 @@ export class Core {
       session.fail(frame.id, 'unavailable', 'server is shutting down; reconnect');
       return;
     }
-    if (session.inflight < this.config.limits.requestsInFlight) {
-      this.run(session, frame);
-    } else if (session.parked.length < 2 * this.config.limits.burst) {
-      // Stop reading until earlier requests are answered: TCP pushes back on the
-      // client. Frames already read still arrive; the rate limit (past twice the
-      // burst, close 4029) bounds their count, the paused socket their bytes.
-      session.parked.push(frame);
-      session.pauseReading(true);
-    } else {
+    if (session.parked.length >= 2 * this.config.limits.burst) {
       this.limitHits.hit('requestsInFlight');
       session.fail(frame.id, 'rate_limited', `at most ${this.config.limits.requestsInFlight} requests in flight; wait for replies`);
+      return;
     }
+    session.parked.push(frame);
+    this.pump(session);
   }
 
-  /** Answer one request, then the next parked one. */
-  private run(session: Session, frame: ClientFrame): void {
+  /**
+   * Start parked requests, in order, while the session has room: at most
+   * limits.requestsInFlight at once, and one read (history, presence) at a
+   * time, since a read's reply can be large. While some wait, reading from the
+   * socket pauses so that TCP pushes back on the client; frames already read
+   * still arrive, their count bounded by the rate limit (past twice the burst,
+   * close 4029) and their bytes by the paused socket.
+   */
+  private pump(session: Session): void {
+    const cap = this.config.limits.requestsInFlight;
+    while (!session.closed && session.parked.length > 0 && session.inflight < cap) {
+      const heavy = isRead(session.parked[0]!);
+      if (heavy && session.readsInFlight > 0) break;
+      const frame = session.parked.shift()!;
+      this.run(session, frame, heavy);
+    }
+    if (!session.closed) session.pauseReading(session.parked.length > 0);
+  }
+
+  private run(session: Session, frame: ClientFrame, heavy: boolean): void {
     session.inflight++;
+    if (heavy) session.readsInFlight++;
     this.dispatcher
       .handle(session, frame)
       .catch((error: unknown) => this.logger.error({ err: error, client: session.id, type: frame.type }, 'request failed'))
       .finally(() => {
-        const next = session.closed ? undefined : session.parked.shift();
-        if (next) this.run(session, next);
-        else if (!session.closed && session.parked.length === 0) session.pauseReading(false);
+        if (heavy) session.readsInFlight--;
         session.requestDone();
+        this.pump(session);
       });
   }
 
@@ -270,6 +283,11 @@ export class Core {
     }
     return count;
   }
+}
+
+/** Reads whose reply can be as large as limits.maxReplyBytes. */
+function isRead(frame: ClientFrame): boolean {
+  return frame.type === 'history' || frame.type === 'presence';
 }
 
 function connectionInfo(session: Session): ConnectionInfo {

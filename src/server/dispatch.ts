@@ -73,8 +73,16 @@ export class Dispatcher {
       case 'history': {
         const namespace = this.namespaces.checkSubscribe(session.identity, frame.channel);
         const limit = frame.limit ?? DEFAULT_HISTORY_LIMIT;
-        const fits = (result: unknown) => encodedSize(session, frame.id, result) <= this.maxReplyBytes;
-        session.reply(frame.id, await this.hub.history(frame.channel, namespace, limit, frame.since, fits));
+        // The reply is encoded once, while checking it fits; nothing is encoded for a closed session.
+        let encoded: string | Uint8Array | null = null;
+        const fits = (result: unknown) => {
+          if (session.closed) return true;
+          encoded = session.codec.encode({ type: 'reply', id: frame.id, ok: true, payload: result });
+          return byteLength(encoded) <= this.maxReplyBytes;
+        };
+        const result = await this.hub.history(frame.channel, namespace, limit, frame.since, fits);
+        if (frame.id === undefined || session.closed) return;
+        session.sendEncoded(encoded ?? session.codec.encode({ type: 'reply', id: frame.id, ok: true, payload: result }));
         return;
       }
       case 'refresh': {
@@ -91,8 +99,6 @@ export class Dispatcher {
   }
 }
 
-/** Bytes of the reply frame carrying `payload`, as this session's codec encodes it. */
-function encodedSize(session: Session, id: ClientFrame['id'], payload: unknown): number {
-  const encoded = session.codec.encode({ type: 'reply', id, ok: true, payload });
-  return typeof encoded === 'string' ? Buffer.byteLength(encoded) : encoded.byteLength;
+function byteLength(data: string | Uint8Array): number {
+  return typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength;
 }

@@ -38,11 +38,14 @@ export class Session {
   closeReason: string | null = null;
   /** Requests being answered now (limits.requestsInFlight bounds it). */
   inflight = 0;
+  /** Of those, reads (history, presence): one at a time. */
+  readsInFlight = 0;
   /** Requests received past the in-flight bound, answered in order as earlier ones finish. */
   readonly parked: ClientFrame[] = [];
   /** The server is shutting down: new requests are refused with `unavailable`. */
   draining = false;
   private idleWaiters: Array<() => void> = [];
+  private readingPaused = false;
   private readonly rate: RateLimiter;
   private expiryTimer: NodeJS.Timeout | null = null;
 
@@ -109,6 +112,7 @@ export class Session {
   close(code: number, reason: string): void {
     if (this.closed) return;
     this.closed = true;
+    this.parked.length = 0; // nobody to answer them
     this.closeCode = code;
     this.closeReason = reason;
     this.clearExpiry();
@@ -122,12 +126,15 @@ export class Session {
       this.closeReason = reason;
     }
     this.closed = true;
+    this.parked.length = 0;
     this.clearExpiry();
     this.transport.terminate();
   }
 
   /** Pause reading from the client (requests are parked) or resume it. */
   pauseReading(paused: boolean): void {
+    if (paused === this.readingPaused) return;
+    this.readingPaused = paused;
     if (paused) this.transport.pause?.();
     else this.transport.resume?.();
   }
@@ -135,12 +142,12 @@ export class Session {
   /** One request finished; resolves `whenIdle` waiters once none is left. */
   requestDone(): void {
     this.inflight--;
-    if (this.inflight === 0 && this.parked.length === 0) for (const wake of this.idleWaiters.splice(0)) wake();
+    if (this.inflight === 0 && (this.parked.length === 0 || this.closed)) for (const wake of this.idleWaiters.splice(0)) wake();
   }
 
   /** Resolves once no request of this session is being answered or waiting. */
   whenIdle(): Promise<void> {
-    if (this.inflight === 0 && this.parked.length === 0) return Promise.resolve();
+    if (this.inflight === 0 && (this.parked.length === 0 || this.closed)) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
@@ -167,7 +174,6 @@ export class Session {
     this.closed = true;
     this.parked.length = 0;
     this.clearExpiry();
-    for (const wake of this.idleWaiters.splice(0)) wake();
   }
 
   private clearExpiry(): void {
