@@ -8,6 +8,7 @@ import type { Codec } from '../protocol/codec.js';
 import { jsonCodec } from '../protocol/codec.js';
 import { SwitchboardError, type ErrorCode } from '../protocol/codes.js';
 import { ANONYMOUS, tokenFromRequest, type Identity, type TokenVerifier } from './auth.js';
+import { BAD_TARGET_MESSAGE, parseTarget } from './http/target.js';
 
 export interface Refusal {
   status: number;
@@ -39,7 +40,8 @@ const WEBSOCKET_KEY = /^[+/0-9A-Za-z]{22}==$/;
 const LOCALHOST_ORIGIN = /^https?:\/\/(localhost|127\.0\.0\.1|\[::1\])(:\d+)?$/i;
 
 export async function checkHandshake(req: IncomingMessage, policy: HandshakePolicy): Promise<Accepted | Refusal> {
-  const url = new URL(req.url ?? '/', 'http://localhost');
+  const url = parseTarget(req.url);
+  if (!url) return refusal(400, 'bad_request', BAD_TARGET_MESSAGE);
   if (url.pathname !== policy.path) return refusal(404, 'not_found', `no WebSocket endpoint at ${url.pathname}`);
 
   const upgradeProblem = checkUpgradeHeaders(req);
