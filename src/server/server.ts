@@ -165,7 +165,8 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
     server.on('clientError', this.refuseClientError);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(port, host, () => {
+      // Node's default backlog (511) overflows when many clients reconnect at once.
+      server.listen({ port, host, backlog: this.config.backlog }, () => {
         server.off('error', reject);
         resolve();
       });
