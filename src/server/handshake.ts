@@ -8,6 +8,7 @@ import type { Codec } from '../protocol/codec.js';
 import { jsonCodec } from '../protocol/codec.js';
 import { SwitchboardError, type ErrorCode } from '../protocol/codes.js';
 import { ANONYMOUS, tokenFromRequest, type Identity, type TokenVerifier } from './auth.js';
+import { BAD_TARGET_MESSAGE, parseTarget } from './http/target.js';
 
 export interface Refusal {
   status: number;
@@ -31,7 +32,11 @@ export interface HandshakePolicy {
   verifier: TokenVerifier;
   /** True when no namespace admits anonymous clients, so a token is required. */
   requireToken: boolean;
-  /** 503 while draining or at the connection cap, 429 at the per-IP limit. */
+  /**
+   * 503 while draining or at the connection cap, 429 at the per-IP limit.
+   * Asked before the token is verified so a full server spends nothing on it;
+   * it holds no slot: the caller takes one once the handshake is accepted.
+   */
   admission: (ip: string) => Refusal | null;
 }
 
@@ -39,7 +44,8 @@ const WEBSOCKET_KEY = /^[+/0-9A-Za-z]{22}==$/;
 const LOCALHOST_ORIGIN = /^https?:\/\/(localhost|127\.0\.0\.1|\[::1\])(:\d+)?$/i;
 
 export async function checkHandshake(req: IncomingMessage, policy: HandshakePolicy): Promise<Accepted | Refusal> {
-  const url = new URL(req.url ?? '/', 'http://localhost');
+  const url = parseTarget(req.url);
+  if (!url) return refusal(400, 'bad_request', BAD_TARGET_MESSAGE);
   if (url.pathname !== policy.path) return refusal(404, 'not_found', `no WebSocket endpoint at ${url.pathname}`);
 
   const upgradeProblem = checkUpgradeHeaders(req);
@@ -82,8 +88,19 @@ export function refusal(status: number, code: Refusal['code'], message: string, 
   return headers ? { status, code, message, headers } : { status, code, message };
 }
 
-/** Answer the upgrade request with the refusal and close the socket. */
+/** How long a refused peer gets to take the answer before its socket is destroyed anyway. */
+export const REFUSAL_FLUSH_MS = 1_000;
+
+/**
+ * Answer with the refusal, then destroy the socket once the answer is flushed
+ * (or after REFUSAL_FLUSH_MS). Ending alone only half-closes it: a peer that
+ * never closes its side would keep the socket, and a file descriptor, for good.
+ */
 export function writeRefusal(socket: Duplex, result: Refusal): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
   const body = JSON.stringify({ error: { code: result.code, message: result.message } });
   const headers = {
     'Content-Type': 'application/json',
@@ -92,8 +109,13 @@ export function writeRefusal(socket: Duplex, result: Refusal): void {
     ...result.headers,
   };
   const head = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join('');
-  if (socket.writable) socket.end(`HTTP/1.1 ${result.status} ${STATUS_CODES[result.status]}\r\n${head}\r\n${body}`);
-  else socket.destroy();
+  const cap = setTimeout(() => socket.destroy(), REFUSAL_FLUSH_MS);
+  const done = () => {
+    clearTimeout(cap);
+    socket.destroy();
+  };
+  socket.once('close', done);
+  socket.end(`HTTP/1.1 ${result.status} ${STATUS_CODES[result.status]}\r\n${head}\r\n${body}`, done);
 }
 
 function checkUpgradeHeaders(req: IncomingMessage): Refusal | null {

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import type { Registry } from 'prom-client';
@@ -16,6 +16,7 @@ import { CloseCode } from '../protocol/codes.js';
 import { parseConfig, type Config, type ConfigInput } from './config.js';
 import { Core, type ConnectionInfo } from './core.js';
 import { checkHandshake, isRefusal, refusal, writeRefusal, type HandshakePolicy, type Refusal } from './handshake.js';
+import type { LimitName } from './limit-hits.js';
 import { handleRoute, notFound } from './http/routes.js';
 import { createLogger, type Logger } from './logger.js';
 import { createMetrics } from './metrics.js';
@@ -30,6 +31,15 @@ export interface ServerOptions extends ConfigInput {
   logger?: Logger;
 }
 
+/** On a TCP socket that has not upgraded yet: the address it is counted under. */
+const PENDING_IP = Symbol('switchboard.pendingIp');
+/** On an accepted upgrade request: the subprotocol for ws's handleProtocols. */
+const PROTOCOL = Symbol('switchboard.protocol');
+
+/** A TLS socket keeps its TCP socket (the one the 'connection' event saw) in _parent. */
+type CountedSocket = Duplex & { [PENDING_IP]?: string | undefined; _parent?: CountedSocket };
+type UpgradeRequest = http.IncomingMessage & { [PROTOCOL]?: string };
+
 export class SwitchboardServer<S extends AppSchema = AnySchema> {
   readonly config: Config;
   readonly core: Core;
@@ -37,8 +47,11 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
   private readonly metrics: Registry;
   private readonly wss: WebSocketServer;
   private readonly codecs: Codec[] = [jsonCodec, msgpackCodec];
-  private readonly chosenProtocol = new WeakMap<http.IncomingMessage, string>();
+  /** Built once: the upgrade path reads it on every handshake. */
+  private readonly policy: HandshakePolicy;
   private readonly perIp = new Map<string, number>();
+  /** TCP connections per address that have not become WebSockets (yet). */
+  private readonly pendingPerIp = new Map<string, number>();
   private readonly ownServers: http.Server[] = [];
   private connections = 0;
   private draining = false;
@@ -57,8 +70,17 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
       // ws checks maxPayload against the inflated size, so a deflate bomb closes with 1009.
       perMessageDeflate: this.config.compression ? { threshold: 1024, concurrencyLimit: 10 } : false,
       clientTracking: false,
-      handleProtocols: (_offered, req) => this.chosenProtocol.get(req) ?? false,
+      handleProtocols: (_offered, req) => (req as UpgradeRequest)[PROTOCOL] ?? false,
     });
+    this.policy = {
+      path: this.config.path,
+      allowedOrigins: this.config.allowedOrigins,
+      tls: Boolean(this.config.tlsCert),
+      codecs: this.codecs,
+      verifier: this.core.verifier,
+      requireToken: !this.core.namespaces.allowsAnonymous,
+      admission: (ip) => this.admission(ip),
+    };
   }
 
   /** Register an RPC method; with a Standard Schema (zod, valibot...) the payload is validated first. */
@@ -96,6 +118,7 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
   /** Serve WebSockets on an existing HTTP(S) server (Express, Fastify, Hono's node server...). */
   async attach(server: http.Server | https.Server): Promise<void> {
     await this.start();
+    server.on('connection', this.countPending);
     server.on('upgrade', this.handleUpgrade);
   }
 
@@ -128,17 +151,19 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
       this.route(req, res, true).then(
         (handled) => handled || notFound(res),
         (error: unknown) => {
-          this.logger.error({ err: error }, 'HTTP request failed');
+          this.logger.error({ err: loggable(error) }, 'HTTP request failed');
           if (!res.headersSent) res.writeHead(500).end();
         },
       );
     };
     const server = tls ? https.createServer({ ...httpOptions, ...tls }, onRequest) : http.createServer(httpOptions, onRequest);
+    server.on('connection', this.countPending);
     server.on('upgrade', this.handleUpgrade);
-    server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => writeRefusal(socket, clientErrorRefusal(error)));
+    server.on('clientError', this.refuseClientError);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(port, host, () => {
+      // Node's default backlog (511) overflows when many clients reconnect at once.
+      server.listen({ port, host, backlog: this.config.backlog }, () => {
         server.off('error', reject);
         resolve();
       });
@@ -185,9 +210,9 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
   }
 
   private readonly handleUpgrade = (req: http.IncomingMessage, socket: Duplex, head: Buffer): void => {
-    socket.on('error', () => socket.destroy());
+    socket.on('error', destroyOnError);
     this.upgrade(req, socket, head).catch((error: unknown) => {
-      this.logger.error({ err: error }, 'upgrade failed');
+      this.logger.error({ err: loggable(error) }, 'upgrade failed');
       socket.destroy();
     });
   };
@@ -197,48 +222,90 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
       writeRefusal(socket, refusal(503, 'unavailable', 'server is shutting down'));
       return;
     }
-    const result = await checkHandshake(req, this.handshakePolicy(socket));
+    const result = await checkHandshake(req, this.policy);
+    // Gone while its token was verified: nothing to answer, no slot to take.
+    if (socket.destroyed) return;
     if (isRefusal(result)) {
       writeRefusal(socket, result);
       return;
     }
-    if (this.draining) {
-      writeRefusal(socket, refusal(503, 'unavailable', 'server is shutting down'));
+    const refused = this.admit(result.ip, socket);
+    if (refused) {
+      writeRefusal(socket, refused);
       return;
     }
-    this.chosenProtocol.set(req, result.codec.subprotocol);
+    (req as UpgradeRequest)[PROTOCOL] = result.codec.subprotocol;
     this.wss.handleUpgrade(req, socket, head, (ws) => bindWebSocket(this.core, ws, result));
   }
 
-  private handshakePolicy(socket: Duplex): HandshakePolicy {
-    return {
-      path: this.config.path,
-      allowedOrigins: this.config.allowedOrigins,
-      tls: Boolean(this.config.tlsCert),
-      codecs: this.codecs,
-      verifier: this.core.verifier,
-      requireToken: !this.core.namespaces.allowsAnonymous,
-      admission: (ip) => this.admit(ip, socket),
-    };
-  }
-
-  /** Check the caps, then hold a slot for `ip` until the TCP socket closes. */
-  private admit(ip: string, socket: Duplex): ReturnType<HandshakePolicy['admission']> {
+  /** 503 while draining or at the connection cap, 429 at the per-IP cap; takes no slot. */
+  private admission(ip: string): Refusal | null {
     const { maxConnections, connectionsPerIp } = this.config.limits;
     if (this.draining) return refusal(503, 'unavailable', 'server is shutting down');
-    if (this.connections >= maxConnections) return refusal(503, 'unavailable', 'server is at its connection cap');
-    const fromIp = this.perIp.get(ip) ?? 0;
-    if (fromIp >= connectionsPerIp) return refusal(429, 'too_many_connections', `at most ${connectionsPerIp} connections per IP`);
+    if (this.connections >= maxConnections) {
+      this.core.limitHits.hit('maxConnections');
+      return refusal(503, 'unavailable', 'server is at its connection cap');
+    }
+    if ((this.perIp.get(ip) ?? 0) >= connectionsPerIp) {
+      this.core.limitHits.hit('connectionsPerIp');
+      return refusal(429, 'too_many_connections', `at most ${connectionsPerIp} connections per IP`);
+    }
+    return null;
+  }
+
+  /**
+   * For an accepted handshake: check the caps again (others may have got in
+   * while the token was verified), then hold a slot until the socket closes.
+   * Only WebSockets hold slots, and they no longer count as pending.
+   */
+  private admit(ip: string, socket: Duplex): Refusal | null {
+    const refused = this.admission(ip);
+    if (refused) return refused;
     this.connections++;
     this.perIp.set(ip, (this.perIp.get(ip) ?? 0) + 1);
     socket.once('close', () => {
       this.connections--;
-      const left = (this.perIp.get(ip) ?? 1) - 1;
-      if (left === 0) this.perIp.delete(ip);
-      else this.perIp.set(ip, left);
+      decrement(this.perIp, ip);
     });
+    this.releasePending(socket);
     return null;
   }
+
+  /**
+   * Count each TCP connection under its address until it becomes a WebSocket
+   * or closes; past limits.pendingConnectionsPerIp, drop it before it costs
+   * more (silent sockets, slow handshakes, idle keep-alive HTTP all count).
+   */
+  private readonly countPending = (socket: Socket): void => {
+    const ip = socket.remoteAddress;
+    if (ip === undefined) return; // already closed
+    const pending = this.pendingPerIp.get(ip) ?? 0;
+    if (pending >= this.config.limits.pendingConnectionsPerIp) {
+      this.core.limitHits.hit('pendingConnectionsPerIp');
+      socket.destroy();
+      return;
+    }
+    this.pendingPerIp.set(ip, pending + 1);
+    (socket as CountedSocket)[PENDING_IP] = ip;
+    socket.once('close', () => this.releasePending(socket));
+  };
+
+  /** Stop counting the socket (or, for TLS, its TCP socket) as pending; once only. */
+  private releasePending(socket: Duplex): void {
+    let counted = socket as CountedSocket;
+    if (counted[PENDING_IP] === undefined && counted._parent) counted = counted._parent;
+    const ip = counted[PENDING_IP];
+    if (ip === undefined) return;
+    counted[PENDING_IP] = undefined;
+    decrement(this.pendingPerIp, ip);
+  }
+
+  /** Requests Node's HTTP parser gave up on: answer, count the bound hit, destroy the socket. */
+  private readonly refuseClientError = (error: NodeJS.ErrnoException, socket: Duplex): void => {
+    const [answer, limit] = clientErrorRefusal(error);
+    if (limit) this.core.limitHits.hit(limit);
+    writeRefusal(socket, answer);
+  };
 }
 
 /** The in-memory broker, or Redis when the config names one. */
@@ -248,11 +315,32 @@ function defaultBroker(config: Config): Broker {
   return new MemoryBroker({ maxBytes: config.limits.historyBytes, maxChannels: config.limits.maxChannels });
 }
 
-/** What to answer a request Node's HTTP parser gave up on. */
-function clientErrorRefusal(error: NodeJS.ErrnoException): Refusal {
-  if (error.code === 'HPE_HEADER_OVERFLOW') return refusal(431, 'bad_request', 'request headers are too large');
-  if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') return refusal(408, 'timeout', 'request headers took too long');
-  return refusal(400, 'bad_request', 'malformed HTTP request');
+/** What to answer a request Node's HTTP parser gave up on, and the bound it hit if any. */
+function clientErrorRefusal(error: NodeJS.ErrnoException): [Refusal, LimitName | null] {
+  if (error.code === 'HPE_HEADER_OVERFLOW') return [refusal(431, 'bad_request', 'request headers are too large'), 'headerSize'];
+  if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') return [refusal(408, 'timeout', 'request headers took too long'), 'handshakeTimeout'];
+  return [refusal(400, 'bad_request', 'malformed HTTP request'), null];
+}
+
+/** Shared by every upgrading socket, so no closure is made per handshake. */
+function destroyOnError(this: Duplex): void {
+  this.destroy();
+}
+
+function decrement(counts: Map<string, number>, key: string): void {
+  const left = (counts.get(key) ?? 1) - 1;
+  if (left <= 0) counts.delete(key);
+  else counts.set(key, left);
+}
+
+/**
+ * An error as logged: type, message, code and stack only. Other fields can
+ * carry the request target and its query (a URL TypeError's `input`), so a
+ * token with it.
+ */
+function loggable(error: unknown): Record<string, unknown> {
+  if (!(error instanceof Error)) return { message: 'non-error thrown' };
+  return { type: error.name, message: error.message, code: (error as NodeJS.ErrnoException).code, stack: error.stack };
 }
 
 export function createServer<S extends AppSchema = AnySchema>(options: ServerOptions = {}): SwitchboardServer<S> {

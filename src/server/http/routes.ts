@@ -6,6 +6,7 @@ import type { Core } from '../core.js';
 import { handleApi } from './api.js';
 import { isBrowserClientPath, serveBrowserClient, serveDemoPage } from './browser-client.js';
 import { sendError, sendJson } from './respond.js';
+import { BAD_TARGET_MESSAGE, parseTarget } from './target.js';
 
 export interface RouteContext {
   core: Core;
@@ -17,7 +18,11 @@ export interface RouteContext {
 
 /** Serve the request if it is one of ours; false when it is not. */
 export async function handleRoute(ctx: RouteContext, req: IncomingMessage, res: ServerResponse): Promise<boolean> {
-  const url = new URL(req.url ?? '/', 'http://localhost');
+  const url = parseTarget(req.url);
+  if (!url) {
+    sendError(res, 'bad_request', BAD_TARGET_MESSAGE);
+    return true;
+  }
   const { pathname } = url;
   if (ctx.demoPage && pathname === '/') {
     await serveDemoPage(res);
