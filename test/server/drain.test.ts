@@ -32,3 +32,67 @@ it('reports 503 on /readyz and refuses upgrades with 503 while draining', async 
   (stubborn.ws as any)._socket.resume();
   await closing;
 });
+
+it('answers the requests it had received before closing, and refuses new ones with unavailable', async () => {
+  const srv = await startServer();
+  let release = () => {};
+  const started = new Promise<void>((resolve) => {
+    srv.server.rpc('slow', () => {
+      resolve();
+      return new Promise((done) => (release = () => done('finished')));
+    });
+  });
+  const client = await RawClient.connect(srv.wsUrl);
+  client.send({ type: 'rpc', id: 'in-flight', method: 'slow', payload: null });
+  await started;
+  const closing = srv.close();
+  // The drain has begun: a request that arrives now is refused, not dropped.
+  const refused = await client.request({ type: 'publish', channel: 'late', payload: 1 });
+  expect(refused.error).toEqual({ code: 'unavailable', message: 'server is shutting down; reconnect' });
+  expect(client.frames.some((f) => f.id === 'in-flight')).toBe(false);
+  release();
+  const answer = await client.next((f) => f.id === 'in-flight');
+  expect(answer).toMatchObject({ ok: true, payload: 'finished' });
+  expect((await client.closed).code).toBe(1001);
+  // Nothing was stored for the refused publish.
+  expect(client.messages('late')).toEqual([]);
+  await closing;
+});
+
+it('drains without blocking the event loop: slices of sessions, 503 and /metrics answered meanwhile', async () => {
+  const srv = await startServer({ limits: { connectionsPerIp: 5_000, pendingConnectionsPerIp: 5_000 }, drainTimeout: 10_000 });
+  const clients: RawClient[] = [];
+  for (let i = 0; i < 30; i++) clients.push(...(await Promise.all(Array.from({ length: 50 }, () => RawClient.connect(srv.wsUrl)))));
+  // One request still running keeps the drain open while we look at it.
+  let release = () => {};
+  srv.server.rpc('hold', () => new Promise((done) => (release = () => done('ok'))));
+  const holder = clients[0]!;
+  const held = holder.request({ type: 'rpc', method: 'hold', payload: null });
+  await expect.poll(() => [...srv.server.core.sessions.values()].some((s) => s.inflight > 0)).toBe(true);
+
+  const sessions = [...srv.server.core.sessions.values()];
+  const closedCount = () => sessions.filter((s) => s.closed).length;
+  let mostPerTurn = 0;
+  let sampling = true;
+  let previous = 0;
+  const sample = () => {
+    const now = closedCount();
+    mostPerTurn = Math.max(mostPerTurn, now - previous);
+    previous = now;
+    if (sampling) setImmediate(sample);
+  };
+  setImmediate(sample);
+  const closing = srv.close();
+  await expect.poll(closedCount).toBe(sessions.length - 1);
+  // Still up and answering while the drain waits.
+  const refused = await upgradeRequest(srv.url);
+  expect(refused.status).toBe(503);
+  expect((await fetch(`${srv.url}/metrics`)).status).toBe(200);
+  release();
+  expect((await held).payload).toBe('ok');
+  await closing;
+  sampling = false;
+  expect(mostPerTurn).toBeGreaterThan(0);
+  expect(mostPerTurn).toBeLessThanOrEqual(500);
+  for (const c of clients) c.ws.terminate();
+}, 60_000);
