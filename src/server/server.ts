@@ -241,7 +241,7 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
 /** The in-memory broker, or Redis when the config names one. */
 function defaultBroker(config: Config): Broker {
   if (config.nats) throw new Error('the NATS broker is not available yet; use redis or the in-memory broker');
-  return config.redis ? new RedisBroker({ url: config.redis }) : new MemoryBroker();
+  return config.redis ? new RedisBroker({ url: config.redis, timeout: config.brokerTimeout }) : new MemoryBroker();
 }
 
 /** What to answer a request Node's HTTP parser gave up on. */
