@@ -119,7 +119,9 @@ export class RedisBroker implements Broker {
     subscriber.on('close', () => {
       if (this.subscribed.size > 0) this.interrupted = true;
     });
-    // ioredis resubscribes by itself; what was published meanwhile was not delivered.
+    // ioredis resubscribes by itself; what was published meanwhile was not
+    // delivered. The clients are told once both connections are back: they
+    // resubscribe at once and their recovery reads history on `commands`.
     //
     // A stall without a disconnect (Redis stopped or slow, TCP intact) needs
     // no such report: a stopped Redis publishes nothing, and what it sends
@@ -127,11 +129,8 @@ export class RedisBroker implements Broker {
     // pub/sub output silently: past its output buffer limit it closes the
     // connection, and 'close' above covers that. A subscribe that timed
     // out is undone (subscribe()), so no channel is left half-subscribed.
-    subscriber.on('ready', () => {
-      if (!this.interrupted) return;
-      this.interrupted = false;
-      for (const channel of this.subscribed.keys()) this.handler?.(channel, { kind: 'interrupted' });
-    });
+    subscriber.on('ready', () => this.announceInterruption());
+    commands.on('ready', () => this.announceInterruption());
     this.commands = commands;
     this.subscriber = subscriber;
     this.probes = [new Probe(commands, this.timeout), new Probe(subscriber, this.timeout)];
@@ -291,6 +290,13 @@ export class RedisBroker implements Broker {
       const said = `broker unavailable: no answer within ${this.timeout} ms`;
       throw new SwitchboardError('unavailable', late ? `${said}; ${late}` : said);
     }
+  }
+
+  /** After an outage, once both connections are back, the subscribed channels hear they had a gap. */
+  private announceInterruption(): void {
+    if (!this.interrupted || this.commands?.status !== 'ready' || this.subscriber?.status !== 'ready') return;
+    this.interrupted = false;
+    for (const channel of this.subscribed.keys()) this.handler?.(channel, { kind: 'interrupted' });
   }
 
   private key(kind: string, channel: string): string {
