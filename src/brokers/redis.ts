@@ -21,7 +21,16 @@ export interface RedisBrokerOptions {
   presenceTtl?: number;
   /** Clock, for tests of ttl eviction. */
   now?: () => number;
+  /**
+   * A command not answered within this many ms fails with `unavailable`, and a
+   * connection whose PING goes unanswered this long makes the broker unhealthy.
+   * Default 2000 (the server's `brokerTimeout`).
+   */
+  timeout?: number;
 }
+
+/** ioredis's message for a command its `commandTimeout` gave up on. */
+const TIMED_OUT = 'Command timed out';
 
 // KEYS: meta, stream, topic. ARGV: new epoch, size, publication, now, stream
 // ttl, position ttl, max bytes. The stream's bytes are counted in the meta hash
@@ -82,10 +91,17 @@ export class RedisBroker implements Broker {
   private commands: (Redis & Scripts) | null = null;
   private subscriber: Redis | null = null;
   private handler: ChannelEventHandler | null = null;
-  private readonly subscribed = new Set<string>();
+  private readonly subscribed = new Map<string, number>();
   /** Presence entries of this node's clients, refreshed until removed. */
   private readonly ownPresence = new Map<string, Map<string, PresenceEntry>>();
   private refresher: NodeJS.Timeout | null = null;
+  private prober: NodeJS.Timeout | null = null;
+  private probes: Probe[] = [];
+  private readonly timeout: number;
+  /** Commands given up on after `timeout`, for /metrics. */
+  private timeouts = 0;
+  /** Which subscribe() call added each subscribed channel, so that a late failure removes only its own. */
+  private nextSubscribe = 0;
   private interrupted = false;
   private readonly hits = new Map<string, number>();
 
@@ -95,14 +111,25 @@ export class RedisBroker implements Broker {
     this.positionTtl = options.positionTtl ?? 3_600_000;
     this.presenceTtl = options.presenceTtl ?? 60_000;
     this.now = options.now ?? Date.now;
+    this.timeout = options.timeout ?? 2_000;
   }
 
   async start(handler: ChannelEventHandler): Promise<void> {
     this.handler = handler;
     // Fail fast while Redis is away instead of queueing: callers get `unavailable`.
-    const options = { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: true };
-    // Named, so that CLIENT LIST shows whose connections these are.
-    const commands = new Redis(this.url, { ...options, connectionName: `${this.prefix}:commands` }) as Redis & Scripts;
+    // A Redis that is there but does not answer (stopped, overloaded, a silent
+    // network) fails a command after `timeout` instead of holding it forever.
+    // ioredis keeps a timed-out command in its reply queue, so its late answer
+    // is matched to it and discarded, never handed to a later command.
+    const options = { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: true, commandTimeout: this.timeout };
+    // Named, so that CLIENT LIST shows whose connections these are. Commands
+    // cut off by a dropped connection are not sent again after the reconnect:
+    // their callers may have been told `unavailable` already and retried.
+    const commands = new Redis(this.url, {
+      ...options,
+      autoResendUnfulfilledCommands: false,
+      connectionName: `${this.prefix}:commands`,
+    }) as Redis & Scripts;
     commands.defineCommand('publishScript', { numberOfKeys: 3, lua: PUBLISH });
     commands.defineCommand('readScript', { numberOfKeys: 2, lua: READ });
     commands.defineCommand('presenceScript', { numberOfKeys: 2, lua: PRESENCE });
@@ -112,14 +139,21 @@ export class RedisBroker implements Broker {
     subscriber.on('close', () => {
       if (this.subscribed.size > 0) this.interrupted = true;
     });
-    // ioredis resubscribes by itself; what was published meanwhile was not delivered.
-    subscriber.on('ready', () => {
-      if (!this.interrupted) return;
-      this.interrupted = false;
-      for (const channel of this.subscribed) this.handler?.(channel, { kind: 'interrupted' });
-    });
+    // ioredis resubscribes by itself; what was published meanwhile was not
+    // delivered. The clients are told once both connections are back: they
+    // resubscribe at once and their recovery reads history on `commands`.
+    //
+    // A stall without a disconnect (Redis stopped or slow, TCP intact) needs
+    // no such report: a stopped Redis publishes nothing, and what it sends
+    // meanwhile waits in TCP buffers and arrives in order. Redis never drops
+    // pub/sub output silently: past its output buffer limit it closes the
+    // connection, and 'close' above covers that. A subscribe that timed
+    // out is undone (subscribe()), so no channel is left half-subscribed.
+    subscriber.on('ready', () => this.announceInterruption());
+    commands.on('ready', () => this.announceInterruption());
     this.commands = commands;
     this.subscriber = subscriber;
+    this.probes = [new Probe(commands, this.timeout), new Probe(subscriber, this.timeout)];
     try {
       await Promise.all([commands.connect(), subscriber.connect()]);
     } catch (error) {
@@ -128,19 +162,20 @@ export class RedisBroker implements Broker {
     }
     this.refresher = setInterval(() => void this.refreshPresence(), Math.max(100, this.presenceTtl / 3));
     this.refresher.unref();
+    // Probing four times per timeout notices a silence within about `timeout`.
+    this.prober = setInterval(() => this.probes.forEach((probe) => probe.send()), Math.max(10, this.timeout / 4));
+    this.prober.unref();
   }
 
   async close(): Promise<void> {
     if (this.refresher) clearInterval(this.refresher);
-    this.refresher = null;
+    if (this.prober) clearInterval(this.prober);
+    this.refresher = this.prober = null;
+    this.probes = [];
     this.handler = null;
     const connections = [this.commands, this.subscriber].filter((c): c is Redis => c !== null);
     this.commands = this.subscriber = null;
     await Promise.all(connections.map((c) => c.quit().catch(() => c.disconnect())));
-  }
-
-  limitHits(): Iterable<[string, number]> {
-    return this.hits.entries();
   }
 
   private hit(limit: string, times = 1): void {
@@ -148,12 +183,17 @@ export class RedisBroker implements Broker {
   }
 
   isHealthy(): boolean {
-    return this.commands?.status === 'ready' && this.subscriber?.status === 'ready';
+    return this.commands?.status === 'ready' && this.subscriber?.status === 'ready' && this.probes.every((probe) => probe.answering());
+  }
+
+  *limitHits(): Iterable<[string, number]> {
+    yield ['brokerTimeout', this.timeouts];
+    yield* this.hits.entries();
   }
 
   async publish(channel: string, publication: Publication, history: HistoryPolicy | null): Promise<number | null> {
     const data = Buffer.from(encodePublication(publication));
-    return this.run(async (redis) => {
+    return this.run('the publication may still have been stored and delivered', async (redis) => {
       if (!history) {
         await redis.publish(this.key('c', channel), Buffer.concat([Buffer.from('p:'), data]));
         return null;
@@ -170,27 +210,35 @@ export class RedisBroker implements Broker {
 
   async emit(channel: string, event: ChannelEvent & { kind: 'join' | 'leave' }): Promise<void> {
     const data = Buffer.from(encode(event.entry, { ignoreUndefined: true }));
-    await this.run((redis) => redis.publish(this.key('c', channel), Buffer.concat([Buffer.from(event.kind === 'join' ? 'j:' : 'l:'), data])));
+    await this.run('the event may still have been delivered', (redis) =>
+      redis.publish(this.key('c', channel), Buffer.concat([Buffer.from(event.kind === 'join' ? 'j:' : 'l:'), data])),
+    );
   }
 
   async subscribe(channel: string): Promise<void> {
-    this.subscribed.add(channel);
+    const id = ++this.nextSubscribe;
+    this.subscribed.set(channel, id);
     try {
-      await this.run(() => this.subscriber!.subscribe(this.key('c', channel)));
+      await this.run(null, () => this.subscriber!.subscribe(this.key('c', channel)));
     } catch (error) {
-      this.subscribed.delete(channel);
+      // An unsubscribe or a newer subscribe since then has the last word.
+      if (this.subscribed.get(channel) === id) {
+        this.subscribed.delete(channel);
+        // A timed-out SUBSCRIBE still runs once Redis answers; undo it, in order behind it.
+        if (isTimeout(error)) this.subscriber?.unsubscribe(this.key('c', channel)).catch(() => {});
+      }
       throw error;
     }
   }
 
   async unsubscribe(channel: string): Promise<void> {
     this.subscribed.delete(channel);
-    await this.run(() => this.subscriber!.unsubscribe(this.key('c', channel)));
+    await this.run(null, () => this.subscriber!.unsubscribe(this.key('c', channel)));
   }
 
   async history(channel: string, query: HistoryQuery, history: HistoryPolicy): Promise<HistoryPage> {
     const positionTtl = Math.max(this.positionTtl, history.ttl);
-    const reply = await this.run((redis) =>
+    const reply = await this.run(null, (redis) =>
       redis.readScriptBuffer(this.key('m', channel), this.key('h', channel), newEpoch(), positionTtl, query.readOnly ? '0' : '1'),
     );
     if (reply.length === 0) return emptyPage();
@@ -204,20 +252,20 @@ export class RedisBroker implements Broker {
     let own = this.ownPresence.get(channel);
     if (!own) this.ownPresence.set(channel, (own = new Map()));
     own.set(entry.client, entry);
-    await this.run((redis) => this.writePresence(redis.multi(), channel, [entry]).exec());
+    await this.run(null, (redis) => this.writePresence(redis.multi(), channel, [entry]).exec());
   }
 
   async removePresence(channel: string, client: string): Promise<void> {
     const own = this.ownPresence.get(channel);
     own?.delete(client);
     if (own?.size === 0) this.ownPresence.delete(channel);
-    await this.run((redis) =>
+    await this.run(null, (redis) =>
       redis.multi().hdel(this.key('p', channel), client).zrem(this.key('pe', channel), client).exec(),
     );
   }
 
   async presence(channel: string): Promise<PresenceEntry[]> {
-    const values = await this.run((redis) => redis.presenceScriptBuffer(this.key('p', channel), this.key('pe', channel), this.now()));
+    const values = await this.run(null, (redis) => redis.presenceScriptBuffer(this.key('p', channel), this.key('pe', channel), this.now()));
     return values.map((value) => decode(value) as PresenceEntry);
   }
 
@@ -236,7 +284,9 @@ export class RedisBroker implements Broker {
     if (!redis || redis.status !== 'ready' || this.ownPresence.size === 0) return;
     const multi = redis.multi();
     for (const [channel, entries] of this.ownPresence) this.writePresence(multi, channel, [...entries.values()]);
-    await multi.exec().catch(() => {}); // retried at the next tick
+    await multi.exec().catch((error: unknown) => {
+      if (isTimeout(error)) this.timeouts++;
+    }); // retried at the next tick
   }
 
   private receive(topic: string, message: Buffer): void {
@@ -255,18 +305,86 @@ export class RedisBroker implements Broker {
     }
   }
 
-  /** Run a command; a Redis that is away becomes the contract's `unavailable`. */
-  private async run<T>(command: (redis: Redis & Scripts) => Promise<T>): Promise<T> {
+  /**
+   * Run a command; a Redis that is away or silent becomes the contract's
+   * `unavailable`. `late` says what a command that timed out may still do.
+   */
+  private async run<T>(late: string | null, command: (redis: Redis & Scripts) => Promise<T>): Promise<T> {
     if (!this.commands) throw new SwitchboardError('unavailable', 'the broker is closed');
     try {
       return await command(this.commands);
     } catch (error) {
-      throw new SwitchboardError('unavailable', `broker unavailable: ${(error as Error).message}`);
+      if (!isTimeout(error)) throw new SwitchboardError('unavailable', `broker unavailable: ${(error as Error).message}`);
+      this.timeouts++;
+      const said = `broker unavailable: no answer within ${this.timeout} ms`;
+      throw new SwitchboardError('unavailable', late ? `${said}; ${late}` : said);
     }
+  }
+
+  /** After an outage, once both connections are back, the subscribed channels hear they had a gap. */
+  private announceInterruption(): void {
+    if (!this.interrupted || this.commands?.status !== 'ready' || this.subscriber?.status !== 'ready') return;
+    this.interrupted = false;
+    for (const channel of this.subscribed.keys()) this.handler?.(channel, { kind: 'interrupted' });
   }
 
   private key(kind: string, channel: string): string {
     return `${this.prefix}:${kind}:${channel}`;
+  }
+}
+
+function isTimeout(error: unknown): boolean {
+  return error instanceof Error && error.message === TIMED_OUT;
+}
+
+/**
+ * Whether one connection still answers: it is sent a PING whenever none is
+ * outstanding (valid in subscriber mode too), and is silent once a PING has
+ * gone unanswered with nothing answered for `timeout` ms, or one timed out.
+ */
+class Probe {
+  private outstanding = false;
+  private lastAnswer = Date.now();
+  private timedOut = false;
+  /** Bumped on every (re)connect, so that a PING of an earlier connection does not count. */
+  private connection = 0;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly timeout: number,
+  ) {
+    // A fresh connection starts with a clean record; its status covers the outage.
+    redis.on('ready', () => {
+      this.connection++;
+      this.outstanding = false;
+      this.lastAnswer = Date.now();
+      this.timedOut = false;
+    });
+  }
+
+  send(): void {
+    if (this.outstanding || this.redis.status !== 'ready') return;
+    const connection = this.connection;
+    this.outstanding = true;
+    this.redis.ping().then(
+      () => {
+        if (connection !== this.connection) return;
+        this.outstanding = false;
+        this.lastAnswer = Date.now();
+        this.timedOut = false;
+      },
+      (error: unknown) => {
+        if (connection !== this.connection) return;
+        this.outstanding = false;
+        // A closed connection is told by its status; only silence counts here.
+        if (isTimeout(error)) this.timedOut = true;
+      },
+    );
+  }
+
+  answering(): boolean {
+    if (this.timedOut) return false;
+    return !this.outstanding || Date.now() - this.lastAnswer <= this.timeout;
   }
 }
 

@@ -4,7 +4,12 @@ import { spawn, type ChildProcess } from 'node:child_process';
 export interface RedisProcess {
   child: ChildProcess;
   url: string;
+  /** SIGKILL, which also ends a stopped process. */
   kill: () => Promise<void>;
+  /** SIGSTOP: the process answers nothing while its TCP connections stay up. */
+  stop: () => void;
+  /** SIGCONT after stop(). */
+  resume: () => void;
 }
 
 export async function startRedis(port: number): Promise<RedisProcess> {
@@ -27,5 +32,7 @@ export async function startRedis(port: number): Promise<RedisProcess> {
       child.kill('SIGKILL');
       await exited;
     },
+    stop: () => child.kill('SIGSTOP'),
+    resume: () => child.kill('SIGCONT'),
   };
 }
