@@ -61,7 +61,7 @@ export const configSchema = z.strictObject({
       /** An upgrade request whose headers take longer than this is dropped (slowloris). */
       handshakeTimeout: positiveInt.default(10_000),
       /** TCP connections from one address that have not (yet) upgraded; past it, new ones are dropped. */
-      pendingConnectionsPerIp: positiveInt.default(100),
+      pendingConnectionsPerIp: positiveInt.default(1_000),
       /** Stored publication bytes per channel, oldest evicted first (a namespace's history.bytes overrides it). */
       historyBytesPerChannel: positiveInt.default(2_097_152),
       /** Stored publication bytes on this node, all channels together (memory broker), oldest evicted first. */

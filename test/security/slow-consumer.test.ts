@@ -20,7 +20,7 @@ const children: ChildProcess[] = [];
 
 beforeAll(async () => {
   srv = await startServer({
-    limits: { outboundBufferBytes: LIMIT, connectionsPerIp: 5_000 },
+    limits: { outboundBufferBytes: LIMIT, connectionsPerIp: 5_000, pendingConnectionsPerIp: 5_000 },
     namespaces: { '': { history: { size: 10, ttl: 60_000 } } },
   });
 });
