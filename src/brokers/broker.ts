@@ -68,6 +68,8 @@ export interface Broker {
   close(): Promise<void>;
   /** False while the broker cannot publish or deliver (e.g. its server is down). */
   isHealthy(): boolean;
+  /** The live nodes sharing this broker, when it keeps a list (each node registers itself). */
+  nodes?(): Promise<Array<{ id: string }>>;
   /** Bounds this broker enforced (evictions by bytes or channel count), by limit name, for /metrics. */
   limitHits?(): Iterable<[string, number]>;
 

@@ -5,6 +5,7 @@
 import { closeAdvice, CloseCode, SwitchboardError } from '../protocol/codes.js';
 import { jsonCodec, type Codec } from '../protocol/codec.js';
 import type {
+  SubscribedFrame,
   ClientFrame,
   HistoryResult,
   PresenceResult,
@@ -22,7 +23,8 @@ import { Subscription, type MessageHandler } from './subscription.js';
 import { expiryOf, resolveToken, type TokenSource } from './token.js';
 
 /** A subscription of any payload type (handlers are contravariant in it). */
-type AnySubscription = Subscription<never>;
+// Subscriptions of every payload type, in one map.
+type AnySubscription = Subscription<any>;
 
 /** The part of the WebSocket API the client uses: the browser's, or `ws` in Node. */
 export interface WebSocketLike {
@@ -88,6 +90,8 @@ export interface ClientEvents {
   closed: StateChange;
   /** Failures not tied to a request: error frames, token refresh failures. */
   error: SwitchboardError;
+  /** The server subscribed this client to a channel it did not ask for; attach handlers with `onMessage`. */
+  subscription: AnySubscription;
 }
 
 export class SwitchboardClient<S extends AppSchema = AnySchema> extends Emitter<ClientEvents> {
@@ -127,14 +131,27 @@ export class SwitchboardClient<S extends AppSchema = AnySchema> extends Emitter<
     void this.open();
   }
 
-  /** Subscribe; resubscribed with the last position after every reconnect. */
+  /**
+   * Subscribe; resubscribed with the last position after every reconnect.
+   * Subscribing again to a channel returns the existing subscription, with
+   * `handler` added to it.
+   */
   subscribe<C extends ChannelName<S>>(channel: C, handler: MessageHandler<ChannelPayload<S, C>>): Subscription<ChannelPayload<S, C>> {
     if (this.state === 'closed') throw new SwitchboardError('unavailable', 'client is closed');
-    if (this.subscriptions.has(channel)) throw new SwitchboardError('already_subscribed', `already subscribed to ${channel}`);
+    const existing = this.getSubscription(channel);
+    if (existing) {
+      existing.onMessage(handler);
+      return existing;
+    }
     const subscription: Subscription<ChannelPayload<S, C>> = new Subscription(channel, handler, () => this.unsubscribe(subscription));
     this.subscriptions.set(channel, subscription);
     if (this.state === 'connected') this.sendSubscribe(subscription);
     return subscription;
+  }
+
+  /** The subscription to `channel` (the application's or the server's), if any. */
+  getSubscription<C extends ChannelName<S>>(channel: C): Subscription<ChannelPayload<S, C>> | undefined {
+    return this.subscriptions.get(channel) as Subscription<ChannelPayload<S, C>> | undefined;
   }
 
   publish<C extends ChannelName<S>>(channel: C, payload: ChannelPayload<S, C>, options?: RequestOptions): Promise<PublishResult> {
@@ -149,8 +166,12 @@ export class SwitchboardClient<S extends AppSchema = AnySchema> extends Emitter<
     return this.request({ type: 'presence', channel }, options) as Promise<PresenceResult>;
   }
 
-  history(channel: ChannelName<S>, query: { limit?: number; since?: StreamPosition } = {}, options?: RequestOptions): Promise<HistoryResult> {
-    return this.request({ type: 'history', channel, ...query }, options) as Promise<HistoryResult>;
+  history<C extends ChannelName<S>>(
+    channel: C,
+    query: { limit?: number; since?: StreamPosition } = {},
+    options?: RequestOptions,
+  ): Promise<HistoryResult<ChannelPayload<S, C>>> {
+    return this.request({ type: 'history', channel, ...query }, options) as Promise<HistoryResult<ChannelPayload<S, C>>>;
   }
 
   /** Close for good: no reconnect; pending and queued requests reject. */
@@ -245,7 +266,30 @@ export class SwitchboardClient<S extends AppSchema = AnySchema> extends Emitter<
         return;
       case 'pong':
         return;
+      case 'subscribed':
+        this.subscribedByServer(frame);
+        return;
+      case 'unsubscribed': {
+        const subscription = this.subscriptions.get(frame.channel);
+        this.subscriptions.delete(frame.channel);
+        subscription?.endedByServer();
+        return;
+      }
     }
+  }
+
+  /** The server put this connection on a channel: a subscription like any other from now on (resubscribed after reconnects). */
+  private subscribedByServer(frame: SubscribedFrame): void {
+    const { type: _type, ...result } = frame;
+    let subscription = this.subscriptions.get(frame.channel);
+    if (!subscription) {
+      const created: AnySubscription = new Subscription(frame.channel, null, () => this.unsubscribe(created), true);
+      subscription = created;
+      this.subscriptions.set(frame.channel, created);
+      subscription.subscribeFrame();
+      this.emit('subscription', created);
+    }
+    subscription.subscribed(result);
   }
 
   private welcome(frame: WelcomeFrame): void {

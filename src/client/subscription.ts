@@ -17,6 +17,8 @@ export interface SubscriptionEvents {
   leave: PresenceEntry;
   /** The server refused the subscription; it is over. */
   error: SwitchboardError;
+  /** The server ended this subscription (docs/protocol.md "Server-side subscriptions"). */
+  unsubscribed: { channel: string };
 }
 
 export type MessageHandler<P> = (payload: P, message: MessageFrame) => void;
@@ -31,17 +33,28 @@ export class Subscription<P = unknown> extends Emitter<SubscriptionEvents> {
   /** The `since` sent with the subscribe in flight, if any. */
   private askedSince: StreamPosition | undefined;
 
+  private readonly handlers = new Set<MessageHandler<P>>();
+
   constructor(
     readonly channel: string,
-    private readonly handler: MessageHandler<P>,
+    handler: MessageHandler<P> | null,
     private readonly leave: () => Promise<void>,
+    /** True when the server subscribed this connection, not the application. */
+    readonly byServer = false,
   ) {
     super();
+    if (handler) this.handlers.add(handler);
     this.ready = new Promise((resolve, reject) => {
       this.settleReady = (error, result) => (error ? reject(error) : resolve(result!));
     });
     // An application that only listens for 'error' should not see an unhandled rejection.
     this.ready.catch(() => {});
+  }
+
+  /** Add a handler for this channel's publications; returns the function that removes it. */
+  onMessage(handler: MessageHandler<P>): () => void {
+    this.handlers.add(handler);
+    return () => this.handlers.delete(handler);
   }
 
   unsubscribe(): Promise<void> {
@@ -92,7 +105,13 @@ export class Subscription<P = unknown> extends Emitter<SubscriptionEvents> {
       if (frame.offset <= this.position.offset) return; // already delivered
       this.position = { epoch: this.position.epoch, offset: frame.offset };
     }
-    this.handler(frame.payload as P, frame);
+    for (const handler of this.handlers) handler(frame.payload as P, frame);
+  }
+
+  /** @internal The server ended it. */
+  endedByServer(): void {
+    this.active = false;
+    this.emit('unsubscribed', { channel: this.channel });
   }
 
   /** @internal */

@@ -115,7 +115,26 @@ export interface PongFrame {
   id?: RequestId;
 }
 
-export type ServerFrame = WelcomeFrame | MessageFrame | JoinLeaveFrame | ReplyFrame | ErrorFrame | PongFrame;
+/** The server subscribed this connection to a channel (docs/protocol.md "Server-side subscriptions"). */
+export interface SubscribedFrame extends SubscribeResult {
+  type: 'subscribed';
+}
+
+/** The server ended this connection's subscription to a channel. */
+export interface UnsubscribedFrame {
+  type: 'unsubscribed';
+  channel: string;
+}
+
+export type ServerFrame =
+  | WelcomeFrame
+  | MessageFrame
+  | JoinLeaveFrame
+  | ReplyFrame
+  | ErrorFrame
+  | PongFrame
+  | SubscribedFrame
+  | UnsubscribedFrame;
 
 // ---- reply payloads ----
 
@@ -131,16 +150,16 @@ export interface PublishResult {
   offset: number | null;
 }
 
-export interface HistoryPublication {
+export interface HistoryPublication<P = unknown> {
   offset: number;
-  payload: unknown;
+  payload: P;
   from?: ClientIdentity;
 }
 
-export interface HistoryResult {
+export interface HistoryResult<P = unknown> {
   epoch: string | null;
   offset: number | null;
-  publications: HistoryPublication[];
+  publications: HistoryPublication<P>[];
   /** Present (true) when the reply was cut to the server's reply size limit; page on with `since`. */
   truncated?: true;
 }

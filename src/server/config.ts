@@ -80,6 +80,8 @@ export const configSchema = z.strictObject({
   backlog: positiveInt.default(4_096),
   /** A broker command not answered within this is `unavailable`; a broker silent this long turns /readyz 503. */
   brokerTimeout: positiveInt.default(2_000),
+  /** A hook (authenticate, connect, subscribe, publish, disconnect) that has not settled within this has failed. */
+  hookTimeout: positiveInt.default(10_000),
   /** An RPC handler that has not answered within this is answered `timeout`. */
   rpcTimeout: positiveInt.default(30_000),
   /** On shutdown, how long sessions get to close before they are cut off. */

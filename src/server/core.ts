@@ -6,15 +6,18 @@ import type { Logger } from 'pino';
 import type { Broker } from '../brokers/broker.js';
 import type { Codec } from '../protocol/codec.js';
 import type { ClientFrame } from '../protocol/frames.js';
-import { CloseCode } from '../protocol/codes.js';
+import { Control, CONTROL_CHANNEL, type Command, type Target } from './control.js';
+import { CloseCode, SwitchboardError } from '../protocol/codes.js';
 import type { Identity } from './auth.js';
 import { TokenVerifier } from './auth.js';
 import type { Config } from './config.js';
 import { Dispatcher } from './dispatch.js';
 import { parseBinaryFrame, parseTextFrame } from './envelope.js';
 import { Heartbeat } from './heartbeat.js';
+import { Hooks, type ClientContext } from './hooks.js';
 import { Hub } from './hub.js';
 import { LimitHits } from './limit-hits.js';
+import { loggable } from './logger.js';
 import { Namespaces } from './namespaces.js';
 import { RateMeter } from './rate-meter.js';
 import { RpcRegistry } from './rpc.js';
@@ -24,16 +27,8 @@ import type { Transport } from './transport.js';
 /** Sessions closed per turn of the event loop during a drain. */
 const DRAIN_SLICE = 500;
 
-export interface ConnectionInfo {
-  client: string;
-  user: string | null;
-  ip: string;
-}
-
-export interface Hooks {
-  onConnect?: (info: ConnectionInfo) => void;
-  onDisconnect?: (info: ConnectionInfo, code: number, reason: string) => void;
-}
+/** Who a connection is, as hooks and listeners see it. */
+export type ConnectionInfo = ClientContext;
 
 export interface OpenParams {
   identity: Identity;
@@ -48,8 +43,10 @@ export class Core {
   readonly rpc: RpcRegistry;
   readonly verifier: TokenVerifier;
   readonly nodeId = randomUUID();
-  readonly hooks: Hooks = {};
+  readonly hooks: Hooks;
   private readonly dispatcher: Dispatcher;
+  /** Commands that reach every node (server-side subscribe, unsubscribe, disconnect). */
+  readonly control: Control;
   private readonly heartbeat: Heartbeat;
   /** Frames received, publications and deliveries per second, for /api/stats. */
   readonly rates = new RateMeter(() => ({
@@ -70,10 +67,14 @@ export class Core {
     private readonly logger: Logger,
   ) {
     this.rpc = new RpcRegistry(config.rpcTimeout);
+    this.hooks = new Hooks(config.hookTimeout);
     this.namespaces = new Namespaces(config.namespaces);
     this.verifier = new TokenVerifier(config);
     this.hub = new Hub(broker, this.namespaces, config.limits, this.limitHits);
-    this.dispatcher = new Dispatcher(this.hub, this.namespaces, this.rpc, this.verifier, logger, config.limits.maxReplyBytes);
+    this.dispatcher = new Dispatcher(this.hub, this.namespaces, this.rpc, this.verifier, logger, config.limits.maxReplyBytes, this.hooks);
+    this.control = new Control(broker, this.nodeId, (command) => this.applyControl(command), config.brokerTimeout, (error) =>
+      this.logger.warn({ err: loggable(error) }, 'control command failed'),
+    );
     this.heartbeat = new Heartbeat(
       () => this.sessions.values(),
       config.heartbeat.interval,
@@ -86,7 +87,10 @@ export class Core {
   }
 
   async start(): Promise<void> {
-    await this.broker.start(this.hub.onBrokerEvent);
+    await this.broker.start((channel, event) =>
+      channel === CONTROL_CHANNEL ? this.control.onEvent(event) : this.hub.onBrokerEvent(channel, event),
+    );
+    await this.control.start();
     this.heartbeat.start();
     this.rates.start();
   }
@@ -99,11 +103,49 @@ export class Core {
     await this.broker.close();
   }
 
-  /** A connection passed the handshake: greet it. */
+  /**
+   * A connection passed the handshake. Connect hooks decide first; until they
+   * have, its frames wait. A refusal closes it with the code its error maps to
+   * (docs/protocol.md "Hooks"); then it is greeted.
+   */
   open(transport: Transport, params: OpenParams): Session {
-    const { limits, heartbeat } = this.config;
-    const session = new Session(randomUUID(), params.identity, params.codec, transport, limits, params.ip, this.limitHits);
+    const session = new Session(randomUUID(), params.identity, params.codec, transport, this.config.limits, params.ip, this.limitHits);
     this.sessions.set(session.id, session);
+    this.logger.info({ client: session.id, user: session.user, ip: session.ip, protocol: params.codec.subprotocol }, 'connect');
+    if (this.hooks.connect.length === 0) {
+      this.greet(session);
+    } else {
+      session.ready = false;
+      this.runConnectHooks(session).then(
+        () => this.greet(session),
+        (error: unknown) => this.refuseConnection(session, error),
+      );
+    }
+    return session;
+  }
+
+  private async runConnectHooks(session: Session): Promise<void> {
+    const client = session.context();
+    for (const hook of this.hooks.connect) {
+      if (session.closed) return;
+      await this.hooks.run('connect', () => hook(client));
+    }
+  }
+
+  private refuseConnection(session: Session, error: unknown): void {
+    if (error instanceof SwitchboardError && error.code !== 'internal' && error.code !== 'timeout') {
+      this.logger.info({ client: session.id, code: error.code }, 'connect refused by a hook');
+      session.close(error.code === 'unauthorized' ? CloseCode.TokenExpired : CloseCode.Disconnected, error.message);
+    } else {
+      this.logger.error({ err: loggable(error), client: session.id }, 'connect hook failed');
+      session.close(CloseCode.InternalError, 'internal error');
+    }
+  }
+
+  private greet(session: Session): void {
+    if (session.closed) return;
+    const { limits, heartbeat } = this.config;
+    session.ready = true;
     session.send({
       type: 'welcome',
       payload: {
@@ -118,9 +160,7 @@ export class Core {
       },
     });
     session.scheduleExpiry();
-    this.logger.info({ client: session.id, user: session.user, ip: session.ip, protocol: params.codec.subprotocol }, 'connect');
-    this.callHook('onConnect', session, () => this.hooks.onConnect?.(connectionInfo(session)));
-    return session;
+    this.pump(session);
   }
 
   /** One frame arrived. */
@@ -180,7 +220,7 @@ export class Core {
    */
   private pump(session: Session): void {
     const cap = this.config.limits.requestsInFlight;
-    while (!session.closed && session.parked.length > 0 && session.inflight < cap) {
+    while (session.ready && !session.closed && session.parked.length > 0 && session.inflight < cap) {
       const heavy = isRead(session.parked[0]!);
       if (heavy && session.readsInFlight > 0) break;
       const frame = session.parked.shift()!;
@@ -220,7 +260,8 @@ export class Core {
     });
     this.cleanups.add(cleanup);
     void cleanup.finally(() => this.cleanups.delete(cleanup));
-    this.callHook('onDisconnect', session, () => this.hooks.onDisconnect?.(connectionInfo(session), code, reason));
+    // Listeners hear of connections they were told of: not of one a connect hook refused.
+    if (session.ready) this.notifyDisconnect(session, code, reason);
     if (this.sessions.size === 0) for (const wake of this.emptyWaiters.splice(0)) wake();
   }
 
@@ -261,27 +302,62 @@ export class Core {
     }
   }
 
-  /** Application code is a guest: a hook that throws is logged, never fatal. */
-  private callHook(name: string, session: Session, call: () => unknown): void {
-    try {
-      const result = call();
-      if (result instanceof Promise) result.catch((error: unknown) => this.logger.error({ err: error, client: session.id }, `${name} hook failed`));
-    } catch (error) {
-      this.logger.error({ err: error, client: session.id }, `${name} hook failed`);
-    }
-  }
-
-  /** Close the sessions of a user or a single client (the HTTP API's disconnect). */
-  disconnect(match: { user?: string; client?: string }, code: number, reason: string): number {
+  /** Close this node's sessions of a user or a single client; how many. */
+  disconnectLocal(target: Target, code: number, reason: string): number {
     let count = 0;
-    for (const session of this.sessions.values()) {
-      const hit = match.client !== undefined ? session.id === match.client : session.user === match.user;
-      if (hit && !session.closed) {
-        session.close(code, reason);
-        count++;
-      }
+    for (const session of this.matching(target)) {
+      session.close(code, reason);
+      count++;
     }
     return count;
+  }
+
+  /** Apply a control command to this node's sessions; how many it touched. */
+  private async applyControl(command: Command): Promise<number> {
+    const sessions = this.matching(command.target);
+    if (command.op === 'disconnect') {
+      for (const session of sessions) session.close(command.code, command.reason);
+      return sessions.length;
+    }
+    const { channel } = command;
+    const touched = await Promise.all(
+      sessions.map(async (session) => {
+        try {
+          if (command.op === 'unsubscribe') {
+            if (!session.subscriptions.has(channel)) return 0;
+            await this.hub.unsubscribe(session, channel);
+            session.send({ type: 'unsubscribed', channel });
+            return 1;
+          }
+          if (session.subscriptions.has(channel)) return 0;
+          await this.hub.subscribe(session, channel, undefined, (result) => session.send({ type: 'subscribed', ...result }), { byServer: true });
+          return 1;
+        } catch (error) {
+          this.logger.warn({ err: loggable(error), client: session.id, channel }, `server-side ${command.op} failed`);
+          return 0;
+        }
+      }),
+    );
+    return touched.reduce<number>((sum, n) => sum + n, 0);
+  }
+
+  /** This node's open sessions of a user or a single client. */
+  matching(target: Target): Session[] {
+    if ('client' in target) {
+      const session = this.sessions.get(target.client);
+      return session && !session.closed && session.ready ? [session] : [];
+    }
+    return [...this.sessions.values()].filter((s) => s.user === target.user && !s.closed && s.ready);
+  }
+
+  /** Disconnect listeners: each runs whatever the others do; a failure is logged, never fatal. */
+  private notifyDisconnect(session: Session, code: number, reason: string): void {
+    const client = session.context();
+    for (const hook of this.hooks.disconnect) {
+      this.hooks.run('disconnect', () => hook(client, code, reason)).catch((error: unknown) => {
+        this.logger.error({ err: loggable(error), client: session.id }, 'disconnect hook failed');
+      });
+    }
   }
 }
 
@@ -290,6 +366,4 @@ function isRead(frame: ClientFrame): boolean {
   return frame.type === 'history' || frame.type === 'presence';
 }
 
-function connectionInfo(session: Session): ConnectionInfo {
-  return { client: session.id, user: session.user, ip: session.ip };
-}
+

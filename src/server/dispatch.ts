@@ -1,10 +1,14 @@
-// Answers one valid client request (docs/protocol.md, section 3). Every request
+// Answers one valid client request (docs/protocol.md "Frames"). Every request
 // with an id gets exactly one reply; failures without an id become error frames.
+// The application's subscribe and publish hooks decide before the hub acts.
 import type { Logger } from 'pino';
 import { SwitchboardError } from '../protocol/codes.js';
 import type { ClientFrame } from '../protocol/frames.js';
 import type { TokenVerifier } from './auth.js';
+import type { Hooks } from './hooks.js';
 import type { Hub } from './hub.js';
+import { loggable } from './logger.js';
+import { namespaceOf } from '../protocol/channels.js';
 import type { Namespaces } from './namespaces.js';
 import type { RpcRegistry } from './rpc.js';
 import type { Session } from './session.js';
@@ -19,6 +23,7 @@ export class Dispatcher {
     private readonly verifier: TokenVerifier,
     private readonly logger: Logger,
     private readonly maxReplyBytes: number,
+    private readonly hooks: Hooks,
   ) {}
 
   async handle(session: Session, frame: ClientFrame): Promise<void> {
@@ -31,7 +36,7 @@ export class Dispatcher {
       if (error instanceof SwitchboardError) {
         session.fail(frame.id, error.code, error.message);
       } else {
-        this.logger.error({ err: error, client: session.id, type: frame.type }, 'request failed');
+        this.logger.error({ err: loggable(error), client: session.id, type: frame.type }, 'request failed');
         session.fail(frame.id, 'internal', 'internal error');
       }
     }
@@ -42,9 +47,16 @@ export class Dispatcher {
       case 'ping':
         session.send(frame.id === undefined ? { type: 'pong' } : { type: 'pong', id: frame.id });
         return;
-      case 'subscribe':
-        await this.hub.subscribe(session, frame.channel, frame.since, (result) => session.reply(frame.id, result));
+      case 'subscribe': {
+        this.namespaces.checkSubscribe(session.identity, frame.channel);
+        let info: unknown = session.identity.info;
+        for (const hook of this.hooks.subscribe) {
+          const decided = await this.hooks.run('subscribe', () => hook(session.context(), frame.channel));
+          if (decided && 'info' in decided) info = decided.info;
+        }
+        await this.hub.subscribe(session, frame.channel, frame.since, (result) => session.reply(frame.id, result), { info });
         return;
+      }
       case 'unsubscribe':
         await this.hub.unsubscribe(session, frame.channel);
         session.reply(frame.id, {});
@@ -55,8 +67,13 @@ export class Dispatcher {
           frame.channel,
           session.subscriptions.has(frame.channel),
         );
+        let payload = await this.hooks.checkPublication(namespaceOf(frame.channel), frame.channel, frame.payload);
+        for (const hook of this.hooks.publish) {
+          const decided = await this.hooks.run('publish', () => hook(session.context(), frame.channel, payload));
+          if (decided && 'payload' in decided) payload = decided.payload;
+        }
         const from = { client: session.id, user: session.user };
-        const offset = await this.hub.publish(frame.channel, frame.payload, from, namespace);
+        const offset = await this.hub.publish(frame.channel, payload, from, namespace);
         session.reply(frame.id, { offset });
         return;
       }

@@ -8,6 +8,7 @@ import type { Codec } from '../protocol/codec.js';
 import { jsonCodec } from '../protocol/codec.js';
 import { SwitchboardError, type ErrorCode } from '../protocol/codes.js';
 import { ANONYMOUS, tokenFromRequest, type Identity, type TokenVerifier } from './auth.js';
+import { statusOf } from './http/respond.js';
 import { BAD_TARGET_MESSAGE, parseTarget } from './http/target.js';
 
 export interface Refusal {
@@ -38,6 +39,10 @@ export interface HandshakePolicy {
    * it holds no slot: the caller takes one once the handshake is accepted.
    */
   admission: (ip: string) => Refusal | null;
+  /** The application's authenticate hooks: an identity, or null to leave it to the token. */
+  authenticate?: (req: IncomingMessage) => Promise<Identity | null>;
+  /** An authenticate hook failed with something other than a contract error. */
+  onHookError?: (error: unknown) => void;
 }
 
 const WEBSOCKET_KEY = /^[+/0-9A-Za-z]{22}==$/;
@@ -64,6 +69,18 @@ export async function checkHandshake(req: IncomingMessage, policy: HandshakePoli
   if (!codec) {
     const known = policy.codecs.map((c) => c.subprotocol).join(', ');
     return refusal(400, 'bad_request', `no supported subprotocol offered; this server speaks ${known}`);
+  }
+
+  if (policy.authenticate) {
+    // The application's own authentication (a session cookie, an API key) comes first.
+    try {
+      const identity = await policy.authenticate(req);
+      if (identity) return { identity, codec, ip };
+    } catch (error) {
+      if (error instanceof SwitchboardError && error.code !== 'internal') return refusal(statusOf(error.code), error.code, error.message);
+      policy.onHookError?.(error);
+      return refusal(500, 'internal', 'internal error');
+    }
   }
 
   const token = tokenFromRequest(req, url);

@@ -21,6 +21,13 @@ import type { Session, Subscription } from './session.js';
 /** Publications held for one pending subscription before the session is cut off as too slow. */
 const MAX_PENDING = 10_000;
 
+export interface SubscribeOptions {
+  /** A subscription the server made (the channel's rules do not apply). */
+  byServer?: boolean;
+  /** Shown for this client in the channel's presence, instead of the token's info. */
+  info?: unknown;
+}
+
 export interface HubStats {
   publications: number;
   delivered: number;
@@ -70,8 +77,10 @@ export class Hub {
     channel: string,
     since: StreamPosition | undefined,
     ready: (result: SubscribeResult) => void,
+    options: SubscribeOptions = {},
   ): Promise<void> {
-    const namespace = this.namespaces.checkSubscribe(session.identity, channel);
+    // The server's own subscriptions skip the namespace's rules; the namespace must exist.
+    const namespace = options.byServer ? this.namespaces.resolve(channel) : this.namespaces.checkSubscribe(session.identity, channel);
     if (session.subscriptions.has(channel)) {
       throw new SwitchboardError('already_subscribed', `already subscribed to ${channel}`);
     }
@@ -79,7 +88,7 @@ export class Hub {
       this.hits.hit('subscriptionsPerConnection');
       throw new SwitchboardError('forbidden', `at most ${this.limits.subscriptionsPerConnection} subscriptions per connection`);
     }
-    const subscription: Subscription = { live: false, buffer: [], lastOffset: null };
+    const subscription: Subscription = { live: false, buffer: [], lastOffset: null, info: options.info ?? session.identity.info };
     session.subscriptions.set(channel, subscription);
     this.index(channel).add(session);
     let replay: Publication[] = [];
@@ -100,7 +109,7 @@ export class Hub {
       } else {
         result = { channel, epoch: null, offset: null, recovered: false };
       }
-      if (namespace.presence) await this.broker.addPresence(channel, presenceEntry(session));
+      if (namespace.presence) await this.broker.addPresence(channel, presenceEntry(session, subscription));
     } catch (error) {
       if (session.subscriptions.get(channel) === subscription) this.detach(session, channel);
       throw error;
@@ -120,7 +129,7 @@ export class Hub {
     subscription.live = true;
     // The reply has gone out: a join event the broker fails to carry must not
     // turn into a second answer to the same request.
-    if (namespace.joinLeave) this.broker.emit(channel, { kind: 'join', entry: presenceEntry(session) }).catch(() => {});
+    if (namespace.joinLeave) this.broker.emit(channel, { kind: 'join', entry: presenceEntry(session, subscription) }).catch(() => {});
   }
 
   async unsubscribe(session: Session, channel: string): Promise<void> {
@@ -204,7 +213,7 @@ export class Hub {
     const namespace = this.namespaces.resolve(channel);
     if (namespace.presence) await this.broker.removePresence(channel, session.id);
     if (namespace.joinLeave && wasLive) {
-      await this.broker.emit(channel, { kind: 'leave', entry: presenceEntry(session) });
+      await this.broker.emit(channel, { kind: 'leave', entry: presenceEntry(session, subscription) });
     }
   }
 
@@ -283,8 +292,8 @@ function messageFrame(channel: string, publication: Publication): MessageFrame {
   return frame;
 }
 
-function presenceEntry(session: Session): PresenceEntry {
-  return { client: session.id, user: session.user, info: session.identity.info };
+function presenceEntry(session: Session, subscription: Subscription): PresenceEntry {
+  return { client: session.id, user: session.user, info: subscription.info };
 }
 
 /**

@@ -1,6 +1,8 @@
 // The `switchboard` package entry: the server library.
 export { createServer, SwitchboardServer, type ServerOptions } from './server.js';
-export type { ConnectionInfo, Hooks } from './core.js';
+export type { ConnectionInfo } from './core.js';
+export type { Authenticated, AuthenticateHook, ClientContext, ConnectHook, DisconnectHook, PublishHook, SubscribeHook } from './hooks.js';
+export type { Target } from './control.js';
 export type { RpcContext, RpcHandler, StandardSchema } from './rpc.js';
 export { parseConfig, ConfigError, type Config, type ConfigInput, type NamespaceConfig } from './config.js';
 export type { Broker, ChannelEvent, HistoryPage, HistoryPolicy, HistoryQuery, Publication } from '../brokers/broker.js';

@@ -2,21 +2,9 @@
 // the Standard Schema form (zod, valibot, arktype...), checked before the
 // handler runs so that handlers only ever see valid input.
 import { SwitchboardError } from '../protocol/codes.js';
+import { validateWith, type StandardSchema } from './standard-schema.js';
 
-/** The part of the Standard Schema v1 interface that Switchboard uses. */
-export interface StandardSchema<Output = unknown> {
-  readonly '~standard': {
-    readonly version: 1;
-    readonly vendor: string;
-    readonly validate: (
-      value: unknown,
-    ) => StandardResult<Output> | Promise<StandardResult<Output>>;
-  };
-}
-
-type StandardResult<Output> =
-  | { readonly value: Output; readonly issues?: undefined }
-  | { readonly issues: ReadonlyArray<{ readonly message: string; readonly path?: ReadonlyArray<unknown> }> };
+export type { StandardSchema } from './standard-schema.js';
 
 /** Who called an RPC method. */
 export interface RpcContext {
@@ -47,16 +35,7 @@ export class RpcRegistry {
   async call(name: string, payload: unknown, context: RpcContext): Promise<unknown> {
     const method = this.methods.get(name);
     if (!method) throw new SwitchboardError('not_found', `no RPC method named ${name}`);
-    let input = payload;
-    if (method.schema) {
-      const result = await method.schema['~standard'].validate(payload);
-      if (result.issues) {
-        const first = result.issues[0];
-        const where = first?.path?.length ? `${first.path.map(pathKey).join('.')}: ` : '';
-        throw new SwitchboardError('bad_request', `invalid payload for ${name}: ${where}${first?.message ?? 'invalid'}`);
-      }
-      input = result.value;
-    }
+    const input = method.schema ? await validateWith(method.schema, payload, name) : payload;
     // A handler that never settles must not hold the caller's request slot forever.
     let timer: NodeJS.Timeout | undefined;
     const expired = new Promise<never>((_, reject) => {
@@ -69,10 +48,4 @@ export class RpcRegistry {
       clearTimeout(timer);
     }
   }
-}
-
-function pathKey(segment: unknown): string {
-  return typeof segment === 'object' && segment !== null && 'key' in segment
-    ? String((segment as { key: unknown }).key)
-    : String(segment);
 }

@@ -14,11 +14,16 @@ import { jsonCodec, type Codec } from '../protocol/codec.js';
 import { msgpackCodec } from '../protocol/msgpack.js';
 import { CloseCode } from '../protocol/codes.js';
 import { parseConfig, type Config, type ConfigInput } from './config.js';
-import { Core, type ConnectionInfo } from './core.js';
+import type { Identity } from './auth.js';
+import { Core } from './core.js';
+import type { Target } from './control.js';
+import type { AuthenticateHook, ConnectHook, DisconnectHook, PublishHook, SubscribeHook } from './hooks.js';
+import type { SchemaOutput } from './standard-schema.js';
+import type { HistoryResult, PresenceResult, StreamPosition } from '../protocol/frames.js';
 import { checkHandshake, isRefusal, refusal, writeRefusal, type HandshakePolicy, type Refusal } from './handshake.js';
 import type { LimitName } from './limit-hits.js';
 import { handleRoute, notFound } from './http/routes.js';
-import { createLogger, type Logger } from './logger.js';
+import { createLogger, loggable, type Logger } from './logger.js';
 import { createMetrics } from './metrics.js';
 import type { RpcHandler, StandardSchema } from './rpc.js';
 import type { AnySchema, AppSchema, ChannelName, ChannelPayload, MethodName, RpcInput, RpcOutput } from '../protocol/schema.js';
@@ -80,26 +85,79 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
       verifier: this.core.verifier,
       requireToken: !this.core.namespaces.allowsAnonymous,
       admission: (ip) => this.admission(ip),
+      authenticate: (req) => this.authenticateHooks(req),
+      onHookError: (error) => this.logger.error({ err: loggable(error) }, 'authenticate hook failed'),
     };
   }
 
-  /** Register an RPC method; with a Standard Schema (zod, valibot...) the payload is validated first. */
-  rpc<M extends MethodName<S>>(
+  /**
+   * Register an RPC method. With a Standard Schema (zod, valibot, arktype...)
+   * first, the payload is validated before the handler runs, and the handler's
+   * argument is typed by the schema: `rpc('add', z.object({a: z.number()}), ({a}) => a)`.
+   */
+  rpc<M extends MethodName<S>, Sch extends StandardSchema<unknown, RpcInput<S, M>>>(
     method: M,
-    handler: RpcHandler<RpcInput<S, M>, RpcOutput<S, M>>,
-    schema?: StandardSchema<RpcInput<S, M>>,
-  ): this {
-    this.core.rpc.register(method, handler, schema);
+    schema: Sch,
+    handler: RpcHandler<SchemaOutput<Sch>, RpcOutput<S, M>>,
+  ): this;
+  rpc<M extends MethodName<S>>(method: M, handler: RpcHandler<RpcInput<S, M>, RpcOutput<S, M>>, schema?: StandardSchema<RpcInput<S, M>>): this;
+  rpc(method: string, first: StandardSchema | RpcHandler<any, any>, second?: StandardSchema | RpcHandler<any, any>): this {
+    if (typeof first === 'function') this.core.rpc.register(method, first, second as StandardSchema | undefined);
+    else this.core.rpc.register(method, second as RpcHandler, first);
     return this;
   }
 
-  onConnect(hook: (info: ConnectionInfo) => void): this {
-    this.core.hooks.onConnect = hook;
+  /**
+   * Decide who a client is before the upgrade, from the HTTP request (a
+   * session cookie, an API key...): return `{user, info?, channels?,
+   * expiresAt?}` to accept, nothing to let the next hook (and then the JWT)
+   * decide, or throw a SwitchboardError to refuse with its HTTP status.
+   */
+  authenticate(hook: AuthenticateHook): this {
+    this.core.hooks.authenticate.push(hook);
     return this;
   }
 
-  onDisconnect(hook: (info: ConnectionInfo, code: number, reason: string) => void): this {
-    this.core.hooks.onDisconnect = hook;
+  /** Run the authenticate hooks in order; the first that answers decides. */
+  private async authenticateHooks(req: http.IncomingMessage): Promise<Identity | null> {
+    const { hooks } = this.core;
+    for (const hook of hooks.authenticate) {
+      const answer = await hooks.run('authenticate', () => hook(req));
+      if (answer) {
+        return { user: answer.user, info: answer.info ?? null, channels: answer.channels ?? [], expiresAt: answer.expiresAt ?? null };
+      }
+    }
+    return null;
+  }
+
+  /** After the upgrade, before the welcome; throw a SwitchboardError to refuse (closes 4003, or 4001 for unauthorized). */
+  onConnect(hook: ConnectHook): this {
+    this.core.hooks.connect.push(hook);
+    return this;
+  }
+
+  /** Before a client's subscription; throw to refuse, return `{info}` to show in presence. */
+  onSubscribe(hook: SubscribeHook): this {
+    this.core.hooks.subscribe.push(hook);
+    return this;
+  }
+
+  /** Before a client's publication is stored; throw to refuse, return `{payload}` to replace it. */
+  onPublish(hook: PublishHook): this {
+    this.core.hooks.publish.push(hook);
+    return this;
+  }
+
+  /** After a connection closed, with the close code and reason. */
+  onDisconnect(hook: DisconnectHook): this {
+    this.core.hooks.disconnect.push(hook);
+    return this;
+  }
+
+  /** Every client publication in `namespace` must pass `schema` before it is stored or delivered (bad_request otherwise). */
+  publishSchema(namespace: string, schema: StandardSchema): this {
+    this.core.namespaces.resolve(namespace === '' ? 'x' : `${namespace}:x`);
+    this.core.hooks.publishSchemas.set(namespace, schema);
     return this;
   }
 
@@ -107,6 +165,44 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
   async publish<C extends ChannelName<S>>(channel: C, payload: ChannelPayload<S, C>): Promise<number | null> {
     await this.start();
     return this.core.hub.publish(channel, payload, undefined, this.core.namespaces.resolve(channel));
+  }
+
+  /**
+   * Subscribe a user's connections (or one client's) to a channel, on every
+   * node; each gets a `subscribed` frame. Resolves to how many connections.
+   */
+  async subscribe(target: Target, channel: ChannelName<S>): Promise<number> {
+    await this.start();
+    this.core.namespaces.resolve(channel);
+    return this.core.control.send({ op: 'subscribe', target, channel });
+  }
+
+  /** End a user's (or client's) subscription to a channel, on every node; each gets an `unsubscribed` frame. */
+  async unsubscribe(target: Target, channel: ChannelName<S>): Promise<number> {
+    await this.start();
+    return this.core.control.send({ op: 'unsubscribe', target, channel });
+  }
+
+  /** Close a user's connections (or one client's) on every node, with a 4000-4999 code (default 4003). */
+  async disconnect(target: Target, code: number = CloseCode.Disconnected, reason = 'disconnected by the server'): Promise<number> {
+    await this.start();
+    return this.core.control.send({ op: 'disconnect', target, code, reason });
+  }
+
+  /** Who is on a channel with presence, across every node. */
+  async presence(channel: ChannelName<S>): Promise<PresenceResult> {
+    await this.start();
+    return this.core.hub.presence(channel, this.core.namespaces.resolve(channel));
+  }
+
+  /** A channel's history, as the `history` request answers it (capped at limits.maxReplyBytes). */
+  async history<C extends ChannelName<S>>(
+    channel: C,
+    options: { limit?: number; since?: StreamPosition } = {},
+  ): Promise<HistoryResult<ChannelPayload<S, C>>> {
+    await this.start();
+    const result = await this.core.hub.history(channel, this.core.namespaces.resolve(channel), options.limit ?? 100, options.since);
+    return result as HistoryResult<ChannelPayload<S, C>>;
   }
 
   /** Start the broker; listen() and attach() call it. */
@@ -331,16 +427,6 @@ function decrement(counts: Map<string, number>, key: string): void {
   const left = (counts.get(key) ?? 1) - 1;
   if (left <= 0) counts.delete(key);
   else counts.set(key, left);
-}
-
-/**
- * An error as logged: type, message, code and stack only. Other fields can
- * carry the request target and its query (a URL TypeError's `input`), so a
- * token with it.
- */
-function loggable(error: unknown): Record<string, unknown> {
-  if (!(error instanceof Error)) return { message: 'non-error thrown' };
-  return { type: error.name, message: error.message, code: (error as NodeJS.ErrnoException).code, stack: error.stack };
 }
 
 export function createServer<S extends AppSchema = AnySchema>(options: ServerOptions = {}): SwitchboardServer<S> {

@@ -5,6 +5,7 @@ import { CloseCode, type ErrorCode } from '../protocol/codes.js';
 import type { ClientFrame, RequestId, ServerFrame } from '../protocol/frames.js';
 import type { Publication } from '../brokers/broker.js';
 import type { Identity } from './auth.js';
+import type { ClientContext } from './hooks.js';
 import type { LimitHits } from './limit-hits.js';
 import { RateLimiter } from './rate-limiter.js';
 import type { Transport } from './transport.js';
@@ -16,6 +17,8 @@ export interface Subscription {
   buffer: Publication[];
   /** Offset of the newest publication sent on this channel, for dropping duplicates. */
   lastOffset: number | null;
+  /** Shown in presence and join/leave events: the token's info, or what a subscribe hook gave. */
+  info: unknown;
 }
 
 export interface SessionLimits {
@@ -42,6 +45,8 @@ export class Session {
   readsInFlight = 0;
   /** Requests received past the in-flight bound, answered in order as earlier ones finish. */
   readonly parked: ClientFrame[] = [];
+  /** False while connect hooks decide: frames wait until the welcome is sent. */
+  ready = true;
   /** The server is shutting down: new requests are refused with `unavailable`. */
   draining = false;
   private idleWaiters: Array<() => void> = [];
@@ -65,6 +70,11 @@ export class Session {
 
   get user(): string | null {
     return this.identity.user;
+  }
+
+  /** What hooks are told about this connection. */
+  context(): ClientContext {
+    return { client: this.id, user: this.user, ip: this.ip, info: this.identity.info };
   }
 
   send(frame: ServerFrame): void {

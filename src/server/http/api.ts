@@ -20,6 +20,10 @@ const disconnectBody = z
   })
   .refine((body) => (body.user === undefined) !== (body.client === undefined), 'give exactly one of user or client');
 
+const controlBody = z
+  .object({ user: z.string().optional(), client: z.string().optional(), channel })
+  .refine((body) => (body.user === undefined) !== (body.client === undefined), 'give exactly one of user or client');
+
 function parse<T>(schema: z.ZodType<T>, value: unknown): T {
   const result = schema.safeParse(value);
   if (result.success) return result.data;
@@ -68,7 +72,16 @@ export async function handleApi(core: Core, req: IncomingMessage, res: ServerRes
       case 'POST /api/disconnect': {
         const body = parse(disconnectBody, await readJson(req, limit));
         const match = body.client !== undefined ? { client: body.client } : { user: body.user! };
-        sendJson(res, 200, { disconnected: core.disconnect(match, body.code, body.reason) });
+        sendJson(res, 200, { disconnected: await core.control.send({ op: 'disconnect', target: match, code: body.code, reason: body.reason }) });
+        return;
+      }
+      case 'POST /api/subscribe':
+      case 'POST /api/unsubscribe': {
+        const body = parse(controlBody, await readJson(req, limit));
+        const target = body.client !== undefined ? { client: body.client } : { user: body.user! };
+        const op = route === 'POST /api/subscribe' ? 'subscribe' : 'unsubscribe';
+        core.namespaces.resolve(body.channel);
+        sendJson(res, 200, { [op === 'subscribe' ? 'subscribed' : 'unsubscribed']: await core.control.send({ op, target, channel: body.channel }) });
         return;
       }
       case 'GET /api/presence': {

@@ -17,6 +17,11 @@ const STATUS: Record<ErrorCode, number> = {
   timeout: 504,
 };
 
+/** The HTTP status that answers a contract error code. */
+export function statusOf(code: ErrorCode): number {
+  return STATUS[code];
+}
+
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
   res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
