@@ -80,6 +80,12 @@ export const configSchema = z.strictObject({
   backlog: positiveInt.default(4_096),
   /** A broker command not answered within this is `unavailable`; a broker silent this long turns /readyz 503. */
   brokerTimeout: positiveInt.default(2_000),
+  /**
+   * A node whose broker lease is not renewed for this long is dead: it leaves
+   * /api/nodes, and a surviving node removes its presence entries and sends
+   * their `leave` events within this time (docs/scaling.md, "Nodes and ghosts").
+   */
+  nodeTtl: z.number().int().min(1_000).default(15_000),
   /** An RPC handler that has not answered within this is answered `timeout`. */
   rpcTimeout: positiveInt.default(30_000),
   /** On shutdown, how long sessions get to close before they are cut off. */

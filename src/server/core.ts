@@ -3,7 +3,11 @@
 // hub, request dispatch and heartbeats. Nothing here knows about HTTP or `ws`.
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { Broker } from '../brokers/broker.js';
+import type { Broker, NodeRecord } from '../brokers/broker.js';
+import { BrokerWatch } from './broker-watch.js';
+import { Tally, type Traffic } from './tally.js';
+import { TimedBroker } from './timed-broker.js';
+import { VERSION } from './version.js';
 import type { Codec } from '../protocol/codec.js';
 import type { ClientFrame } from '../protocol/frames.js';
 import { CloseCode } from '../protocol/codes.js';
@@ -57,7 +61,21 @@ export class Core {
     publications: this.hub.stats.publications,
     delivered: this.hub.stats.delivered,
   }));
-  readonly counters = { received: 0, rateLimited: 0, badRequests: 0 };
+  readonly counters = { received: 0, bytesIn: 0, rateLimited: 0, badRequests: 0 };
+  /** Frames and bytes sent, added to by every session. */
+  readonly traffic: Traffic = { framesOut: 0, bytesOut: 0 };
+  /** Open connections by subprotocol. */
+  readonly bySubprotocol = new Map<string, number>();
+  /** Closed connections by close code and by who closed ('server' or 'client'). */
+  readonly closes = new Tally();
+  /** Refused handshakes by HTTP status and error code (the server counts them). */
+  readonly refusals = new Tally();
+  /** The broker as the hub uses it: timed, for /metrics. */
+  readonly timedBroker: TimedBroker;
+  readonly brokerWatch: BrokerWatch;
+  readonly startedAt = Date.now();
+  /** Where this node listens (host:port), once it does; null when attached to another server. */
+  address: string | null = null;
   /** Each bound a client ran into, for /metrics. */
   readonly limitHits = new LimitHits();
   private emptyWaiters: Array<() => void> = [];
@@ -67,12 +85,14 @@ export class Core {
   constructor(
     readonly config: Config,
     readonly broker: Broker,
-    private readonly logger: Logger,
+    readonly logger: Logger,
   ) {
     this.rpc = new RpcRegistry(config.rpcTimeout);
     this.namespaces = new Namespaces(config.namespaces);
     this.verifier = new TokenVerifier(config);
-    this.hub = new Hub(broker, this.namespaces, config.limits, this.limitHits);
+    this.timedBroker = new TimedBroker(broker);
+    this.brokerWatch = new BrokerWatch(broker, logger);
+    this.hub = new Hub(this.timedBroker, this.namespaces, config.limits, this.limitHits);
     this.dispatcher = new Dispatcher(this.hub, this.namespaces, this.rpc, this.verifier, logger, config.limits.maxReplyBytes);
     this.heartbeat = new Heartbeat(
       () => this.sessions.values(),
@@ -89,11 +109,45 @@ export class Core {
     await this.broker.start(this.hub.onBrokerEvent);
     this.heartbeat.start();
     this.rates.start();
+    await this.broker.registerNode({
+      describe: () => this.nodeRecord(),
+      onOrphans: (channel, entries) => {
+        this.logger.info({ channel, clients: entries.length }, 'removed presence of a dead node');
+        this.hub.announceOrphans(channel, entries).catch((error: unknown) => {
+          this.logger.warn({ err: error, channel }, 'leave events for a dead node failed');
+        });
+      },
+      ttl: this.config.nodeTtl,
+    });
+    this.brokerWatch.start();
+  }
+
+  /** What this node says about itself in its lease and in /api/stats (docs/protocol.md, "HTTP API"). */
+  nodeRecord(): NodeRecord {
+    return {
+      node: this.nodeId,
+      address: this.address,
+      version: VERSION,
+      startedAt: new Date(this.startedAt).toISOString(),
+      broker: this.broker.name,
+      connections: this.sessions.size,
+      subscriptions: this.hub.stats.subscriptions,
+      channels: this.hub.localChannelCount(),
+      messages: {
+        received: this.counters.received,
+        publications: this.hub.stats.publications,
+        delivered: this.hub.stats.delivered,
+      },
+      /** Per second, over the last 10 seconds. */
+      rates: this.rates.rates(),
+      uptime: Math.round((Date.now() - this.startedAt) / 1000),
+    };
   }
 
   async stop(): Promise<void> {
     this.heartbeat.stop();
     this.rates.stop();
+    this.brokerWatch.stop();
     // Let departed clients leave presence before the broker goes.
     await Promise.all(this.cleanups);
     await this.broker.close();
@@ -102,8 +156,10 @@ export class Core {
   /** A connection passed the handshake: greet it. */
   open(transport: Transport, params: OpenParams): Session {
     const { limits, heartbeat } = this.config;
-    const session = new Session(randomUUID(), params.identity, params.codec, transport, limits, params.ip, this.limitHits);
+    const session = new Session(randomUUID(), params.identity, params.codec, transport, limits, params.ip, this.limitHits, this.traffic);
     this.sessions.set(session.id, session);
+    const protocol = params.codec.subprotocol;
+    this.bySubprotocol.set(protocol, (this.bySubprotocol.get(protocol) ?? 0) + 1);
     session.send({
       type: 'welcome',
       payload: {
@@ -128,6 +184,7 @@ export class Core {
     session.lastSeen = Date.now();
     if (session.closed) return;
     this.counters.received++;
+    this.counters.bytesIn += data.length;
     if (isBinary !== session.codec.binary) {
       session.close(CloseCode.UnsupportedData, isBinary ? 'binary frames are not accepted on switchboard.v1.json' : 'text frames are not accepted on this subprotocol');
       return;
@@ -213,7 +270,12 @@ export class Core {
     // what the logs and hooks need is the code and reason this server gave.
     const code = session.closeCode ?? peerCode;
     const reason = session.closeReason !== null && peerCode === 1006 ? session.closeReason : peerReason;
+    // Who closed: this server when it gave a code (or cut the connection), else the client or the network.
+    const by = session.closeCode !== null ? 'server' : 'client';
     session.markClosed();
+    this.closes.inc([code, by]);
+    const protocol = session.codec.subprotocol;
+    this.bySubprotocol.set(protocol, (this.bySubprotocol.get(protocol) ?? 1) - 1);
     this.logger.info({ client: session.id, user: session.user, code, reason }, 'disconnect');
     const cleanup = this.hub.removeSession(session).catch((error: unknown) => {
       this.logger.warn({ err: error, client: session.id }, 'cleanup after disconnect failed');

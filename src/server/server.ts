@@ -172,6 +172,7 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
     const address = server.address() as AddressInfo;
     const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
     const url = `${tls ? 'https' : 'http'}://${shownHost}:${address.port}`;
+    this.core.address ??= `${shownHost}:${address.port}`;
     return { url, port: address.port, host: address.address };
   }
 
@@ -219,23 +220,34 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
 
   private async upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     if (this.draining) {
-      writeRefusal(socket, refusal(503, 'unavailable', 'server is shutting down'));
+      this.refuse(socket, refusal(503, 'unavailable', 'server is shutting down'), req);
       return;
     }
     const result = await checkHandshake(req, this.policy);
     // Gone while its token was verified: nothing to answer, no slot to take.
     if (socket.destroyed) return;
     if (isRefusal(result)) {
-      writeRefusal(socket, result);
+      this.refuse(socket, result, req);
       return;
     }
     const refused = this.admit(result.ip, socket);
     if (refused) {
-      writeRefusal(socket, refused);
+      this.refuse(socket, refused, req);
       return;
     }
     (req as UpgradeRequest)[PROTOCOL] = result.codec.subprotocol;
     this.wss.handleUpgrade(req, socket, head, (ws) => bindWebSocket(this.core, ws, result));
+  }
+
+  /**
+   * Answer a refused handshake, counted by status and code and logged with the
+   * address: never the target's query or headers, where tokens travel.
+   */
+  private refuse(socket: Duplex, answer: Refusal, req: http.IncomingMessage | null): void {
+    this.core.refusals.inc([answer.status, answer.code]);
+    const ip = req?.socket.remoteAddress ?? (socket as Partial<Socket>).remoteAddress;
+    this.logger.info({ status: answer.status, code: answer.code, ip, reason: answer.message }, 'handshake refused');
+    writeRefusal(socket, answer);
   }
 
   /** 503 while draining or at the connection cap, 429 at the per-IP cap; takes no slot. */
@@ -304,7 +316,7 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
   private readonly refuseClientError = (error: NodeJS.ErrnoException, socket: Duplex): void => {
     const [answer, limit] = clientErrorRefusal(error);
     if (limit) this.core.limitHits.hit(limit);
-    writeRefusal(socket, answer);
+    this.refuse(socket, answer, null);
   };
 }
 
