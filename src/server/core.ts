@@ -109,6 +109,14 @@ export class Core {
     await this.broker.start(this.hub.onBrokerEvent);
     this.heartbeat.start();
     this.rates.start();
+    this.brokerWatch.start();
+  }
+
+  /**
+   * Register this node in the broker, with a lease renewed until stop()
+   * (docs/scaling.md, "Nodes and ghosts"). After start, once the address is known.
+   */
+  async joinCluster(): Promise<void> {
     await this.broker.registerNode({
       describe: () => this.nodeRecord(),
       onOrphans: (channel, entries) => {
@@ -119,7 +127,6 @@ export class Core {
       },
       ttl: this.config.nodeTtl,
     });
-    this.brokerWatch.start();
   }
 
   /** What this node says about itself in its lease and in /api/stats (docs/protocol.md, "HTTP API"). */

@@ -56,6 +56,7 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
   private connections = 0;
   private draining = false;
   private starting: Promise<void> | null = null;
+  private joining: Promise<void> | null = null;
   private closing: Promise<void> | null = null;
 
   constructor(options: ServerOptions = {}) {
@@ -115,9 +116,15 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
     return this.starting;
   }
 
+  /** Start, and register as a node of the cluster: once serving, when the address is known. */
+  private join(): Promise<void> {
+    this.joining ??= this.start().then(() => this.core.joinCluster());
+    return this.joining;
+  }
+
   /** Serve WebSockets on an existing HTTP(S) server (Express, Fastify, Hono's node server...). */
   async attach(server: http.Server | https.Server): Promise<void> {
-    await this.start();
+    await this.join();
     server.on('connection', this.countPending);
     server.on('upgrade', this.handleUpgrade);
   }
@@ -173,6 +180,7 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
     const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
     const url = `${tls ? 'https' : 'http'}://${shownHost}:${address.port}`;
     this.core.address ??= `${shownHost}:${address.port}`;
+    await this.join();
     return { url, port: address.port, host: address.address };
   }
 
