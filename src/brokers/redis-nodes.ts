@@ -166,13 +166,17 @@ export class RedisNodes {
   private async sweep(redis: NodeConnection): Promise<void> {
     const dead = await redis.claimDead(this.key('nodes'), this.key('cleanup'), this.lease.ttl, CLAIMS_PER_SWEEP);
     for (const id of dead) {
-      await this.cleanUp(redis, id);
-      await redis.multi().zrem(this.key('cleanup'), id).del(this.key(`node:${id}`), this.indexKey(id)).exec();
+      const members = await this.cleanUp(redis, id);
+      // Only what was cleaned up leaves the index (and no record is deleted):
+      // a node declared dead while alive may be writing its own back.
+      const multi = redis.multi().zrem(this.key('cleanup'), id);
+      if (members.length > 0) multi.srem(this.indexKey(id), ...members);
+      await multi.exec();
     }
   }
 
   /** Take a dead node's presence entries out, channel by channel, and hand them to the server. */
-  private async cleanUp(redis: NodeConnection, id: string): Promise<void> {
+  private async cleanUp(redis: NodeConnection, id: string): Promise<string[]> {
     const members = await redis.smembers(this.indexKey(id));
     const byChannel = new Map<string, string[]>();
     for (const member of members) {
@@ -185,6 +189,7 @@ export class RedisNodes {
       const removed = await redis.removePresenceOfBuffer(this.key(`p:${channel}`), this.key(`pe:${channel}`), ...clients);
       if (removed.length > 0) this.lease.onOrphans(channel, removed.map((value) => decode(value) as PresenceEntry));
     }
+    return members;
   }
 
   private key(name: string): string {

@@ -280,7 +280,7 @@ export class Core {
     // Who closed: this server when it gave a code (or cut the connection), else the client or the network.
     const by = session.closeCode !== null ? 'server' : 'client';
     session.markClosed();
-    this.closes.inc([code, by]);
+    this.closes.inc([closeCodeLabel(code, by), by]);
     const protocol = session.codec.subprotocol;
     this.bySubprotocol.set(protocol, (this.bySubprotocol.get(protocol) ?? 1) - 1);
     this.logger.info({ client: session.id, user: session.user, code, reason }, 'disconnect');
@@ -352,6 +352,17 @@ export class Core {
     }
     return count;
   }
+}
+
+const KNOWN_CLOSE_CODES = new Set<number>(Object.values(CloseCode));
+
+/**
+ * The close code as a metric label. A client may close with any code from
+ * 3000 to 4999: those Switchboard does not define count as "other", so that
+ * clients cannot make up label values. Below 3000 the set is fixed by RFC 6455.
+ */
+function closeCodeLabel(code: number, by: 'server' | 'client'): string {
+  return by === 'server' || code < 3000 || KNOWN_CLOSE_CODES.has(code) ? String(code) : 'other';
 }
 
 /** Reads whose reply can be as large as limits.maxReplyBytes. */

@@ -78,6 +78,17 @@ describe('connections', () => {
     expect(delta(before, after, 'switchboard_closes_total{code="4000",by="server"}')).toBe(1);
   });
 
+  it('labels close codes a client makes up as "other"', async () => {
+    const before = await scrape(srv);
+    const client = await RawClient.connect(srv.wsUrl);
+    const disconnected = new Promise((resolve) => srv.server.onDisconnect(resolve));
+    client.ws.close(3777, 'my own code');
+    await disconnected;
+    const after = await scrape(srv);
+    expect(delta(before, after, 'switchboard_closes_total{code="other",by="client"}')).toBe(1);
+    expect(after.has('switchboard_closes_total{code="3777",by="client"}')).toBe(false);
+  });
+
   it('counts handshake refusals by status and code', async () => {
     const before = await scrape(srv);
     await expect(RawClient.connect(srv.wsUrl.replace('/ws', '/nowhere'))).rejects.toThrow();
