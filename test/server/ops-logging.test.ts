@@ -18,7 +18,7 @@ const API_KEY = 'api-key-that-must-not-be-logged';
 function capture() {
   const entries: Array<Record<string, any>> = [];
   const lines: string[] = [];
-  let waiters: Array<() => void> = [];
+  const waiters: Array<() => void> = [];
   const logger = pino({ level: 'info' }, {
     write: (line: string) => {
       lines.push(line);
@@ -41,7 +41,7 @@ function capture() {
       });
     }
   };
-  return { logger, entries, lines, line, reset: () => (waiters = []) };
+  return { logger, entries, lines, line };
 }
 
 let redis: RedisProcess | null = null;
