@@ -191,7 +191,7 @@ export async function scrapeLag(baseUrl) {
   const r = await httpRequest(`${baseUrl}/metrics`, { timeout: 5_000 });
   if (r.error || r.status !== 200) return { error: r.error ?? `http ${r.status}`, ms: r.ms };
   const read = (name) => {
-    const match = new RegExp(`^switchboard_process_${name}(?:\\{[^}]*\\})? ([\\d.eE+-]+)$`, 'm').exec(r.body);
+    const match = new RegExp(`^switchboard_${name}(?:\\{[^}]*\\})? ([\\d.eE+-]+)$`, 'm').exec(r.body);
     return match ? Number(match[1]) * 1000 : null;
   };
   return { maxMs: read('nodejs_eventloop_lag_max_seconds'), p99Ms: read('nodejs_eventloop_lag_p99_seconds'), ms: r.ms };

@@ -59,6 +59,34 @@ export interface HistoryPage {
   truncated?: boolean;
 }
 
+/**
+ * What a node says about itself in its lease: `node` is its id; the rest
+ * (address, version, connections, rates...) is the server's business and is
+ * stored and returned as given (JSON).
+ */
+export interface NodeRecord {
+  node: string;
+  [field: string]: unknown;
+}
+
+/**
+ * Presence entries of a node whose lease lapsed, removed from `channel` by
+ * this node. Exactly one surviving node is handed each dead node's entries.
+ */
+export type OrphanHandler = (channel: string, entries: PresenceEntry[]) => void;
+
+export interface NodeLease {
+  /** Called at every renewal: what the node record says now. */
+  describe: () => NodeRecord;
+  /** Entries of dead nodes this node cleaned up, for it to announce (leave events). */
+  onOrphans: OrphanHandler;
+  /**
+   * A node not renewed for this long is dead: it drops out of nodes(), and a
+   * survivor removes its presence entries within this time.
+   */
+  ttl: number;
+}
+
 export interface Broker {
   /** A short name for logs and /api/stats ("memory", "redis", "nats"). */
   readonly name: string;
@@ -68,8 +96,6 @@ export interface Broker {
   close(): Promise<void>;
   /** False while the broker cannot publish or deliver (e.g. its server is down). */
   isHealthy(): boolean;
-  /** The live nodes sharing this broker, when it keeps a list (each node registers itself). */
-  nodes?(): Promise<Array<{ id: string }>>;
   /** Bounds this broker enforced (evictions by bytes or channel count), by limit name, for /metrics. */
   limitHits?(): Iterable<[string, number]>;
 
@@ -93,4 +119,12 @@ export interface Broker {
   addPresence(channel: string, entry: PresenceEntry): Promise<void>;
   removePresence(channel: string, client: string): Promise<void>;
   presence(channel: string): Promise<PresenceEntry[]>;
+
+  /**
+   * Register this node (after start) and keep its lease renewed until close.
+   * A broker with one node (memory) only remembers it.
+   */
+  registerNode(lease: NodeLease): Promise<void>;
+  /** The nodes whose lease is live, this one included, each as last renewed. */
+  nodes(): Promise<NodeRecord[]>;
 }

@@ -13,6 +13,8 @@ import type {
   HistoryPage,
   HistoryPolicy,
   HistoryQuery,
+  NodeLease,
+  NodeRecord,
   Publication,
 } from './broker.js';
 
@@ -71,6 +73,7 @@ export class MemoryBroker implements Broker {
   private readonly maxChannels: number;
   private readonly now: () => number;
   private sweeper: NodeJS.Timeout | null = null;
+  private lease: NodeLease | null = null;
 
   constructor(options: MemoryBrokerOptions = {}) {
     this.positionTtl = options.positionTtl ?? 3_600_000;
@@ -164,6 +167,15 @@ export class MemoryBroker implements Broker {
 
   async presence(channel: string): Promise<PresenceEntry[]> {
     return [...(this.presenceByChannel.get(channel)?.values() ?? [])];
+  }
+
+  /** One node: it is the cluster, and it never outlives itself, so it has no orphans. */
+  async registerNode(lease: NodeLease): Promise<void> {
+    this.lease = lease;
+  }
+
+  async nodes(): Promise<NodeRecord[]> {
+    return this.lease && this.handler ? [this.lease.describe()] : [];
   }
 
   private deliver(channel: string, event: ChannelEvent): void {

@@ -7,7 +7,8 @@ import { decode, encode } from '@msgpack/msgpack';
 import { Redis } from 'ioredis';
 import { SwitchboardError } from '../protocol/codes.js';
 import type { PresenceEntry } from '../protocol/frames.js';
-import type { Broker, ChannelEvent, ChannelEventHandler, HistoryPage, HistoryPolicy, HistoryQuery, Publication } from './broker.js';
+import type { Broker, ChannelEvent, ChannelEventHandler, HistoryPage, HistoryPolicy, HistoryQuery, NodeLease, NodeRecord, Publication } from './broker.js';
+import { defineNodeScripts, RedisNodes, type NodeConnection } from './redis-nodes.js';
 import { emptyPage, encodePublication, firstUnexpired, historyPage, newEpoch, type StoredPublication } from './history.js';
 
 export interface RedisBrokerOptions {
@@ -17,7 +18,11 @@ export interface RedisBrokerOptions {
   prefix?: string;
   /** How long a channel's epoch and offset outlive its last use. Default one hour. */
   positionTtl?: number;
-  /** A presence entry not refreshed by its node for this long is dropped (the node died). Default 60 s. */
+  /**
+   * A presence entry not refreshed by its node for this long is dropped: the
+   * last resort when no node survives to clean up after a dead one (the node
+   * lease does it sooner, see registerNode). Default 60 s.
+   */
   presenceTtl?: number;
   /** Clock, for tests of ttl eviction. */
   now?: () => number;
@@ -81,6 +86,8 @@ interface Scripts {
   presenceScriptBuffer(entries: string, expiry: string, now: number): Promise<Buffer[]>;
 }
 
+type Connection = Redis & Scripts & NodeConnection;
+
 export class RedisBroker implements Broker {
   readonly name = 'redis';
   private readonly url: string;
@@ -88,7 +95,9 @@ export class RedisBroker implements Broker {
   private readonly positionTtl: number;
   private readonly presenceTtl: number;
   private readonly now: () => number;
-  private commands: (Redis & Scripts) | null = null;
+  private commands: Connection | null = null;
+  /** This node's lease, once registered. */
+  private lease: RedisNodes | null = null;
   private subscriber: Redis | null = null;
   private handler: ChannelEventHandler | null = null;
   private readonly subscribed = new Map<string, number>();
@@ -129,7 +138,8 @@ export class RedisBroker implements Broker {
       ...options,
       autoResendUnfulfilledCommands: false,
       connectionName: `${this.prefix}:commands`,
-    }) as Redis & Scripts;
+    }) as Connection;
+    defineNodeScripts(commands);
     commands.defineCommand('publishScript', { numberOfKeys: 3, lua: PUBLISH });
     commands.defineCommand('readScript', { numberOfKeys: 2, lua: READ });
     commands.defineCommand('presenceScript', { numberOfKeys: 2, lua: PRESENCE });
@@ -168,6 +178,8 @@ export class RedisBroker implements Broker {
   }
 
   async close(): Promise<void> {
+    await this.lease?.stop();
+    this.lease = null;
     if (this.refresher) clearInterval(this.refresher);
     if (this.prober) clearInterval(this.prober);
     this.refresher = this.prober = null;
@@ -259,9 +271,11 @@ export class RedisBroker implements Broker {
     const own = this.ownPresence.get(channel);
     own?.delete(client);
     if (own?.size === 0) this.ownPresence.delete(channel);
-    await this.run(null, (redis) =>
-      redis.multi().hdel(this.key('p', channel), client).zrem(this.key('pe', channel), client).exec(),
-    );
+    await this.run(null, (redis) => {
+      const multi = redis.multi().hdel(this.key('p', channel), client).zrem(this.key('pe', channel), client);
+      if (this.lease) multi.srem(this.lease.indexKey(), RedisNodes.member(channel, client));
+      return multi.exec();
+    });
   }
 
   async presence(channel: string): Promise<PresenceEntry[]> {
@@ -276,7 +290,36 @@ export class RedisBroker implements Broker {
       multi.zadd(this.key('pe', channel), expiresAt, entry.client);
     }
     multi.pexpire(this.key('p', channel), this.presenceTtl * 2).pexpire(this.key('pe', channel), this.presenceTtl * 2);
+    // Indexed under this node, so that a survivor finds them if this node dies.
+    if (this.lease) {
+      const index = this.lease.indexKey();
+      multi.sadd(index, ...entries.map((entry) => RedisNodes.member(channel, entry.client))).pexpire(index, this.presenceTtl * 2);
+    }
     return multi;
+  }
+
+  async registerNode(lease: NodeLease): Promise<void> {
+    if (!this.commands) throw new SwitchboardError('unavailable', 'the broker is closed');
+    this.lease = new RedisNodes(() => this.commands, this.prefix, lease, () => void this.refreshPresence());
+    await this.run(null, () => this.lease!.start());
+    // Entries added before the lease existed were not indexed yet.
+    await this.refreshPresence();
+  }
+
+  async nodes(): Promise<NodeRecord[]> {
+    return this.run(null, async () => (this.lease ? this.lease.nodes() : []));
+  }
+
+  /**
+   * Stop as a SIGKILLed process would: no renewals, no cleanup, connections
+   * cut. For tests of what the surviving nodes do.
+   */
+  crash(): void {
+    this.lease?.abandon();
+    if (this.refresher) clearInterval(this.refresher);
+    if (this.prober) clearInterval(this.prober);
+    this.commands?.disconnect();
+    this.subscriber?.disconnect();
   }
 
   private async refreshPresence(): Promise<void> {
@@ -309,7 +352,7 @@ export class RedisBroker implements Broker {
    * Run a command; a Redis that is away or silent becomes the contract's
    * `unavailable`. `late` says what a command that timed out may still do.
    */
-  private async run<T>(late: string | null, command: (redis: Redis & Scripts) => Promise<T>): Promise<T> {
+  private async run<T>(late: string | null, command: (redis: Connection) => Promise<T>): Promise<T> {
     if (!this.commands) throw new SwitchboardError('unavailable', 'the broker is closed');
     try {
       return await command(this.commands);

@@ -82,6 +82,12 @@ export const configSchema = z.strictObject({
   brokerTimeout: positiveInt.default(2_000),
   /** A hook (authenticate, connect, subscribe, publish, disconnect) that has not settled within this has failed. */
   hookTimeout: positiveInt.default(10_000),
+  /**
+   * A node whose broker lease is not renewed for this long is dead: it leaves
+   * /api/nodes, and a surviving node removes its presence entries and sends
+   * their `leave` events within this time (docs/scaling.md, "Nodes and ghosts").
+   */
+  nodeTtl: z.number().int().min(1_000).default(15_000),
   /** An RPC handler that has not answered within this is answered `timeout`. */
   rpcTimeout: positiveInt.default(30_000),
   /** On shutdown, how long sessions get to close before they are cut off. */

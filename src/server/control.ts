@@ -45,7 +45,7 @@ export class Control {
   /** Run `command` on every node; resolves to the total touched among the nodes that answered in time. */
   async send(command: Command): Promise<number> {
     const id = randomUUID();
-    const nodes = await this.broker.nodes?.().catch(() => null);
+    const nodes = await this.broker.nodes().catch(() => null);
     const entry: Waiting = { answers: new Map(), expected: nodes ? nodes.length : null, done: () => {} };
     const finished = new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, this.timeout);
@@ -58,7 +58,7 @@ export class Control {
     this.waiting.set(id, entry);
     try {
       await this.broker.publish(CONTROL_CHANNEL, { payload: { kind: 'command', id, from: this.nodeId, command } satisfies Envelope }, null);
-      // Without a list of nodes (a broker that keeps none), only this node's answer is awaited.
+      // Without the list of nodes (the broker could not answer), only this node's answer is awaited.
       if (entry.expected === null) entry.expected = 1;
       if (entry.answers.size >= entry.expected) entry.done();
       await finished;

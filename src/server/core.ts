@@ -3,7 +3,11 @@
 // hub, request dispatch and heartbeats. Nothing here knows about HTTP or `ws`.
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { Broker } from '../brokers/broker.js';
+import type { Broker, NodeRecord } from '../brokers/broker.js';
+import { BrokerWatch } from './broker-watch.js';
+import { Tally, type Traffic } from './tally.js';
+import { TimedBroker } from './timed-broker.js';
+import { VERSION } from './version.js';
 import type { Codec } from '../protocol/codec.js';
 import type { ClientFrame } from '../protocol/frames.js';
 import { Control, CONTROL_CHANNEL, type Command, type Target } from './control.js';
@@ -54,7 +58,21 @@ export class Core {
     publications: this.hub.stats.publications,
     delivered: this.hub.stats.delivered,
   }));
-  readonly counters = { received: 0, rateLimited: 0, badRequests: 0 };
+  readonly counters = { received: 0, bytesIn: 0, rateLimited: 0, badRequests: 0 };
+  /** Frames and bytes sent, added to by every session. */
+  readonly traffic: Traffic = { framesOut: 0, bytesOut: 0 };
+  /** Open connections by subprotocol. */
+  readonly bySubprotocol = new Map<string, number>();
+  /** Closed connections by close code and by who closed ('server' or 'client'). */
+  readonly closes = new Tally();
+  /** Refused handshakes by HTTP status and error code (the server counts them). */
+  readonly refusals = new Tally();
+  /** The broker as the hub uses it: timed, for /metrics. */
+  readonly timedBroker: TimedBroker;
+  readonly brokerWatch: BrokerWatch;
+  readonly startedAt = Date.now();
+  /** Where this node listens (host:port), once it does; null when attached to another server. */
+  address: string | null = null;
   /** Each bound a client ran into, for /metrics. */
   readonly limitHits = new LimitHits();
   private emptyWaiters: Array<() => void> = [];
@@ -64,13 +82,15 @@ export class Core {
   constructor(
     readonly config: Config,
     readonly broker: Broker,
-    private readonly logger: Logger,
+    readonly logger: Logger,
   ) {
     this.rpc = new RpcRegistry(config.rpcTimeout);
     this.hooks = new Hooks(config.hookTimeout);
     this.namespaces = new Namespaces(config.namespaces);
     this.verifier = new TokenVerifier(config);
-    this.hub = new Hub(broker, this.namespaces, config.limits, this.limitHits);
+    this.timedBroker = new TimedBroker(broker);
+    this.brokerWatch = new BrokerWatch(broker, logger);
+    this.hub = new Hub(this.timedBroker, this.namespaces, config.limits, this.limitHits);
     this.dispatcher = new Dispatcher(this.hub, this.namespaces, this.rpc, this.verifier, logger, config.limits.maxReplyBytes, this.hooks);
     this.control = new Control(broker, this.nodeId, (command) => this.applyControl(command), config.brokerTimeout, (error) =>
       this.logger.warn({ err: loggable(error) }, 'control command failed'),
@@ -93,11 +113,52 @@ export class Core {
     await this.control.start();
     this.heartbeat.start();
     this.rates.start();
+    this.brokerWatch.start();
+  }
+
+  /**
+   * Register this node in the broker, with a lease renewed until stop()
+   * (docs/scaling.md, "Nodes and ghosts"). After start, once the address is known.
+   */
+  async joinCluster(): Promise<void> {
+    await this.broker.registerNode({
+      describe: () => this.nodeRecord(),
+      onOrphans: (channel, entries) => {
+        this.logger.info({ channel, clients: entries.length }, 'removed presence of a dead node');
+        this.hub.announceOrphans(channel, entries).catch((error: unknown) => {
+          this.logger.warn({ err: error, channel }, 'leave events for a dead node failed');
+        });
+      },
+      ttl: this.config.nodeTtl,
+    });
+  }
+
+  /** What this node says about itself in its lease and in /api/stats (docs/protocol.md, "HTTP API"). */
+  nodeRecord(): NodeRecord {
+    return {
+      node: this.nodeId,
+      address: this.address,
+      version: VERSION,
+      startedAt: new Date(this.startedAt).toISOString(),
+      broker: this.broker.name,
+      connections: this.sessions.size,
+      subscriptions: this.hub.stats.subscriptions,
+      channels: this.hub.localChannelCount(),
+      messages: {
+        received: this.counters.received,
+        publications: this.hub.stats.publications,
+        delivered: this.hub.stats.delivered,
+      },
+      /** Per second, over the last 10 seconds. */
+      rates: this.rates.rates(),
+      uptime: Math.round((Date.now() - this.startedAt) / 1000),
+    };
   }
 
   async stop(): Promise<void> {
     this.heartbeat.stop();
     this.rates.stop();
+    this.brokerWatch.stop();
     // Let departed clients leave presence before the broker goes.
     await Promise.all(this.cleanups);
     await this.broker.close();
@@ -109,8 +170,10 @@ export class Core {
    * (docs/protocol.md "Hooks"); then it is greeted.
    */
   open(transport: Transport, params: OpenParams): Session {
-    const session = new Session(randomUUID(), params.identity, params.codec, transport, this.config.limits, params.ip, this.limitHits);
+    const session = new Session(randomUUID(), params.identity, params.codec, transport, this.config.limits, params.ip, this.limitHits, this.traffic);
     this.sessions.set(session.id, session);
+    const protocol = params.codec.subprotocol;
+    this.bySubprotocol.set(protocol, (this.bySubprotocol.get(protocol) ?? 0) + 1);
     this.logger.info({ client: session.id, user: session.user, ip: session.ip, protocol: params.codec.subprotocol }, 'connect');
     if (this.hooks.connect.length === 0) {
       this.greet(session);
@@ -168,6 +231,7 @@ export class Core {
     session.lastSeen = Date.now();
     if (session.closed) return;
     this.counters.received++;
+    this.counters.bytesIn += data.length;
     if (isBinary !== session.codec.binary) {
       session.close(CloseCode.UnsupportedData, isBinary ? 'binary frames are not accepted on switchboard.v1.json' : 'text frames are not accepted on this subprotocol');
       return;
@@ -253,7 +317,12 @@ export class Core {
     // what the logs and hooks need is the code and reason this server gave.
     const code = session.closeCode ?? peerCode;
     const reason = session.closeReason !== null && peerCode === 1006 ? session.closeReason : peerReason;
+    // Who closed: this server when it gave a code (or cut the connection), else the client or the network.
+    const by = session.closeCode !== null ? 'server' : 'client';
     session.markClosed();
+    this.closes.inc([closeCodeLabel(code, by), by]);
+    const protocol = session.codec.subprotocol;
+    this.bySubprotocol.set(protocol, (this.bySubprotocol.get(protocol) ?? 1) - 1);
     this.logger.info({ client: session.id, user: session.user, code, reason }, 'disconnect');
     const cleanup = this.hub.removeSession(session).catch((error: unknown) => {
       this.logger.warn({ err: error, client: session.id }, 'cleanup after disconnect failed');
@@ -359,6 +428,17 @@ export class Core {
       });
     }
   }
+}
+
+const KNOWN_CLOSE_CODES = new Set<number>(Object.values(CloseCode));
+
+/**
+ * The close code as a metric label. A client may close with any code from
+ * 3000 to 4999: those Switchboard does not define count as "other", so that
+ * clients cannot make up label values. Below 3000 the set is fixed by RFC 6455.
+ */
+function closeCodeLabel(code: number, by: 'server' | 'client'): string {
+  return by === 'server' || code < 3000 || KNOWN_CLOSE_CODES.has(code) ? String(code) : 'other';
 }
 
 /** Reads whose reply can be as large as limits.maxReplyBytes. */

@@ -17,6 +17,9 @@ import type { Config, NamespaceConfig } from './config.js';
 import type { LimitHits } from './limit-hits.js';
 import type { Namespaces } from './namespaces.js';
 import type { Session, Subscription } from './session.js';
+import { namespaceOf } from '../protocol/channels.js';
+import type { HistoryPage } from '../brokers/broker.js';
+import { Tally } from './tally.js';
 
 /** Publications held for one pending subscription before the session is cut off as too slow. */
 const MAX_PENDING = 10_000;
@@ -29,8 +32,26 @@ export interface SubscribeOptions {
 }
 
 export interface HubStats {
+  /** Publications the broker delivered to this node. */
   publications: number;
   delivered: number;
+  /** Subscriptions held by this node's sessions (pending or live). */
+  subscriptions: number;
+}
+
+/** Why a subscribe with `since` did or did not recover (docs/protocol.md, "History and recovery"). */
+export type RecoveryOutcome = 'recovered' | 'epoch_changed' | 'evicted' | 'future_position' | 'no_history';
+
+/** Counts by namespace and outcome, for /metrics; plain numbers, read when scraped. */
+export class HubTallies {
+  /** Publications made through this node, by namespace. */
+  readonly published = new Tally();
+  /** Publications the broker delivered to this node, by namespace. */
+  readonly received = new Tally();
+  /** Message frames sent to subscribers, by namespace. */
+  readonly delivered = new Tally();
+  /** Subscribes with `since`, by outcome. */
+  readonly recoveries = new Tally();
 }
 
 export class Hub {
@@ -38,7 +59,8 @@ export class Hub {
   private readonly channels = new Map<string, Set<Session>>();
   /** channel -> the broker subscription this node holds for it */
   private readonly brokerSubscriptions = new Map<string, Promise<void>>();
-  readonly stats: HubStats = { publications: 0, delivered: 0 };
+  readonly stats: HubStats = { publications: 0, delivered: 0, subscriptions: 0 };
+  readonly tallies = new HubTallies();
 
   constructor(
     private readonly broker: Broker,
@@ -53,7 +75,11 @@ export class Hub {
     if (!sessions) return;
     if (event.kind === 'publication') {
       this.stats.publications++;
+      const before = this.stats.delivered;
       this.fanOut(channel, sessions, event.publication);
+      const namespace = namespaceOf(channel);
+      this.tallies.received.inc([namespace]);
+      if (this.stats.delivered > before) this.tallies.delivered.inc([namespace], this.stats.delivered - before);
       return;
     }
     if (event.kind === 'interrupted') {
@@ -90,6 +116,7 @@ export class Hub {
     }
     const subscription: Subscription = { live: false, buffer: [], lastOffset: null, info: options.info ?? session.identity.info };
     session.subscriptions.set(channel, subscription);
+    this.stats.subscriptions++;
     this.index(channel).add(session);
     let replay: Publication[] = [];
     let result: SubscribeResult;
@@ -98,6 +125,7 @@ export class Hub {
       if (namespace.history) {
         const page = await this.broker.history(channel, since ? { since } : { limit: 0 }, namespace.history);
         const recovered = since !== undefined && page.recovered;
+        if (since) this.tallies.recoveries.inc([recoveryOutcome(since, page)]);
         if (recovered) replay = page.publications;
         // Publications buffered since this subscription was registered all
         // follow it, even those that were published before the history read:
@@ -107,6 +135,7 @@ export class Hub {
         subscription.lastOffset = recovered ? since.offset : start;
         result = { channel, epoch: page.epoch, offset: recovered ? page.offset : start, recovered };
       } else {
+        if (since) this.tallies.recoveries.inc(['no_history']);
         result = { channel, epoch: null, offset: null, recovered: false };
       }
       if (namespace.presence) await this.broker.addPresence(channel, presenceEntry(session, subscription));
@@ -123,8 +152,10 @@ export class Hub {
     }
 
     ready(result);
+    const before = this.stats.delivered;
     for (const publication of replay) this.deliver(session, channel, subscription, publication);
     for (const publication of subscription.buffer) this.deliver(session, channel, subscription, publication);
+    if (this.stats.delivered > before) this.tallies.delivered.inc([namespaceOf(channel)], this.stats.delivered - before);
     subscription.buffer = [];
     subscription.live = true;
     // The reply has gone out: a join event the broker fails to carry must not
@@ -151,7 +182,24 @@ export class Hub {
     namespace: NamespaceConfig,
   ): Promise<number | null> {
     const publication: Publication = from ? { payload, from } : { payload };
-    return this.broker.publish(channel, publication, namespace.history);
+    const offset = await this.broker.publish(channel, publication, namespace.history);
+    this.tallies.published.inc([namespaceOf(channel)]);
+    return offset;
+  }
+
+  /**
+   * A dead node's presence entries this node took out (docs/scaling.md,
+   * "Nodes and ghosts"): tell the channel they left, where it has join/leave.
+   */
+  async announceOrphans(channel: string, entries: PresenceEntry[]): Promise<void> {
+    let namespace: NamespaceConfig;
+    try {
+      namespace = this.namespaces.resolve(channel);
+    } catch {
+      return; // a namespace this node's config no longer has
+    }
+    if (!namespace.joinLeave) return;
+    await Promise.all(entries.map((entry) => this.broker.emit(channel, { kind: 'leave', entry })));
   }
 
   /**
@@ -218,7 +266,7 @@ export class Hub {
   }
 
   private detach(session: Session, channel: string): void {
-    session.subscriptions.delete(channel);
+    if (session.subscriptions.delete(channel)) this.stats.subscriptions--;
     const sessions = this.channels.get(channel);
     if (!sessions) return;
     sessions.delete(session);
@@ -281,6 +329,14 @@ export class Hub {
     this.stats.delivered++;
     session.sendEncoded(encoded.for(session.codec));
   }
+}
+
+/** Why a subscribe from `since` did or did not recover, from the page historyPage answered. */
+export function recoveryOutcome(since: StreamPosition, page: HistoryPage): RecoveryOutcome {
+  if (page.recovered) return 'recovered';
+  if (since.epoch !== page.epoch) return 'epoch_changed';
+  if (since.offset > page.offset) return 'future_position';
+  return 'evicted';
 }
 
 /** Keys in the contract's order, so the offset comes before a large payload. */

@@ -5,7 +5,7 @@ export type { Authenticated, AuthenticateHook, ClientContext, ConnectHook, Disco
 export type { Target } from './control.js';
 export type { RpcContext, RpcHandler, StandardSchema } from './rpc.js';
 export { parseConfig, ConfigError, type Config, type ConfigInput, type NamespaceConfig } from './config.js';
-export type { Broker, ChannelEvent, HistoryPage, HistoryPolicy, HistoryQuery, Publication } from '../brokers/broker.js';
+export type { Broker, ChannelEvent, HistoryPage, HistoryPolicy, HistoryQuery, NodeLease, NodeRecord, OrphanHandler, Publication } from '../brokers/broker.js';
 export { MemoryBroker, type MemoryBrokerOptions } from '../brokers/memory.js';
 export { SwitchboardError, CloseCode, type ErrorCode } from '../protocol/codes.js';
 export * from '../protocol/frames.js';

@@ -1,42 +1,74 @@
-// Prometheus metrics, read from the core's counters when scraped so that the
-// hot path only increments plain numbers.
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+// Prometheus metrics (docs/operations.md, "Metrics"), all named switchboard_*.
+// Counters are read from the core's plain numbers when scraped, so that the
+// hot path only increments them; the two latency histograms are observed as
+// calls settle (RPC calls and broker operations, never per delivery).
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Core } from './core.js';
+import type { Tally } from './tally.js';
+
+/** Seconds: from a fast local call to past the default broker and RPC timeouts. */
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
 export function createMetrics(core: Core): Registry {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'switchboard_process_' });
-  new Gauge({
-    name: 'switchboard_connections',
-    help: 'Open WebSocket connections on this node',
-    registers: [registry],
-    collect() {
-      this.set(core.sessions.size);
-    },
-  });
-  new Gauge({
-    name: 'switchboard_channels',
-    help: 'Channels with at least one subscriber on this node',
-    registers: [registry],
-    collect() {
-      this.set(core.hub.localChannelCount());
-    },
-  });
+  // Process and Node.js metrics (CPU, memory, event-loop lag...), named
+  // switchboard_process_cpu_seconds_total, switchboard_nodejs_eventloop_lag_seconds...
+  collectDefaultMetrics({ register: registry, prefix: 'switchboard_' });
+  const registers = [registry];
+
+  const gauge = (name: string, help: string, read: () => number) =>
+    new Gauge({
+      name,
+      help,
+      registers,
+      collect() {
+        this.set(read());
+      },
+    });
   const counter = (name: string, help: string, read: () => number) =>
     new Counter({
       name,
       help,
-      registers: [registry],
+      registers,
       collect() {
         this.reset();
         this.inc(read());
       },
     });
+  /** A counter whose label values and counts come from a tally. */
+  const tallied = (name: string, help: string, labelNames: string[], tally: Tally) =>
+    new Counter({
+      name,
+      help,
+      labelNames,
+      registers,
+      collect() {
+        this.reset();
+        for (const [values, count] of tally.entries()) {
+          this.inc(Object.fromEntries(labelNames.map((label, i) => [label, values[i]!])), count);
+        }
+      },
+    });
+
+  new Gauge({
+    name: 'switchboard_connections',
+    help: 'Open WebSocket connections on this node, by subprotocol',
+    labelNames: ['subprotocol'],
+    registers,
+    collect() {
+      this.reset();
+      for (const [subprotocol, count] of core.bySubprotocol) this.set({ subprotocol }, count);
+    },
+  });
+  gauge('switchboard_channels', 'Channels with at least one subscriber on this node', () => core.hub.localChannelCount());
+  gauge('switchboard_subscriptions', 'Subscriptions held by this node\'s connections', () => core.hub.stats.subscriptions);
+  tallied('switchboard_handshake_refusals_total', 'WebSocket handshakes refused, by HTTP status and error code', ['status', 'code'], core.refusals);
+  tallied('switchboard_closes_total', 'Closed connections, by close code and by who closed (server or client)', ['code', 'by'], core.closes);
   new Counter({
     name: 'switchboard_limit_hits_total',
     help: 'Times a bound was hit (refused, evicted or closed), by the limit\'s config key',
     labelNames: ['limit'],
-    registers: [registry],
+    registers,
     collect() {
       this.reset();
       for (const [limit, count] of core.limitHits.entries()) this.inc({ limit }, count);
@@ -44,9 +76,44 @@ export function createMetrics(core: Core): Registry {
     },
   });
   counter('switchboard_frames_received_total', 'Frames received from clients', () => core.counters.received);
+  counter('switchboard_bytes_received_total', 'Bytes of frames received from clients', () => core.counters.bytesIn);
+  counter('switchboard_frames_sent_total', 'Frames sent to clients', () => core.traffic.framesOut);
+  counter('switchboard_bytes_sent_total', 'Bytes of frames sent to clients (before compression)', () => core.traffic.bytesOut);
   counter('switchboard_bad_requests_total', 'Frames refused as bad_request', () => core.counters.badRequests);
   counter('switchboard_rate_limited_total', 'Frames refused as rate_limited', () => core.counters.rateLimited);
-  counter('switchboard_publications_total', 'Publications received from the broker', () => core.hub.stats.publications);
-  counter('switchboard_messages_delivered_total', 'Message frames sent to subscribers', () => core.hub.stats.delivered);
+  const { tallies } = core.hub;
+  tallied('switchboard_publications_total', 'Publications made through this node (clients, HTTP API, server), by namespace', ['namespace'], tallies.published);
+  tallied('switchboard_publications_received_total', 'Publications the broker delivered to this node for its subscribers, by namespace', ['namespace'], tallies.received);
+  tallied('switchboard_messages_delivered_total', 'Message frames sent to subscribers, by namespace', ['namespace'], tallies.delivered);
+  tallied('switchboard_recoveries_total', 'Subscribes with a position, by outcome: recovered, epoch_changed, evicted, future_position, no_history', ['outcome'], tallies.recoveries);
+
+  const rpcCalls = new Counter({
+    name: 'switchboard_rpc_calls_total',
+    help: 'RPC calls by method (unregistered names as "(unknown)") and outcome (ok or the error code)',
+    labelNames: ['method', 'outcome'],
+    registers,
+  });
+  const rpcSeconds = new Histogram({
+    name: 'switchboard_rpc_duration_seconds',
+    help: 'Time from an RPC call to its answer, by method',
+    labelNames: ['method'],
+    buckets: LATENCY_BUCKETS,
+    registers,
+  });
+  core.rpc.observer = (method, outcome, seconds) => {
+    rpcCalls.inc({ method, outcome });
+    rpcSeconds.observe({ method }, seconds);
+  };
+
+  gauge('switchboard_broker_up', '1 while the broker can publish and deliver, 0 while it is down', () => (core.broker.isHealthy() ? 1 : 0));
+  counter('switchboard_broker_outages_total', 'Times the broker went down', () => core.brokerWatch.outages);
+  const brokerSeconds = new Histogram({
+    name: 'switchboard_broker_operation_duration_seconds',
+    help: 'Time the broker took to answer, by operation and result (ok or error)',
+    labelNames: ['operation', 'result'],
+    buckets: LATENCY_BUCKETS,
+    registers,
+  });
+  core.timedBroker.observer = (operation, seconds, ok) => brokerSeconds.observe({ operation, result: ok ? 'ok' : 'error' }, seconds);
   return registry;
 }

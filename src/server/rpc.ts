@@ -21,8 +21,19 @@ interface Method {
   schema: StandardSchema | undefined;
 }
 
+/**
+ * Told of every call when it settles: the method (registered names only, so
+ * that a client cannot make up label values), the outcome ('ok' or the error
+ * code) and how long it took in seconds.
+ */
+export type RpcObserver = (method: string, outcome: string, seconds: number) => void;
+
+/** The method label of calls to names that are not registered. */
+export const UNKNOWN_METHOD = '(unknown)';
+
 export class RpcRegistry {
   private readonly methods = new Map<string, Method>();
+  observer: RpcObserver | null = null;
 
   /** `timeout`: ms a handler may take before the caller is answered `timeout` (it may still finish). */
   constructor(private readonly timeout = 30_000) {}
@@ -33,6 +44,21 @@ export class RpcRegistry {
   }
 
   async call(name: string, payload: unknown, context: RpcContext): Promise<unknown> {
+    const started = performance.now();
+    const label = this.methods.has(name) ? name : UNKNOWN_METHOD;
+    try {
+      const result = await this.invoke(name, payload, context);
+      this.observer?.(label, 'ok', (performance.now() - started) / 1000);
+      return result;
+    } catch (error) {
+      // What the dispatcher will answer: the error's code, or internal for anything else.
+      const outcome = error instanceof SwitchboardError ? error.code : 'internal';
+      this.observer?.(label, outcome, (performance.now() - started) / 1000);
+      throw error;
+    }
+  }
+
+  private async invoke(name: string, payload: unknown, context: RpcContext): Promise<unknown> {
     const method = this.methods.get(name);
     if (!method) throw new SwitchboardError('not_found', `no RPC method named ${name}`);
     const input = method.schema ? await validateWith(method.schema, payload, name) : payload;

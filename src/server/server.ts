@@ -61,6 +61,7 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
   private connections = 0;
   private draining = false;
   private starting: Promise<void> | null = null;
+  private joining: Promise<void> | null = null;
   private closing: Promise<void> | null = null;
 
   constructor(options: ServerOptions = {}) {
@@ -211,9 +212,15 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
     return this.starting;
   }
 
+  /** Start, and register as a node of the cluster: once serving, when the address is known. */
+  private join(): Promise<void> {
+    this.joining ??= this.start().then(() => this.core.joinCluster());
+    return this.joining;
+  }
+
   /** Serve WebSockets on an existing HTTP(S) server (Express, Fastify, Hono's node server...). */
   async attach(server: http.Server | https.Server): Promise<void> {
-    await this.start();
+    await this.join();
     server.on('connection', this.countPending);
     server.on('upgrade', this.handleUpgrade);
   }
@@ -268,6 +275,8 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
     const address = server.address() as AddressInfo;
     const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
     const url = `${tls ? 'https' : 'http'}://${shownHost}:${address.port}`;
+    this.core.address ??= `${shownHost}:${address.port}`;
+    await this.join();
     return { url, port: address.port, host: address.address };
   }
 
@@ -315,23 +324,34 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
 
   private async upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     if (this.draining) {
-      writeRefusal(socket, refusal(503, 'unavailable', 'server is shutting down'));
+      this.refuse(socket, refusal(503, 'unavailable', 'server is shutting down'), req);
       return;
     }
     const result = await checkHandshake(req, this.policy);
     // Gone while its token was verified: nothing to answer, no slot to take.
     if (socket.destroyed) return;
     if (isRefusal(result)) {
-      writeRefusal(socket, result);
+      this.refuse(socket, result, req);
       return;
     }
     const refused = this.admit(result.ip, socket);
     if (refused) {
-      writeRefusal(socket, refused);
+      this.refuse(socket, refused, req);
       return;
     }
     (req as UpgradeRequest)[PROTOCOL] = result.codec.subprotocol;
     this.wss.handleUpgrade(req, socket, head, (ws) => bindWebSocket(this.core, ws, result));
+  }
+
+  /**
+   * Answer a refused handshake, counted by status and code and logged with the
+   * address: never the target's query or headers, where tokens travel.
+   */
+  private refuse(socket: Duplex, answer: Refusal, req: http.IncomingMessage | null): void {
+    this.core.refusals.inc([answer.status, answer.code]);
+    const ip = req?.socket.remoteAddress ?? (socket as Partial<Socket>).remoteAddress;
+    this.logger.info({ status: answer.status, code: answer.code, ip, reason: answer.message }, 'handshake refused');
+    writeRefusal(socket, answer);
   }
 
   /** 503 while draining or at the connection cap, 429 at the per-IP cap; takes no slot. */
@@ -400,7 +420,7 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
   private readonly refuseClientError = (error: NodeJS.ErrnoException, socket: Duplex): void => {
     const [answer, limit] = clientErrorRefusal(error);
     if (limit) this.core.limitHits.hit(limit);
-    writeRefusal(socket, answer);
+    this.refuse(socket, answer, null);
   };
 }
 

@@ -7,6 +7,7 @@ import type { Publication } from '../brokers/broker.js';
 import type { Identity } from './auth.js';
 import type { ClientContext } from './hooks.js';
 import type { LimitHits } from './limit-hits.js';
+import type { Traffic } from './tally.js';
 import { RateLimiter } from './rate-limiter.js';
 import type { Transport } from './transport.js';
 
@@ -64,6 +65,8 @@ export class Session {
     readonly ip: string,
     /** Where the bounds this session runs into are counted. */
     private readonly hits: LimitHits,
+    /** Where frames and bytes sent are counted, for /metrics. */
+    private readonly traffic: Traffic = { framesOut: 0, bytesOut: 0 },
   ) {
     this.rate = new RateLimiter(limits.messagesPerSecond, limits.burst);
   }
@@ -96,6 +99,8 @@ export class Session {
         return;
       }
     }
+    this.traffic.framesOut++;
+    this.traffic.bytesOut += typeof data === 'string' ? Buffer.byteLength(data) : size;
     this.transport.send(data, this.codec.binary);
   }
 

@@ -3,7 +3,8 @@
 // channel names so that brokers sharing storage do not see each other's data.
 import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Broker, ChannelEvent, HistoryPolicy } from '../../src/brokers/broker.js';
+import type { Broker, ChannelEvent, HistoryPolicy, NodeLease } from '../../src/brokers/broker.js';
+import type { PresenceEntry } from '../../src/protocol/frames.js';
 
 export interface BrokerHarness {
   /** A new broker (one node) on the shared storage. */
@@ -14,6 +15,11 @@ export interface BrokerHarness {
   advance(ms: number): Promise<void>;
   /** True when two brokers made by `make` are two nodes sharing channels. */
   multiNode: boolean;
+  /**
+   * Stop the broker as a SIGKILL would: no more lease renewals, no cleanup,
+   * connections cut. Brokers without other nodes (memory) have no ghosts and leave it out.
+   */
+  crash?(broker: Broker): void;
 }
 
 /** Collects a broker's events and waits for them, without sleeping. */
@@ -50,6 +56,11 @@ export class EventLog {
 }
 
 const HISTORY: HistoryPolicy = { size: 5, ttl: 60_000 };
+
+function lease(id: string, ttl = 15_000, onOrphans: NodeLease['onOrphans'] = () => {}): NodeLease {
+  return { describe: () => ({ node: id, address: 'here', connections: 0 }), onOrphans, ttl };
+}
+
 
 export function brokerConformance(name: string, harness: BrokerHarness): void {
   describe(`${name} broker conformance`, () => {
@@ -280,7 +291,64 @@ export function brokerConformance(name: string, harness: BrokerHarness): void {
       });
     });
 
+    describe('nodes', () => {
+      it('lists the node it registered, with the record it gave', async () => {
+        const { broker } = await node();
+        const id = randomUUID();
+        await broker.registerNode(lease(id));
+        const listed = (await broker.nodes()).filter((n) => n.node === id);
+        expect(listed).toEqual([{ node: id, address: 'here', connections: 0 }]);
+      });
+    });
+
     if (harness.multiNode) describe('several nodes', () => {
+      it('lists every live node, and not one that closed', async () => {
+        const a = await node();
+        const b = await node();
+        const [idA, idB] = [randomUUID(), randomUUID()];
+        await a.broker.registerNode(lease(idA));
+        await b.broker.registerNode(lease(idB));
+        const ours = async (broker: Broker) => (await broker.nodes()).map((n) => n.node).filter((id) => id === idA || id === idB).sort();
+        expect(await ours(a.broker)).toEqual([idA, idB].sort());
+        expect(await ours(b.broker)).toEqual([idA, idB].sort());
+        await a.broker.close();
+        expect(await ours(b.broker)).toEqual([idB]);
+      });
+
+      it.runIf(harness.crash)('takes a dead node’s presence out within its ttl, and hands each entry to exactly one survivor', async () => {
+        const ttl = 1_000;
+        const dying = await node();
+        const survivors = [await node(), await node()];
+        const orphans: Array<{ channel: string; entries: PresenceEntry[] }> = [];
+        const arrivals = new EventLog(); // woken at each hand-over
+        await dying.broker.registerNode(lease(randomUUID(), ttl));
+        for (const survivor of survivors) {
+          await survivor.broker.registerNode(lease(randomUUID(), ttl, (channel, entries) => {
+            orphans.push({ channel, entries });
+            arrivals.handler(channel, { kind: 'interrupted' });
+          }));
+        }
+        const [c1, c2] = [channel(), channel()];
+        const ann = { client: `ann-${randomUUID()}`, user: 'ann', info: null };
+        const bob = { client: `bob-${randomUUID()}`, user: 'bob', info: { n: 1 } };
+        await dying.broker.addPresence(c1, ann);
+        await dying.broker.addPresence(c1, bob);
+        await dying.broker.addPresence(c2, ann);
+        const kept = { client: `kept-${randomUUID()}`, user: null, info: null };
+        await survivors[0]!.broker.addPresence(c1, kept);
+        const crashedAt = Date.now();
+        harness.crash!(dying.broker);
+        const ours = () => orphans.filter((o) => o.channel === c1 || o.channel === c2);
+        const clients = () => ours().flatMap((o) => o.entries.map((e) => `${o.channel}/${e.client}`)).sort();
+        await arrivals.until(() => clients().length >= 3, ttl * 3);
+        const took = Date.now() - crashedAt;
+        expect(took).toBeLessThanOrEqual(ttl + 500);
+        expect(clients()).toEqual([`${c1}/${ann.client}`, `${c1}/${bob.client}`, `${c2}/${ann.client}`].sort());
+        expect(ours().find((o) => o.channel === c1)!.entries.find((e) => e.client === bob.client)).toEqual(bob);
+        expect(await survivors[1]!.broker.presence(c1)).toEqual([kept]);
+        expect(await survivors[1]!.broker.presence(c2)).toEqual([]);
+      });
+
       it('delivers one node’s publications to another, in order, with shared offsets', async () => {
         const a = await node();
         const b = await node();

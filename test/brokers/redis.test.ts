@@ -29,5 +29,6 @@ if (await requireService('Redis', REDIS_URL)) {
       clock += ms;
     },
     multiNode: true,
+    crash: (broker) => (broker as RedisBroker).crash(),
   });
 }

@@ -2,7 +2,7 @@
 // first, as a network broker's do: publications then arrive while a
 // subscription is being set up, which the hub must buffer and de-duplicate.
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import type { Broker, ChannelEventHandler, HistoryPolicy, HistoryQuery, Publication } from '../../src/brokers/broker.js';
+import type { Broker, ChannelEventHandler, HistoryPolicy, HistoryQuery, NodeLease, Publication } from '../../src/brokers/broker.js';
 import type { PresenceEntry } from '../../src/protocol/frames.js';
 
 export class SlowAnswers implements Broker {
@@ -50,5 +50,11 @@ export class SlowAnswers implements Broker {
   }
   presence(channel: string) {
     return this.inner.presence(channel);
+  }
+  registerNode(lease: NodeLease) {
+    return this.inner.registerNode(lease);
+  }
+  nodes() {
+    return this.inner.nodes();
   }
 }

@@ -101,9 +101,12 @@ describe('disconnect, presence, history, stats', () => {
     await client.close();
   });
 
-  it('reports stats per node', async () => {
+  it('reports stats per node and for the cluster, and lists the nodes', async () => {
+    const { nodes } = await (await api('/api/nodes')).json();
+    expect(nodes).toEqual([expect.objectContaining({ node: expect.any(String), address: expect.any(String), version: expect.any(String), startedAt: expect.any(String) })]);
     const stats = await (await api('/api/stats')).json();
     expect(stats.nodes).toHaveLength(1);
+    expect(stats.totals).toMatchObject({ nodes: 1, connections: stats.nodes[0].connections, subscriptions: expect.any(Number) });
     expect(stats.nodes[0]).toMatchObject({
       broker: 'memory',
       connections: expect.any(Number),
@@ -119,7 +122,7 @@ describe('health, readiness, metrics', () => {
     expect((await fetch(`${srv.url}/readyz`)).status).toBe(200);
     const client = await RawClient.connect(srv.wsUrl);
     const metrics = await (await fetch(`${srv.url}/metrics`)).text();
-    const open = Number(/^switchboard_connections (\d+)$/m.exec(metrics)?.[1]);
+    const open = Number(/^switchboard_connections\{subprotocol="switchboard\.v1\.json"\} (\d+)$/m.exec(metrics)?.[1]);
     expect(open).toBeGreaterThanOrEqual(1);
     expect(metrics).toContain('switchboard_frames_received_total');
     await client.close();

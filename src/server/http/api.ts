@@ -4,6 +4,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import { isValidChannelName } from '../../protocol/channels.js';
 import { CloseCode, SwitchboardError } from '../../protocol/codes.js';
+import type { NodeRecord } from '../../brokers/broker.js';
 import type { Core } from '../core.js';
 import { readJson, sendError, sendJson } from './respond.js';
 
@@ -40,8 +41,21 @@ function authorized(req: IncomingMessage, apiKey: string | null): boolean {
   return given.length === expected.length && timingSafeEqual(given, expected);
 }
 
-/** Handles /api/*; answers 404 for unknown paths under it. */
+/**
+ * Handles /api/*; answers 404 for unknown paths under it. Each call is logged
+ * with its method, path (never the query or headers), status and duration.
+ */
 export async function handleApi(core: Core, req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+  const started = performance.now();
+  try {
+    await answer(core, req, res, url);
+  } finally {
+    const durationMs = Math.round((performance.now() - started) * 10) / 10;
+    core.logger.info({ method: req.method, path: url.pathname, status: res.statusCode, durationMs, ip: req.socket.remoteAddress }, 'api call');
+  }
+}
+
+async function answer(core: Core, req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
   try {
     if (!authorized(req, core.config.apiKey)) {
       const why = core.config.apiKey ? 'a valid "Authorization: apikey <key>" header is required' : 'the HTTP API is off: no API key is configured';
@@ -97,8 +111,11 @@ export async function handleApi(core: Core, req: IncomingMessage, res: ServerRes
         sendJson(res, 200, await core.hub.history(name, core.namespaces.resolve(name), limitN, undefined, fits));
         return;
       }
+      case 'GET /api/nodes':
+        sendJson(res, 200, { nodes: await liveNodes(core) });
+        return;
       case 'GET /api/stats':
-        sendJson(res, 200, { nodes: [nodeStats(core)] });
+        sendJson(res, 200, clusterStats(await liveNodes(core)));
         return;
       default:
         throw new SwitchboardError('not_found', `no API route ${route}`);
@@ -109,19 +126,33 @@ export async function handleApi(core: Core, req: IncomingMessage, res: ServerRes
   }
 }
 
-export function nodeStats(core: Core) {
+/**
+ * The nodes with a live lease, this one with its figures as of now, the others
+ * as of their last renewal (every nodeTtl / 4), oldest first.
+ */
+async function liveNodes(core: Core): Promise<NodeRecord[]> {
+  const others = (await core.broker.nodes()).filter((record) => record.node !== core.nodeId);
+  const nodes = [core.nodeRecord(), ...others];
+  return nodes.sort((a, b) => String(a.startedAt).localeCompare(String(b.startedAt)));
+}
+
+/** Cluster totals (sums over the live nodes) and each node's figures. */
+function clusterStats(nodes: NodeRecord[]) {
+  const sum = (read: (node: NodeRecord) => unknown) => nodes.reduce((total, node) => total + (Number(read(node)) || 0), 0);
+  const sums = (field: 'messages' | 'rates') => {
+    const keys = new Set(nodes.flatMap((node) => Object.keys((node[field] as Record<string, number> | undefined) ?? {})));
+    return Object.fromEntries(
+      [...keys].map((key) => [key, Math.round(sum((node) => (node[field] as Record<string, number> | undefined)?.[key]) * 10) / 10]),
+    );
+  };
   return {
-    node: core.nodeId,
-    broker: core.broker.name,
-    connections: core.sessions.size,
-    channels: core.hub.localChannelCount(),
-    messages: {
-      received: core.counters.received,
-      publications: core.hub.stats.publications,
-      delivered: core.hub.stats.delivered,
+    totals: {
+      nodes: nodes.length,
+      connections: sum((node) => node.connections),
+      subscriptions: sum((node) => node.subscriptions),
+      messages: sums('messages'),
+      rates: sums('rates'),
     },
-    /** Per second, over the last 10 seconds. */
-    rates: core.rates.rates(),
-    uptime: Math.round(process.uptime()),
+    nodes,
   };
 }
