@@ -22,9 +22,9 @@ describe('on one node', () => {
     const srv = await startServer({ jwtSecret: SECRET, namespaces, apiKey: 'key' });
     const token = await sign({ sub: 'ann' });
     const client = connect(srv.wsUrl, { token, reconnect: false });
-    const other = await RawClient.connect(`${srv.wsUrl}?token=${await sign({ sub: 'bob' })}`);
     const given = new Promise<Subscription>((resolve) => client.on('subscription', resolve));
     await new Promise((resolve) => client.on('connected', resolve));
+    const other = await RawClient.connect(`${srv.wsUrl}?token=${await sign({ sub: 'bob' })}`);
     // `news` needs a channels claim ann's token lacks: the server decides here.
     expect(await srv.server.subscribe({ user: 'ann' }, 'news:today')).toBe(1);
     const subscription = await given;
