@@ -65,7 +65,7 @@ it.runIf(available)('logs refused handshakes, API calls, hook failures, and the 
     broker: new RedisBroker({ url: redis.url, timeout: 500 }),
     namespaces: { '': { subscribe: 'authenticated', publish: 'authenticated', history: { size: 10, ttl: 60_000 } } },
   });
-  server.onConnect(() => {
+  server.onDisconnect(() => {
     throw new Error('application bug');
   });
   const { url } = await server.listen(0, '127.0.0.1');
@@ -82,11 +82,11 @@ it.runIf(available)('logs refused handshakes, API calls, hook failures, and the 
     expect.objectContaining({ status: 403, code: 'forbidden_origin', ip: '127.0.0.1' }),
   ]);
 
-  // Accepted, with an onConnect hook that throws: logged, and the client stays.
+  // Accepted; a disconnect listener that throws is logged with the client id.
   const client = await RawClient.connect(`${wsUrl}?token=${token}`);
-  expect(await log.line('onConnect hook failed')).toMatchObject({ client: client.welcome.payload.client });
   expect(await client.alive()).toBe(true);
   await client.close();
+  expect(await log.line('disconnect hook failed')).toMatchObject({ client: client.welcome.payload.client });
 
   // API calls: method, path (no query), status, duration.
   await fetch(`${url}/api/history?channel=secret-query-channel&limit=1`, { headers: { Authorization: `apikey ${API_KEY}` } });
