@@ -83,6 +83,8 @@ export class Core {
     readonly config: Config,
     readonly broker: Broker,
     readonly logger: Logger,
+    /** The clock of rate limits; tests of the core pass their own. */
+    private readonly clock: () => number = Date.now,
   ) {
     this.rpc = new RpcRegistry(config.rpcTimeout);
     this.hooks = new Hooks(config.hookTimeout);
@@ -170,7 +172,7 @@ export class Core {
    * (docs/protocol.md "Hooks"); then it is greeted.
    */
   open(transport: Transport, params: OpenParams): Session {
-    const session = new Session(randomUUID(), params.identity, params.codec, transport, this.config.limits, params.ip, this.limitHits, this.traffic);
+    const session = new Session(randomUUID(), params.identity, params.codec, transport, this.config.limits, params.ip, this.limitHits, this.traffic, this.clock);
     this.sessions.set(session.id, session);
     const protocol = params.codec.subprotocol;
     this.bySubprotocol.set(protocol, (this.bySubprotocol.get(protocol) ?? 0) + 1);

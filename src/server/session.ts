@@ -67,8 +67,10 @@ export class Session {
     private readonly hits: LimitHits,
     /** Where frames and bytes sent are counted, for /metrics. */
     private readonly traffic: Traffic = { framesOut: 0, bytesOut: 0 },
+    /** The rate limiter's clock; tests pass their own. */
+    clock: () => number = Date.now,
   ) {
-    this.rate = new RateLimiter(limits.messagesPerSecond, limits.burst);
+    this.rate = new RateLimiter(limits.messagesPerSecond, limits.burst, clock);
   }
 
   get user(): string | null {
