@@ -141,6 +141,18 @@ describe('handleRequest claims only its own routes', () => {
     await new Promise((resolve) => client.on('connected', resolve));
   });
 
+  it('moves the routes of a server it owns under httpPrefix too, demo page included', async () => {
+    const switchboard = createServer({ logger: pino({ level: 'silent' }), httpPrefix: '/realtime' });
+    const { url } = await switchboard.listen(0, '127.0.0.1');
+    cleanups.push(() => switchboard.close());
+    const demo = await fetch(`${url}/realtime/`);
+    expect(demo.headers.get('content-type')).toMatch(/^text\/html/);
+    // The page imports ./client.js, which resolves under the prefix.
+    expect(await demo.text()).toContain("from './client.js'");
+    expect((await fetch(`${url}/realtime/client.js`)).status).toBe(200);
+    for (const path of ['/', '/healthz', '/client.js']) expect((await fetch(`${url}${path}`)).status, path).toBe(404);
+  });
+
   it('takes the body from req.body when a parser has already read the stream', async () => {
     const app = await startApp({}, {}, true);
     const client = connect(`ws://127.0.0.1:${app.port}/ws`);
