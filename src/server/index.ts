@@ -1,5 +1,5 @@
 // The `switchboard` package entry: the server library.
-export { createServer, SwitchboardServer, type ServerOptions } from './server.js';
+export { createServer, SwitchboardServer, type HttpServerOptions, type ServerOptions } from './server.js';
 export type { ConnectionInfo, Hooks } from './core.js';
 export type { RpcContext, RpcHandler, StandardSchema } from './rpc.js';
 export { parseConfig, ConfigError, type Config, type ConfigInput, type NamespaceConfig } from './config.js';
