@@ -4,6 +4,7 @@
 // refreshed before expiry. Browser-safe: no Node built-ins.
 import { closeAdvice, CloseCode, SwitchboardError } from '../protocol/codes.js';
 import { jsonCodec, type Codec } from '../protocol/codec.js';
+import { canCarryToken, tokenSubprotocol } from '../protocol/token-subprotocol.js';
 import type {
   SubscribedFrame,
   ClientFrame,
@@ -211,11 +212,19 @@ export class SwitchboardClient<S extends AppSchema = AnySchema> extends Emitter<
       return;
     }
     if (this.state !== 'connecting') return; // closed meanwhile
+    if (token && !canCarryToken(token)) {
+      // Never fall back to the URL, where proxies log it (docs/protocol.md, "Connecting").
+      this.emit('error', new SwitchboardError('bad_request', 'the token has characters a Sec-WebSocket-Protocol entry cannot carry (a JWT never does)'));
+      this.lost(CloseCode.InternalError, 'token cannot be sent');
+      return;
+    }
     this.token = token;
-    const url = token ? `${this.url}${this.url.includes('?') ? '&' : '?'}token=${encodeURIComponent(token)}` : this.url;
+    // The token rides in Sec-WebSocket-Protocol beside the codec, never in the
+    // URL; the server only ever selects the codec.
+    const protocols = token ? [this.codec.subprotocol, tokenSubprotocol(token)] : [this.codec.subprotocol];
     let socket: WebSocketLike;
     try {
-      socket = new this.WebSocketImpl(url, [this.codec.subprotocol]);
+      socket = new this.WebSocketImpl(this.url, protocols);
     } catch (error) {
       // A malformed URL: trying again will not help.
       this.emit('error', new SwitchboardError('bad_request', `cannot open ${this.url}: ${String(error)}`));

@@ -3,3 +3,4 @@ export * from './frames.js';
 export * from './channels.js';
 export * from './codec.js';
 export * from './schema.js';
+export * from './token-subprotocol.js';

@@ -1,8 +1,11 @@
-// Who is connecting: the token is read from the handshake (header, then query,
-// then cookie) and verified with jose. Tokens are never logged.
+// Who is connecting: the token is read from the handshake (docs/protocol.md,
+// "Connecting": Authorization header, then the Sec-WebSocket-Protocol token
+// entry, then the query, then the cookie) and verified with jose. Tokens are
+// never logged.
 import type { IncomingMessage } from 'node:http';
 import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import { SwitchboardError } from '../protocol/codes.js';
+import { tokenFromSubprotocols } from '../protocol/token-subprotocol.js';
 
 export const TOKEN_COOKIE = 'switchboard_token';
 
@@ -25,6 +28,9 @@ export function tokenFromRequest(req: IncomingMessage, url: URL): string | null 
     const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
     if (match) return match[1]!;
   }
+  const fromProtocol = tokenFromSubprotocols(req.headers['sec-websocket-protocol']);
+  if (fromProtocol) return fromProtocol;
+  // Kept for hand-written clients; a URL is written to access logs (docs/security.md).
   const fromQuery = url.searchParams.get('token');
   if (fromQuery) return fromQuery;
   return cookieValue(req.headers.cookie, TOKEN_COOKIE);

@@ -1,6 +1,7 @@
 // The config file of docs/protocol.md section 9: its schema, its defaults and
 // how a bad one is reported. Every option and default lives here.
 import { z } from 'zod';
+import { isAddressOrCidr } from './client-address.js';
 
 const positiveInt = z.number().int().positive();
 
@@ -35,6 +36,15 @@ export const configSchema = z.strictObject({
   port: z.number().int().min(0).max(65535).default(8080),
   host: z.string().min(1).default('127.0.0.1'),
   path: z.string().startsWith('/').default('/ws'),
+  /** Where handleRequest (and a server Switchboard owns) serves its HTTP routes: `/realtime` puts them at /realtime/healthz... */
+  httpPrefix: z
+    .string()
+    .regex(/^(\/[A-Za-z0-9._~!$&'()*+,;=:@-]+)*$/, 'a path like /realtime: starts with /, no trailing /, no ? or #')
+    .default(''),
+  /** Addresses or CIDRs of reverse proxies whose forwarding header names the client. */
+  trustProxy: z.array(z.string().refine(isAddressOrCidr, 'an IP address or CIDR block, e.g. 10.0.0.0/8')).default([]),
+  /** The header the trusted proxies write; the other one is ignored (a client could send it through them). */
+  forwardedHeader: z.enum(['x-forwarded-for', 'forwarded']).default('x-forwarded-for'),
   jwtSecret: z.string().min(1).nullable().default(null),
   jwks: z.url().nullable().default(null),
   /** After fetching the JWKS, wait this long before fetching again for an unknown key id. */

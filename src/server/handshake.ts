@@ -7,6 +7,7 @@ import type { Duplex } from 'node:stream';
 import type { Codec } from '../protocol/codec.js';
 import { jsonCodec } from '../protocol/codec.js';
 import { SwitchboardError, type ErrorCode } from '../protocol/codes.js';
+import { TOKEN_SUBPROTOCOL_PREFIX } from '../protocol/token-subprotocol.js';
 import { ANONYMOUS, tokenFromRequest, type Identity, type TokenVerifier } from './auth.js';
 import { statusOf } from './http/respond.js';
 import { BAD_TARGET_MESSAGE, parseTarget } from './http/target.js';
@@ -21,6 +22,7 @@ export interface Refusal {
 export interface Accepted {
   identity: Identity;
   codec: Codec;
+  /** The client's address: the socket's, or the forwarded one from a trusted proxy (client-address.ts). */
   ip: string;
 }
 
@@ -43,6 +45,8 @@ export interface HandshakePolicy {
   authenticate?: (req: IncomingMessage) => Promise<Identity | null>;
   /** An authenticate hook failed with something other than a contract error. */
   onHookError?: (error: unknown) => void;
+  /** The client's address for the per-IP cap, logs and hooks (trustProxy). */
+  clientAddress: (req: IncomingMessage) => string;
 }
 
 const WEBSOCKET_KEY = /^[+/0-9A-Za-z]{22}==$/;
@@ -56,7 +60,7 @@ export async function checkHandshake(req: IncomingMessage, policy: HandshakePoli
   const upgradeProblem = checkUpgradeHeaders(req);
   if (upgradeProblem) return upgradeProblem;
 
-  const ip = req.socket.remoteAddress ?? 'unknown';
+  const ip = policy.clientAddress(req);
   const admission = policy.admission(ip);
   if (admission) return admission;
 
@@ -68,7 +72,7 @@ export async function checkHandshake(req: IncomingMessage, policy: HandshakePoli
   const codec = chooseCodec(req.headers['sec-websocket-protocol'], policy.codecs);
   if (!codec) {
     const known = policy.codecs.map((c) => c.subprotocol).join(', ');
-    return refusal(400, 'bad_request', `no supported subprotocol offered; this server speaks ${known}`);
+    return refusal(400, 'bad_request', `no supported subprotocol offered (a token entry needs one beside it); this server speaks ${known}`);
   }
 
   if (policy.authenticate) {
@@ -161,12 +165,24 @@ function originAllowed(origin: string, req: IncomingMessage, policy: HandshakePo
   return normalized === own;
 }
 
-/** The first subprotocol the client offers that we speak; JSON when it offers none. */
+/**
+ * The first subprotocol the client offers that we speak; JSON when it offers
+ * none. The token entry is never chosen, so never echoed: a client offering
+ * only that gets null, as a server answering no subprotocol to a client that
+ * offered some is a failed handshake to browsers and `ws`.
+ */
 function chooseCodec(header: string | undefined, codecs: Codec[]): Codec | null {
   if (header === undefined) return jsonCodec;
   for (const offered of header.split(',')) {
-    const codec = codecs.find((c) => c.subprotocol === offered.trim());
+    const name = offered.trim();
+    if (name.startsWith(TOKEN_SUBPROTOCOL_PREFIX)) continue;
+    const codec = codecs.find((c) => c.subprotocol === name);
     if (codec) return codec;
   }
   return null;
+}
+
+/** The path of an upgrade request, or null when its target cannot be parsed. */
+export function upgradePath(req: IncomingMessage): string | null {
+  return parseTarget(req.url)?.pathname ?? null;
 }

@@ -1,5 +1,5 @@
 // The `switchboard` package entry: the server library.
-export { createServer, SwitchboardServer, type ServerOptions } from './server.js';
+export { createServer, SwitchboardServer, type HttpServerOptions, type ServerOptions } from './server.js';
 export type { ConnectionInfo } from './core.js';
 export type { Authenticated, AuthenticateHook, ClientContext, ConnectHook, DisconnectHook, PublishHook, SubscribeHook } from './hooks.js';
 export type { Target } from './control.js';

@@ -20,7 +20,8 @@ import type { Target } from './control.js';
 import type { AuthenticateHook, ConnectHook, DisconnectHook, PublishHook, SubscribeHook } from './hooks.js';
 import type { SchemaOutput } from './standard-schema.js';
 import type { HistoryResult, PresenceResult, StreamPosition } from '../protocol/frames.js';
-import { checkHandshake, isRefusal, refusal, writeRefusal, type HandshakePolicy, type Refusal } from './handshake.js';
+import { TrustedProxies } from './client-address.js';
+import { checkHandshake, isRefusal, refusal, upgradePath, writeRefusal, type HandshakePolicy, type Refusal } from './handshake.js';
 import type { LimitName } from './limit-hits.js';
 import { handleRoute, notFound } from './http/routes.js';
 import { createLogger, loggable, type Logger } from './logger.js';
@@ -45,6 +46,14 @@ const PROTOCOL = Symbol('switchboard.protocol');
 type CountedSocket = Duplex & { [PENDING_IP]?: string | undefined; _parent?: CountedSocket };
 type UpgradeRequest = http.IncomingMessage & { [PROTOCOL]?: string };
 
+/** The http.Server options that bound slow and oversized requests; see httpServerOptions(). */
+export interface HttpServerOptions {
+  maxHeaderSize: number;
+  headersTimeout: number;
+  requestTimeout: number;
+  connectionsCheckingInterval: number;
+}
+
 export class SwitchboardServer<S extends AppSchema = AnySchema> {
   readonly config: Config;
   readonly core: Core;
@@ -54,6 +63,7 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
   private readonly codecs: Codec[] = [jsonCodec, msgpackCodec];
   /** Built once: the upgrade path reads it on every handshake. */
   private readonly policy: HandshakePolicy;
+  private readonly proxies: TrustedProxies;
   private readonly perIp = new Map<string, number>();
   /** TCP connections per address that have not become WebSockets (yet). */
   private readonly pendingPerIp = new Map<string, number>();
@@ -78,6 +88,7 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
       clientTracking: false,
       handleProtocols: (_offered, req) => (req as UpgradeRequest)[PROTOCOL] ?? false,
     });
+    this.proxies = new TrustedProxies(this.config.trustProxy, this.config.forwardedHeader);
     this.policy = {
       path: this.config.path,
       allowedOrigins: this.config.allowedOrigins,
@@ -88,6 +99,7 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
       admission: (ip) => this.admission(ip),
       authenticate: (req) => this.authenticateHooks(req),
       onHookError: (error) => this.logger.error({ err: loggable(error) }, 'authenticate hook failed'),
+      clientAddress: (req) => this.proxies.clientAddress(req),
     };
   }
 
@@ -218,21 +230,67 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
     return this.joining;
   }
 
-  /** Serve WebSockets on an existing HTTP(S) server (Express, Fastify, Hono's node server...). */
+  /**
+   * Serve WebSockets on an existing HTTP(S) server (Express, Fastify, Hono's
+   * node server...). Upgrades to other paths are left to the server's other
+   * 'upgrade' listeners (ws, Socket.IO, Vite HMR); only when Switchboard is
+   * the sole listener does a wrong path get the 404 JSON refusal.
+   *
+   * The app's server settings are left alone (they govern the app's own
+   * routes too, and two of them can only be set at creation): create the
+   * server with httpServerOptions() for the slow-request bounds listen() has.
+   * Node's 408/431/400 answers to broken requests get the JSON body and count
+   * as limit hits, unless the app has its own 'clientError' listener.
+   */
   async attach(server: http.Server | https.Server): Promise<void> {
     await this.join();
     server.on('connection', this.countPending);
-    server.on('upgrade', this.handleUpgrade);
+    server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+      if (server.listenerCount('upgrade') > 1 && upgradePath(req) !== this.config.path) {
+        // Another listener's upgrade: theirs to answer, and no longer a
+        // pending connection here (a Socket.IO WebSocket would count forever).
+        this.releasePending(socket);
+        return;
+      }
+      this.handleUpgrade(req, socket, head);
+    });
+    if (server.listenerCount('clientError') === 0) server.on('clientError', this.refuseClientError);
+    const { handshakeTimeout } = this.config.limits;
+    if (server.headersTimeout === 0 || server.headersTimeout > handshakeTimeout) {
+      this.logger.warn(
+        { headersTimeout: server.headersTimeout, handshakeTimeout },
+        'the attached server waits longer for request headers than limits.handshakeTimeout; create it with httpServerOptions() (docs/configuration.md, "Embedding")',
+      );
+    }
   }
 
   /**
-   * Handles health, readiness, metrics and the HTTP API for a server you own;
-   * resolves false when the request is not one of these.
+   * Options for http.createServer / https.createServer that bound slow and
+   * oversized requests as listen() does: headers within
+   * limits.handshakeTimeout, a whole request within 30 s (or the handshake
+   * timeout if longer), headers of at most 16 KiB.
+   */
+  httpServerOptions(): HttpServerOptions {
+    // Node checks the timeouts every connectionsCheckingInterval.
+    const { handshakeTimeout } = this.config.limits;
+    return {
+      maxHeaderSize: 16_384,
+      headersTimeout: handshakeTimeout,
+      requestTimeout: Math.max(30_000, handshakeTimeout),
+      connectionsCheckingInterval: Math.min(1_000, Math.max(10, Math.floor(handshakeTimeout / 4))),
+    };
+  }
+
+  /**
+   * Serves Switchboard's own HTTP routes (health, readiness, metrics, the
+   * HTTP API, /client.js; under `httpPrefix` when set) and resolves false for
+   * every other request, to be passed on to the app. Reads `req.body` when a
+   * body parser has already consumed the stream.
    */
   readonly handleRequest = (req: http.IncomingMessage, res: http.ServerResponse): Promise<boolean> => this.route(req, res, false);
 
-  private route(req: http.IncomingMessage, res: http.ServerResponse, demoPage: boolean): Promise<boolean> {
-    return handleRoute({ core: this.core, metrics: this.metrics, isReady: () => this.isReady(), demoPage }, req, res);
+  private route(req: http.IncomingMessage, res: http.ServerResponse, owned: boolean): Promise<boolean> {
+    return handleRoute({ core: this.core, metrics: this.metrics, isReady: () => this.isReady(), owned }, req, res);
   }
 
   /** Listen on `port` (0 picks a free one); resolves to the URL it serves. */
@@ -241,15 +299,8 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
     const tls = this.config.tlsCert && this.config.tlsKey
       ? { cert: readFileSync(this.config.tlsCert), key: readFileSync(this.config.tlsKey) }
       : null;
-    // Bounded headers and timeouts drop slow or oversized upgrade requests
-    // (slowloris); Node checks the timeouts every connectionsCheckingInterval.
-    const { handshakeTimeout } = this.config.limits;
-    const httpOptions = {
-      maxHeaderSize: 16_384,
-      headersTimeout: handshakeTimeout,
-      requestTimeout: Math.max(30_000, handshakeTimeout),
-      connectionsCheckingInterval: Math.min(1_000, Math.max(10, Math.floor(handshakeTimeout / 4))),
-    };
+    // Bounded headers and timeouts drop slow or oversized upgrade requests (slowloris).
+    const httpOptions = this.httpServerOptions();
     const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {
       this.route(req, res, true).then(
         (handled) => handled || notFound(res),

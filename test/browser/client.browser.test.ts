@@ -1,7 +1,10 @@
 // The browser build in a real browser: /client.js imported by a page in
 // Chromium connects, subscribes, receives a publication made by a Node client,
 // survives a server restart and receives again; binary payloads cross between
-// the browser and Node over switchboard.v1.msgpack.
+// the browser and Node over switchboard.v1.msgpack. The browser's token
+// travels in Sec-WebSocket-Protocol, in no URL.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,6 +13,7 @@ import { msgpack } from '../../src/client/msgpack.js';
 import { createServer, type SwitchboardServer } from '../../src/server/index.js';
 import { launch, requireOrSkip } from '../helpers/browser.js';
 import { freePort } from '../helpers/ports.js';
+import { SECRET, sign } from '../helpers/tokens.js';
 
 const run = requireOrSkip();
 
@@ -134,5 +138,43 @@ describe.runIf(run)('in Chromium', () => {
     expect([...new Float64Array(payload.f64.slice().buffer)]).toEqual([Math.PI * 2, Math.E]);
     node.close();
     await page.evaluate(() => (window as any).bin.close());
+  });
+  it("sends the SDK's token in no URL: the connection is the token's user, and no upgrade target carries it", async () => {
+    // An app's own server, so every upgrade's request target can be recorded as a proxy would log it.
+    const switchboard = createServer({ logger: pino({ level: 'silent' }), jwtSecret: SECRET });
+    const app = http.createServer(async (req, res) => {
+      if (!(await switchboard.handleRequest(req, res))) res.writeHead(404).end();
+    });
+    const targets: string[] = [];
+    const offered: string[] = [];
+    app.on('upgrade', (req: http.IncomingMessage) => {
+      targets.push(req.url ?? '');
+      offered.push(req.headers['sec-websocket-protocol'] ?? '');
+    });
+    await switchboard.attach(app);
+    await new Promise<void>((resolve) => app.listen(0, '127.0.0.1', resolve));
+    const appPort = (app.address() as AddressInfo).port;
+    const tab = await browser.newPage();
+    try {
+      await tab.goto(`http://127.0.0.1:${appPort}/healthz`);
+      const token = await sign({ sub: 'browser-user' });
+      const seen = (await tab.evaluate(`(async () => {
+        const { connect } = await import('/client.js');
+        const client = connect('ws://' + location.host + '/ws', { token: () => ${JSON.stringify(token)} });
+        const welcome = await new Promise((resolve) => client.on('connected', resolve));
+        await client.publish('news', { ok: true });
+        client.close();
+        return { user: welcome.user };
+      })()`)) as { user: string };
+      expect(seen.user).toBe('browser-user');
+      expect(targets).toEqual(['/ws']);
+      for (const target of targets) expect(target).not.toContain(token);
+      // It was sent, beside the codec, in the header proxies do not log.
+      expect(offered).toEqual([`switchboard.v1.json, switchboard.token.${token}`]);
+    } finally {
+      await tab.close();
+      await switchboard.close();
+      await new Promise((resolve) => app.close(resolve));
+    }
   });
 });

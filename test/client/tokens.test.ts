@@ -68,3 +68,11 @@ it('reconnects at once with a new token after 4001', async () => {
   expect(errors.some((m) => m.includes('token service down'))).toBe(true);
   client.close();
 });
+
+it('refuses to send a token a Sec-WebSocket-Protocol entry cannot carry, rather than put it in the URL', async () => {
+  const client = connect(srv.wsUrl, { token: 'opaque/with+base64=', reconnect: false });
+  const error = await new Promise<Error & { code?: string }>((resolve) => client.on('error', resolve));
+  expect(error.code).toBe('bad_request');
+  expect(error.message).toMatch(/Sec-WebSocket-Protocol/);
+  expect(client.state).toBe('closed');
+});

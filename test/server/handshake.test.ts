@@ -97,9 +97,10 @@ describe('401 unauthorized', () => {
   });
 });
 
-describe('tokens are read from header, query and cookie, in that order', () => {
+describe('tokens are read from header, subprotocol, query and cookie, in that order', () => {
   it.each([
     ['the Authorization header', (t: string) => ({ headers: { Authorization: `Bearer ${t}` } }), ''],
+    ['a switchboard.token. subprotocol entry', (t: string) => ({ protocols: ['switchboard.v1.json', `switchboard.token.${t}`] }), ''],
     ['the token query parameter', () => ({}), '?token='],
     ['the switchboard_token cookie', (t: string) => ({ headers: { Cookie: `a=b; switchboard_token=${t}` } }), ''],
   ])('from %s', async (_where, options, query) => {
@@ -110,12 +111,32 @@ describe('tokens are read from header, query and cookie, in that order', () => {
     await client.close();
   });
 
-  it('prefers the header over the query parameter', async () => {
-    const header = await sign({ sub: 'from-header' });
-    const query = await sign({ sub: 'from-query' });
-    const client = await RawClient.connect(`${open.wsUrl}?token=${query}`, { headers: { Authorization: `Bearer ${header}` } });
-    expect(client.welcome.payload.user).toBe('from-header');
+  it('prefers the header over the subprotocol, and the subprotocol over the query and the cookie', async () => {
+    const [header, protocol, query, cookie] = await Promise.all(['from-header', 'from-protocol', 'from-query', 'from-cookie'].map((sub) => sign({ sub })));
+    const protocols = ['switchboard.v1.json', `switchboard.token.${protocol}`];
+    const all = await RawClient.connect(`${open.wsUrl}?token=${query}`, {
+      protocols,
+      headers: { Authorization: `Bearer ${header}`, Cookie: `switchboard_token=${cookie}` },
+    });
+    expect(all.welcome.payload.user).toBe('from-header');
+    const noHeader = await RawClient.connect(`${open.wsUrl}?token=${query}`, { protocols, headers: { Cookie: `switchboard_token=${cookie}` } });
+    expect(noHeader.welcome.payload.user).toBe('from-protocol');
+    await Promise.all([all.close(), noHeader.close()]);
+  });
+
+  it('selects the codec, never the token entry, whatever the order offered', async () => {
+    const token = await sign({ sub: 'alice' });
+    const client = await RawClient.connect(open.wsUrl, { protocols: [`switchboard.token.${token}`, 'switchboard.v1.json'] });
+    expect(client.ws.protocol).toBe('switchboard.v1.json');
+    expect(client.welcome.payload.user).toBe('alice');
     await client.close();
+  });
+
+  it('refuses a token entry offered without a codec with 400: answering no subprotocol would fail the handshake anyway', async () => {
+    const token = await sign({ sub: 'alice' });
+    const answer = await upgradeRequest(open.url, { 'Sec-WebSocket-Protocol': `switchboard.token.${token}` });
+    expectRefusal(answer, 400, 'bad_request');
+    expect(answer.body.error.message).toContain('token entry');
   });
 });
 

@@ -1,12 +1,13 @@
-// The HTTP API of docs/protocol.md, section 7, for server-side callers.
+// The HTTP API of docs/protocol.md, "HTTP API", for server-side callers.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import { isValidChannelName } from '../../protocol/channels.js';
 import { CloseCode, SwitchboardError } from '../../protocol/codes.js';
-import type { NodeRecord } from '../../brokers/broker.js';
 import type { Core } from '../core.js';
+import { loggable } from '../logger.js';
 import { readJson, sendError, sendJson } from './respond.js';
+import type { NodeRecord } from '../../brokers/broker.js';
 
 const channel = z.string().refine(isValidChannelName, 'invalid channel name');
 const anyValue = z.custom<unknown>((value) => value !== undefined, 'required');
@@ -41,88 +42,104 @@ function authorized(req: IncomingMessage, apiKey: string | null): boolean {
   return given.length === expected.length && timingSafeEqual(given, expected);
 }
 
-/**
- * Handles /api/*; answers 404 for unknown paths under it. Each call is logged
- * with its method, path (never the query or headers), status and duration.
- */
-export async function handleApi(core: Core, req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
-  const started = performance.now();
-  try {
-    await answer(core, req, res, url);
-  } finally {
-    const durationMs = Math.round((performance.now() - started) * 10) / 10;
-    core.logger.info({ method: req.method, path: url.pathname, status: res.statusCode, durationMs, ip: req.socket.remoteAddress }, 'api call');
-  }
+type ApiHandler = (core: Core, req: IncomingMessage, query: URLSearchParams) => Promise<unknown>;
+
+/** Every API route, by path then method; the paths are all handleRequest claims under /api/. */
+const ROUTES: Record<string, Partial<Record<string, ApiHandler>>> = {
+  '/api/publish': {
+    POST: async (core, req) => {
+      const body = parse(publishBody, await readJson(req, core.config.limits.maxPayload));
+      const namespace = core.namespaces.resolve(body.channel);
+      return { offset: await core.hub.publish(body.channel, body.payload, undefined, namespace) };
+    },
+  },
+  '/api/broadcast': {
+    POST: async (core, req) => {
+      const body = parse(broadcastBody, await readJson(req, core.config.limits.maxPayload));
+      const namespaces = body.channels.map((c) => core.namespaces.resolve(c));
+      const offsets: Record<string, number | null> = {};
+      await Promise.all(
+        body.channels.map(async (c, i) => {
+          offsets[c] = await core.hub.publish(c, body.payload, undefined, namespaces[i]!);
+        }),
+      );
+      return { offsets };
+    },
+  },
+  '/api/disconnect': {
+    POST: async (core, req) => {
+      const body = parse(disconnectBody, await readJson(req, core.config.limits.maxPayload));
+      const match = body.client !== undefined ? { client: body.client } : { user: body.user! };
+      return { disconnected: await core.control.send({ op: 'disconnect', target: match, code: body.code, reason: body.reason }) };
+    },
+  },
+  '/api/subscribe': {
+    POST: async (core, req) => ({ subscribed: await control(core, req, 'subscribe') }),
+  },
+  '/api/unsubscribe': {
+    POST: async (core, req) => ({ unsubscribed: await control(core, req, 'unsubscribe') }),
+  },
+  '/api/presence': {
+    GET: async (core, _req, query) => {
+      const name = parse(channel, query.get('channel') ?? undefined);
+      return core.hub.presence(name, core.namespaces.resolve(name));
+    },
+  },
+  '/api/history': {
+    GET: async (core, _req, query) => {
+      const name = parse(channel, query.get('channel') ?? undefined);
+      const rawLimit = query.get('limit');
+      const limit = rawLimit === null ? 100 : parse(z.coerce.number().int().positive(), rawLimit);
+      const replyLimit = core.config.limits.maxReplyBytes;
+      const fits = (result: unknown) => Buffer.byteLength(JSON.stringify(result)) <= replyLimit;
+      return core.hub.history(name, core.namespaces.resolve(name), limit, undefined, fits);
+    },
+  },
+  '/api/nodes': {
+    GET: async (core) => ({ nodes: await liveNodes(core) }),
+  },
+  '/api/stats': {
+    GET: async (core) => clusterStats(await liveNodes(core)),
+  },
+};
+
+/** A server-side subscribe or unsubscribe, on every node; how many connections it reached. */
+async function control(core: Core, req: IncomingMessage, op: 'subscribe' | 'unsubscribe'): Promise<number> {
+  const body = parse(controlBody, await readJson(req, core.config.limits.maxPayload));
+  const target = body.client !== undefined ? { client: body.client } : { user: body.user! };
+  core.namespaces.resolve(body.channel);
+  return core.control.send({ op, target, channel: body.channel });
 }
 
-async function answer(core: Core, req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+/** One of the API's paths (any method): claimed by handleRequest, everything else under /api/ is the app's. */
+export function isApiPath(route: string): boolean {
+  return Object.hasOwn(ROUTES, route);
+}
+
+/**
+ * Answers a request to one of the API's paths (isApiPath); a method it lacks
+ * is 404. Each call is logged with its method, path (never the query or
+ * headers), status and duration.
+ */
+export async function handleApi(core: Core, req: IncomingMessage, res: ServerResponse, route: string, query: URLSearchParams): Promise<void> {
+  const started = performance.now();
   try {
     if (!authorized(req, core.config.apiKey)) {
       const why = core.config.apiKey ? 'a valid "Authorization: apikey <key>" header is required' : 'the HTTP API is off: no API key is configured';
       throw new SwitchboardError('forbidden', why);
     }
-    const route = `${req.method} ${url.pathname}`;
-    const limit = core.config.limits.maxPayload;
-    const replyLimit = core.config.limits.maxReplyBytes;
-    switch (route) {
-      case 'POST /api/publish': {
-        const body = parse(publishBody, await readJson(req, limit));
-        const namespace = core.namespaces.resolve(body.channel);
-        sendJson(res, 200, { offset: await core.hub.publish(body.channel, body.payload, undefined, namespace) });
-        return;
-      }
-      case 'POST /api/broadcast': {
-        const body = parse(broadcastBody, await readJson(req, limit));
-        const namespaces = body.channels.map((c) => core.namespaces.resolve(c));
-        const offsets: Record<string, number | null> = {};
-        await Promise.all(
-          body.channels.map(async (c, i) => {
-            offsets[c] = await core.hub.publish(c, body.payload, undefined, namespaces[i]!);
-          }),
-        );
-        sendJson(res, 200, { offsets });
-        return;
-      }
-      case 'POST /api/disconnect': {
-        const body = parse(disconnectBody, await readJson(req, limit));
-        const match = body.client !== undefined ? { client: body.client } : { user: body.user! };
-        sendJson(res, 200, { disconnected: await core.control.send({ op: 'disconnect', target: match, code: body.code, reason: body.reason }) });
-        return;
-      }
-      case 'POST /api/subscribe':
-      case 'POST /api/unsubscribe': {
-        const body = parse(controlBody, await readJson(req, limit));
-        const target = body.client !== undefined ? { client: body.client } : { user: body.user! };
-        const op = route === 'POST /api/subscribe' ? 'subscribe' : 'unsubscribe';
-        core.namespaces.resolve(body.channel);
-        sendJson(res, 200, { [op === 'subscribe' ? 'subscribed' : 'unsubscribed']: await core.control.send({ op, target, channel: body.channel }) });
-        return;
-      }
-      case 'GET /api/presence': {
-        const name = parse(channel, url.searchParams.get('channel') ?? undefined);
-        sendJson(res, 200, await core.hub.presence(name, core.namespaces.resolve(name)));
-        return;
-      }
-      case 'GET /api/history': {
-        const name = parse(channel, url.searchParams.get('channel') ?? undefined);
-        const rawLimit = url.searchParams.get('limit');
-        const limitN = rawLimit === null ? 100 : parse(z.coerce.number().int().positive(), rawLimit);
-        const fits = (result: unknown) => Buffer.byteLength(JSON.stringify(result)) <= replyLimit;
-        sendJson(res, 200, await core.hub.history(name, core.namespaces.resolve(name), limitN, undefined, fits));
-        return;
-      }
-      case 'GET /api/nodes':
-        sendJson(res, 200, { nodes: await liveNodes(core) });
-        return;
-      case 'GET /api/stats':
-        sendJson(res, 200, clusterStats(await liveNodes(core)));
-        return;
-      default:
-        throw new SwitchboardError('not_found', `no API route ${route}`);
-    }
+    const handler = ROUTES[route]?.[req.method ?? ''];
+    if (!handler) throw new SwitchboardError('not_found', `no API route ${req.method} ${route}`);
+    sendJson(res, 200, await handler(core, req, query));
   } catch (error) {
     if (error instanceof SwitchboardError) sendError(res, error.code, error.message);
-    else sendError(res, 'internal', 'internal error');
+    else {
+      core.logger.error({ err: loggable(error), method: req.method, path: route }, 'api call failed');
+      sendError(res, 'internal', 'internal error');
+    }
+  } finally {
+    const durationMs = Math.round((performance.now() - started) * 10) / 10;
+    core.logger.info({ method: req.method, path: route, status: res.statusCode, durationMs, ip: req.socket.remoteAddress }, 'api call');
   }
 }
 

@@ -32,8 +32,13 @@ export function sendError(res: ServerResponse, code: ErrorCode, message: string)
   sendJson(res, STATUS[code], { error: { code, message } });
 }
 
-/** Read a JSON body of at most `limit` bytes. */
+/**
+ * Read a JSON body of at most `limit` bytes. When a body parser has already
+ * read the stream (express.json() and friends), its `req.body` is used: text
+ * or bytes are parsed here, a parsed value is checked as if it had been sent.
+ */
 export async function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
+  if (req.readableEnded) return alreadyRead(req, limit);
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
@@ -41,7 +46,31 @@ export async function readJson(req: IncomingMessage, limit: number): Promise<unk
     if (size > limit) throw new SwitchboardError('payload_too_large', `body over ${limit} bytes`);
     chunks.push(chunk);
   }
-  const text = Buffer.concat(chunks).toString('utf8');
+  return parseBody(Buffer.concat(chunks).toString('utf8'));
+}
+
+function alreadyRead(req: IncomingMessage, limit: number): unknown {
+  const body = (req as { body?: unknown }).body;
+  if (body === undefined) {
+    throw new SwitchboardError('bad_request', 'the body was read by another handler and not kept in req.body');
+  }
+  const isText = typeof body === 'string' || Buffer.isBuffer(body);
+  let text: string;
+  try {
+    text = isText ? body.toString() : JSON.stringify(body);
+  } catch {
+    throw new SwitchboardError('bad_request', 'req.body cannot be read as JSON');
+  }
+  // The same bounds as a body read here: size, then depth.
+  if (Buffer.byteLength(text) > limit) throw new SwitchboardError('payload_too_large', `body over ${limit} bytes`);
+  if (!isText) {
+    if (tooDeep(text)) throw new SwitchboardError('bad_request', `body is nested deeper than ${MAX_DEPTH} levels`);
+    return body;
+  }
+  return parseBody(text);
+}
+
+function parseBody(text: string): unknown {
   if (tooDeep(text)) throw new SwitchboardError('bad_request', `body is nested deeper than ${MAX_DEPTH} levels`);
   try {
     return JSON.parse(text);

@@ -1,9 +1,11 @@
-// Plain HTTP requests on a server Switchboard owns: health, readiness, metrics,
-// the HTTP API, and a clear answer on the WebSocket path without an upgrade.
+// Switchboard's own plain HTTP requests: health, readiness, metrics, the HTTP
+// API, the browser client, and a clear answer on the WebSocket path without an
+// upgrade. Under `httpPrefix` when set. Anything else is not claimed, so an app
+// embedding Switchboard keeps its own routes, /api/users included.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Registry } from 'prom-client';
 import type { Core } from '../core.js';
-import { handleApi } from './api.js';
+import { handleApi, isApiPath } from './api.js';
 import { isBrowserClientPath, serveBrowserClient, serveDemoPage } from './browser-client.js';
 import { sendError, sendJson } from './respond.js';
 import { BAD_TARGET_MESSAGE, parseTarget } from './target.js';
@@ -12,35 +14,45 @@ export interface RouteContext {
   core: Core;
   metrics: Registry;
   isReady: () => boolean;
-  /** Serve the demo page at /: only on servers Switchboard owns, so an app that attaches keeps its root. */
-  demoPage: boolean;
+  /**
+   * A server Switchboard owns: it serves the demo page at the prefix's `/`
+   * and answers an unparsable target itself. An app that attaches keeps both.
+   */
+  owned: boolean;
 }
 
 /** Serve the request if it is one of ours; false when it is not. */
 export async function handleRoute(ctx: RouteContext, req: IncomingMessage, res: ServerResponse): Promise<boolean> {
-  const url = parseTarget(req.url);
+  const url = parseTarget(requestTarget(req));
   if (!url) {
+    if (!ctx.owned) return false;
     sendError(res, 'bad_request', BAD_TARGET_MESSAGE);
     return true;
   }
   const { pathname } = url;
-  if (ctx.demoPage && pathname === '/') {
+  const { path, httpPrefix } = ctx.core.config;
+  // The WebSocket path is absolute, as upgrades see it: the prefix is for HTTP routes.
+  if (pathname === path) {
+    sendError(res, 'bad_request', 'this endpoint expects a WebSocket upgrade');
+    return true;
+  }
+  const route = underPrefix(pathname, httpPrefix);
+  if (route === null) return false;
+  if (ctx.owned && route === '/') {
     await serveDemoPage(res);
-  } else if (pathname === '/healthz') {
+  } else if (route === '/healthz') {
     sendJson(res, 200, { status: 'ok' });
-  } else if (pathname === '/readyz') {
+  } else if (route === '/readyz') {
     const ready = ctx.isReady();
     sendJson(res, ready ? 200 : 503, { status: ready ? 'ready' : 'unavailable' });
-  } else if (pathname === '/metrics') {
+  } else if (route === '/metrics') {
     const text = await ctx.metrics.metrics();
     res.writeHead(200, { 'Content-Type': ctx.metrics.contentType });
     res.end(text);
-  } else if (isBrowserClientPath(pathname)) {
-    await serveBrowserClient(pathname, res);
-  } else if (pathname.startsWith('/api/')) {
-    await handleApi(ctx.core, req, res, url);
-  } else if (pathname === ctx.core.config.path) {
-    sendError(res, 'bad_request', 'this endpoint expects a WebSocket upgrade');
+  } else if (isBrowserClientPath(route)) {
+    await serveBrowserClient(route, res);
+  } else if (isApiPath(route)) {
+    await handleApi(ctx.core, req, res, route, url.searchParams);
   } else {
     return false;
   }
@@ -49,4 +61,20 @@ export async function handleRoute(ctx: RouteContext, req: IncomingMessage, res: 
 
 export function notFound(res: ServerResponse): void {
   sendError(res, 'not_found', 'not found');
+}
+
+/**
+ * The target as the client sent it. Express strips a mount path from req.url
+ * (`app.use('/realtime', ...)`) and keeps the original in originalUrl, so
+ * `httpPrefix: "/realtime"` matches however the handler is mounted.
+ */
+function requestTarget(req: IncomingMessage): string | undefined {
+  const original = (req as { originalUrl?: unknown }).originalUrl;
+  return typeof original === 'string' ? original : req.url;
+}
+
+/** The route below the prefix (`/healthz` for `/realtime/healthz`), or null when the path is not under it. */
+function underPrefix(pathname: string, prefix: string): string | null {
+  if (prefix === '') return pathname;
+  return pathname.startsWith(`${prefix}/`) ? pathname.slice(prefix.length) : null;
 }
