@@ -373,6 +373,11 @@ export class Core {
     }
   }
 
+  /** A publication by the server (the library or the HTTP API): allowed on every namespace, without a `from`. */
+  publish(channel: string, payload: unknown): Promise<number | null> {
+    return this.hub.publish(channel, payload, undefined, this.namespaces.resolve(channel));
+  }
+
   /** Close this node's sessions of a user or a single client; how many. */
   disconnectLocal(target: Target, code: number, reason: string): number {
     let count = 0;

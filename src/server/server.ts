@@ -56,6 +56,10 @@ export interface HttpServerOptions {
 
 export class SwitchboardServer<S extends AppSchema = AnySchema> {
   readonly config: Config;
+  /**
+   * @internal The transport-free core. Not API: it changes without notice;
+   * everything an application needs is a method of this class.
+   */
   readonly core: Core;
   readonly logger: Logger;
   private readonly metrics: Registry;
@@ -177,7 +181,7 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
   /** Publish from the server side: allowed on every namespace, without a `from`. */
   async publish<C extends ChannelName<S>>(channel: C, payload: ChannelPayload<S, C>): Promise<number | null> {
     await this.start();
-    return this.core.hub.publish(channel, payload, undefined, this.core.namespaces.resolve(channel));
+    return this.core.publish(channel, payload);
   }
 
   /**

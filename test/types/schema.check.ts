@@ -1,6 +1,7 @@
 // Type-level tests, checked by `npm run typecheck` (part of npm test) and never
 // run: each @ts-expect-error fails the check if the line it marks compiles.
 import { connect } from '../../src/client/index.js';
+import { z } from 'zod';
 import { createServer } from '../../src/server/index.js';
 
 interface App {
@@ -45,4 +46,34 @@ export function checkUntyped(): void {
   void server.publish('anything', { at: 'all' });
   const client = connect('ws://localhost/ws');
   client.subscribe('anything', (payload: { at: string }) => payload.at);
+}
+
+export function checkSchemaTypedHandlers(): void {
+  // The handler's argument type comes from its schema: written once.
+  const server = createServer();
+  const add = z.object({ a: z.number(), b: z.number() });
+  server.rpc('add', add, ({ a, b }) => a + b);
+  // @ts-expect-error: the schema says a is a number, not a string
+  server.rpc('shout', add, ({ a }) => a.toUpperCase());
+  // @ts-expect-error: the schema has no c
+  server.rpc('third', add, ({ c }) => c);
+
+  const typed = createServer<App>();
+  typed.rpc('add', add, ({ a, b }) => a + b);
+  // @ts-expect-error: App says add answers a number
+  typed.rpc('add', add, ({ a }) => `${a}`);
+}
+
+export async function checkTypedReads(): Promise<void> {
+  const client = connect<App>('ws://localhost/ws');
+  const page = await client.history('prices');
+  const price: number = page.publications[0]!.payload;
+  // @ts-expect-error: prices carry numbers
+  const wrong: string = page.publications[0]!.payload;
+  const again = client.subscribe('prices', () => {});
+  const same: typeof again | undefined = client.getSubscription('prices');
+  const server = createServer<App>();
+  const stored = await server.history('chat:lobby');
+  const text: string = stored.publications[0]!.payload.text;
+  void [price, wrong, same, text];
 }

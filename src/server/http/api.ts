@@ -49,18 +49,18 @@ const ROUTES: Record<string, Partial<Record<string, ApiHandler>>> = {
   '/api/publish': {
     POST: async (core, req) => {
       const body = parse(publishBody, await readJson(req, core.config.limits.maxPayload));
-      const namespace = core.namespaces.resolve(body.channel);
-      return { offset: await core.hub.publish(body.channel, body.payload, undefined, namespace) };
+      return { offset: await core.publish(body.channel, body.payload) };
     },
   },
   '/api/broadcast': {
     POST: async (core, req) => {
       const body = parse(broadcastBody, await readJson(req, core.config.limits.maxPayload));
-      const namespaces = body.channels.map((c) => core.namespaces.resolve(c));
+      // Every channel is checked before anything is published.
+      for (const c of body.channels) core.namespaces.resolve(c);
       const offsets: Record<string, number | null> = {};
       await Promise.all(
-        body.channels.map(async (c, i) => {
-          offsets[c] = await core.hub.publish(c, body.payload, undefined, namespaces[i]!);
+        body.channels.map(async (c) => {
+          offsets[c] = await core.publish(c, body.payload);
         }),
       );
       return { offsets };
