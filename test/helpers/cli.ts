@@ -62,8 +62,8 @@ export interface Tool {
   child: ChildProcess;
   /** Exit code and everything printed. */
   exited: Promise<{ code: number | null; stdout: string; stderr: string }>;
-  /** The first stdout line matching, as soon as it is printed. */
-  line(pattern: RegExp, stream?: 'stdout' | 'stderr'): Promise<string>;
+  /** The first (or nth) line matching, as soon as it is printed. */
+  line(pattern: RegExp, stream?: 'stdout' | 'stderr', nth?: number): Promise<string>;
   output(): { stdout: string; stderr: string };
 }
 
@@ -84,9 +84,9 @@ export function tool(args: string[], options: { stdin?: string; env?: Record<str
     child.on('close', (code) => resolve({ code, ...out })),
   );
   if (options.stdin !== undefined) child.stdin!.end(options.stdin);
-  const line = (pattern: RegExp, stream: 'stdout' | 'stderr' = 'stdout') =>
+  const line = (pattern: RegExp, stream: 'stdout' | 'stderr' = 'stdout', nth = 1) =>
     new Promise<string>((resolve, reject) => {
-      const find = () => out[stream].split('\n').find((l) => pattern.test(l));
+      const find = () => out[stream].split('\n').filter((l) => pattern.test(l))[nth - 1];
       const waiter = () => {
         const found = find();
         if (found !== undefined) resolve(found);
