@@ -39,8 +39,17 @@ export function interactive(options: SessionOptions): Promise<void> {
     process.stdout.write(`\r\x1b[K${line}\n`);
     rl.prompt(true);
   };
+  // Lines typed before the first welcome wait for it.
+  let queued: (() => void)[] | null = [];
   const session = openSession(options, {
-    frame: (frame) => show(prettyFrame(paint, 'in', frame)),
+    frame(frame) {
+      show(prettyFrame(paint, 'in', frame));
+      if ((frame as { type?: string }).type === 'welcome' && queued) {
+        const waiting = queued;
+        queued = null;
+        waiting.forEach((send) => send());
+      }
+    },
     refused(status, body) {
       show(paint('red', `refused: ${status} ${body}`));
       process.exit(1);
@@ -62,6 +71,10 @@ export function interactive(options: SessionOptions): Promise<void> {
     setTimeout(() => process.exit(0), 2_000).unref();
   };
   const send = (frame: Record<string, unknown>, text?: string) => {
+    if (queued) {
+      queued.push(() => send(frame, text));
+      return show(paint('dim', 'queued until connected'));
+    }
     if (session.send(frame, text)) show(prettyFrame(paint, 'out', frame));
     else show(paint('red', 'not sent: not connected'));
   };

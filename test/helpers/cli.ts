@@ -68,10 +68,11 @@ export interface Tool {
 }
 
 /** Run a CLI command with piped stdin (written then ended when `stdin` is given; left open otherwise). */
-export function tool(args: string[], options: { stdin?: string; env?: Record<string, string>; command?: string[] } = {}): Tool {
+export function tool(args: string[], options: { stdin?: string; env?: Record<string, string | undefined>; command?: string[] } = {}): Tool {
   const command = options.command ?? [process.execPath, BIN];
   const child = spawn(command[0]!, [...command.slice(1), ...args], {
-    env: { ...process.env, SWITCHBOARD_LOG_LEVEL: 'warn', NO_COLOR: '1', ...options.env },
+    // An undefined value removes the variable.
+    env: Object.fromEntries(Object.entries({ ...process.env, SWITCHBOARD_LOG_LEVEL: 'warn', NO_COLOR: '1', ...options.env }).filter(([, v]) => v !== undefined)),
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   children.push(child);
