@@ -17,6 +17,13 @@ export interface LeanHandlers {
 }
 
 const HEADER_END = Buffer.from('\r\n\r\n');
+/**
+ * One read buffer for every socket of the process: with `onread`, Node reads
+ * into it and calls us directly, without allocating a Buffer or emitting a
+ * stream event per read. Safe because a chunk is consumed before the call
+ * returns; incomplete frames are copied out.
+ */
+const READ_BUFFER = Buffer.allocUnsafe(256 * 1024);
 
 export class LeanSocket {
   private readonly socket: Socket;
@@ -27,7 +34,20 @@ export class LeanSocket {
 
   constructor(url: URL, headers: Record<string, string>, localAddress: string | undefined, private readonly on: LeanHandlers) {
     const port = Number(url.port || 80);
-    this.socket = tcpConnect({ host: url.hostname, port, ...(localAddress ? { localAddress } : {}) });
+    this.socket = tcpConnect({
+      host: url.hostname,
+      port,
+      ...(localAddress ? { localAddress } : {}),
+      onread: {
+        buffer: READ_BUFFER,
+        callback: (length) => {
+          const chunk = READ_BUFFER.subarray(0, length);
+          if (this.upgraded) this.frames(chunk);
+          else this.handshake(chunk);
+          return true;
+        },
+      },
+    });
     this.socket.setNoDelay(true);
     const lines = [
       `GET ${url.pathname}${url.search} HTTP/1.1`,
@@ -40,7 +60,6 @@ export class LeanSocket {
       ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`),
     ];
     this.socket.write(`${lines.join('\r\n')}\r\n\r\n`);
-    this.socket.on('data', (chunk: Buffer) => (this.upgraded ? this.frames(chunk) : this.handshake(chunk)));
     this.socket.on('error', (error: NodeJS.ErrnoException) => this.finish(error.code ?? error.message));
     this.socket.on('close', () => this.finish('closed before the handshake was answered'));
   }
@@ -67,7 +86,7 @@ export class LeanSocket {
     const data = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
     const end = data.indexOf(HEADER_END);
     if (end < 0) {
-      this.pending = data;
+      this.pending = Buffer.from(data); // data may be the shared read buffer
       return;
     }
     this.pending = null;
