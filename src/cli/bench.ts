@@ -55,7 +55,8 @@ export const bench: Command = {
     const scenario = values.scenario as Scenario;
     if (!SCENARIOS.includes(scenario)) throw new UsageError(`--scenario: expected one of ${SCENARIOS.join(', ')}, got '${scenario}'`);
     const url = new URL(positionals[0]!);
-    if (url.protocol !== 'ws:' && url.protocol !== 'wss:') throw new UsageError(`URL must start with ws:// or wss://, got '${positionals[0]}'`);
+    // The workers' reader speaks plain TCP: benchmark behind TLS termination, not through it.
+    if (url.protocol !== 'ws:') throw new UsageError(`URL must start with ws:// (bench does not speak TLS), got '${positionals[0]}'`);
     const connections = values.connections === undefined ? DEFAULT_CONNECTIONS[scenario] : numberFlag(values, 'connections', { min: 1 });
     const workers = values.workers === undefined ? Math.ceil(connections / PER_WORKER) : numberFlag(values, 'workers', { min: 1 });
     const addressCount = values.addresses === undefined ? Math.ceil(connections / PER_ADDRESS) : numberFlag(values, 'addresses', { min: 1 });
