@@ -1,52 +1,145 @@
-// `switchboard connect URL`: a raw protocol console. Every frame received is
-// printed as one JSON line; every line of standard input is sent as a frame.
-// When input ends, it waits for the answer to one last ping, then closes.
+// `switchboard connect URL`: a protocol console. On a terminal, an interactive
+// session with slash commands and pretty frames; piped, JSON lines in and out,
+// open until the server closes or a signal arrives.
 import { createInterface } from 'node:readline';
-import { parseArgs } from 'node:util';
-import WebSocket from 'ws';
+import type { StreamPosition } from '../protocol/frames.js';
+import { UsageError, type Command, type Parsed } from './args.js';
+import { describeClose } from './connect-format.js';
+import { interactive } from './connect-interactive.js';
+import { openSession, type SessionOptions } from './connect-session.js';
 
-export async function connect(argv: string[]): Promise<void> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    options: { token: { type: 'string' }, subscribe: { type: 'string' } },
-    allowPositionals: true,
-    strict: true,
-  });
-  const [url] = positionals;
-  if (!url) throw new Error('usage: switchboard connect ws://HOST:PORT/ws [--token T] [--subscribe a,b]');
-  const headers: Record<string, string> = values.token ? { Authorization: `Bearer ${values.token}` } : {};
-  const ws = new WebSocket(url, 'switchboard.v1.json', { headers });
-  const EOF_PING = 'connect-eof';
+export const connect: Command = {
+  spec: {
+    name: 'connect',
+    summary: 'Open a WebSocket to a server: an interactive console on a terminal, JSON lines in and out when piped.',
+    args: 'URL',
+    positionals: [1, 1],
+    flags: {
+      token: { type: 'string', value: 'JWT', env: true, help: 'send "Authorization: Bearer JWT"' },
+      header: { type: 'string', value: "'NAME: VALUE'", multiple: true, help: 'extra handshake header' },
+      origin: { type: 'string', value: 'ORIGIN', help: 'send this Origin header (browsers always do)' },
+      msgpack: { type: 'boolean', help: 'speak switchboard.v1.msgpack (frames are still shown and typed as JSON)' },
+      subscribe: { type: 'string', value: 'A,B', help: 'subscribe to these channels after the welcome' },
+      since: { type: 'string', value: 'EPOCH:OFFSET', help: 'with --subscribe: resume after this position (recovery)' },
+      reconnect: { type: 'boolean', help: 'reconnect with the SDK\'s backoff, resubscribing and recovering; each reset is printed' },
+      json: { type: 'boolean', help: 'JSON lines even on a terminal' },
+      'close-on-eof': { type: 'boolean', help: 'piped: when input ends, wait for the answers to what was sent, then close' },
+    },
+    notes: [
+      'Interactive commands: /sub CH [EPOCH:OFFSET], /unsub CH, /pub CH JSON, /rpc METHOD [JSON], /history CH [LIMIT],',
+      '/presence CH, /ping, /quit; a line starting with { is sent as a frame. Piped, each input line is a frame and each',
+      'frame received is one line on stdout; notices and the close code go to stderr. Exit 0 after a 1000 close or a',
+      'signal, 1 after any other close or a refused handshake.',
+    ].join('\n'),
+    examples: [
+      'switchboard connect ws://127.0.0.1:8080/ws --subscribe news',
+      'switchboard connect wss://example.com/ws --token "$JWT" --subscribe chat:lobby --since 4fa1c2:41 --reconnect --json > chat.jsonl',
+      'echo \'{"type":"publish","id":1,"channel":"news","payload":"hi"}\' | switchboard connect ws://127.0.0.1:8080/ws --close-on-eof',
+    ],
+  },
+  async run(parsed) {
+    const options = sessionOptions(parsed);
+    if (process.stdin.isTTY && process.stdout.isTTY && !parsed.values.json) return interactive(options);
+    return piped(options, parsed.values['close-on-eof'] === true);
+  },
+};
 
-  ws.on('unexpected-response', (_req, res) => {
-    let body = '';
-    res.on('data', (chunk) => (body += chunk));
-    res.on('end', () => {
-      process.stderr.write(`refused: ${res.statusCode} ${body}\n`);
-      process.exit(1);
+function sessionOptions({ values, positionals }: Parsed): SessionOptions {
+  let url: URL;
+  try {
+    url = new URL(positionals[0]!);
+  } catch {
+    throw new UsageError(`not a URL: '${positionals[0]}' (like ws://127.0.0.1:8080/ws)`);
+  }
+  if (url.protocol !== 'ws:' && url.protocol !== 'wss:') throw new UsageError(`URL must start with ws:// or wss://, got '${url.protocol}'`);
+  const headers: Record<string, string> = {};
+  for (const header of (values.header as string[] | undefined) ?? []) {
+    const colon = header.indexOf(':');
+    if (colon <= 0) throw new UsageError(`--header: expected 'NAME: VALUE', got '${header}'`);
+    headers[header.slice(0, colon).trim()] = header.slice(colon + 1).trim();
+  }
+  if (values.token) headers.Authorization = `Bearer ${values.token as string}`;
+  const subscribe = ((values.subscribe as string | undefined) ?? '').split(',').map((c) => c.trim()).filter(Boolean);
+  if (values.since !== undefined && subscribe.length === 0) throw new UsageError('--since needs --subscribe');
+  return {
+    url: url.href,
+    headers,
+    ...(values.origin ? { origin: values.origin as string } : {}),
+    msgpack: values.msgpack === true,
+    reconnect: values.reconnect === true,
+    subscribe,
+    ...(values.since !== undefined ? { since: parsePosition(values.since as string, '--since') } : {}),
+  };
+}
+
+export function parsePosition(text: string, what: string): StreamPosition {
+  const colon = text.lastIndexOf(':');
+  const offset = Number(text.slice(colon + 1));
+  if (colon <= 0 || !/^\d+$/.test(text.slice(colon + 1)) || !Number.isSafeInteger(offset)) {
+    throw new UsageError(`${what}: expected EPOCH:OFFSET, got '${text}'`);
+  }
+  return { epoch: text.slice(0, colon), offset };
+}
+
+/** JSON for frames decoded from MessagePack: bytes as {"$bytes": base64}. */
+export function frameJson(frame: unknown): string {
+  return JSON.stringify(frame, (_key, value: unknown) => (value instanceof Uint8Array ? { $bytes: Buffer.from(value).toString('base64') } : value));
+}
+
+const EOF_PING = 'connect:eof';
+
+function piped(options: SessionOptions, closeOnEof: boolean): Promise<void> {
+  return new Promise((_resolve) => {
+    let closing = false;
+    const session = openSession(options, {
+      frame(frame, text) {
+        process.stdout.write(`${text ?? frameJson(frame)}\n`);
+        const f = frame as { type?: string; id?: unknown };
+        if (f.type === 'welcome') lines.resume();
+        if (f.type === 'pong' && (f.id === EOF_PING || f.id === `cli:${EOF_PING}`)) stop();
+      },
+      refused(status, body) {
+        process.stderr.write(`refused: ${status} ${body}\n`);
+        process.exit(1);
+      },
+      notice: (line) => process.stderr.write(`${line}\n`),
+      closed(code, reason) {
+        process.stderr.write(`${describeClose(code, reason)}\n`);
+        process.exit(code === 1000 || closing ? 0 : 1);
+      },
+      error(message) {
+        process.stderr.write(`error: ${message}\n`);
+        process.exit(1);
+      },
+    });
+    const stop = () => {
+      if (closing) return;
+      closing = true;
+      session.close(1000, 'client done');
+      // A server that never answers the close must not keep us here.
+      setTimeout(() => process.exit(0), 2_000).unref();
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+    // Input waits for the welcome, so the first lines are not lost while connecting.
+    const lines = createInterface({ input: process.stdin, crlfDelay: Infinity });
+    lines.pause();
+    lines.on('line', (line) => {
+      if (line.trim() === '') return;
+      let frame: Record<string, unknown>;
+      try {
+        frame = JSON.parse(line) as Record<string, unknown>;
+      } catch (error) {
+        if (options.msgpack || options.reconnect) {
+          process.stderr.write(`not sent, not JSON: ${(error as Error).message}\n`);
+          return;
+        }
+        frame = {}; // raw JSON mode sends what was typed; the server answers bad_request
+      }
+      if (!session.send(frame, line)) process.stderr.write('not sent: not connected\n');
+    });
+    lines.on('close', () => {
+      if (closeOnEof) session.send({ type: 'ping', id: EOF_PING });
     });
   });
-  ws.on('error', (error) => {
-    process.stderr.write(`error: ${error.message}\n`);
-    process.exit(1);
-  });
-  ws.on('message', (data) => {
-    const text = data.toString();
-    process.stdout.write(`${text}\n`);
-    const frame = JSON.parse(text) as { type: string; id?: unknown };
-    if (frame.type === 'welcome') {
-      for (const channel of values.subscribe?.split(',').filter(Boolean) ?? []) {
-        ws.send(JSON.stringify({ type: 'subscribe', channel }));
-      }
-    }
-    if (frame.type === 'pong' && frame.id === EOF_PING) ws.close(1000, 'input ended');
-  });
-  ws.on('close', (code, reason) => {
-    process.stderr.write(`closed: ${code} ${reason.toString()}\n`);
-    process.exit(code === 1000 ? 0 : 1);
-  });
-  await new Promise((resolve) => ws.once('open', resolve));
-  const lines = createInterface({ input: process.stdin });
-  lines.on('line', (line) => line.trim() && ws.send(line));
-  lines.on('close', () => ws.send(JSON.stringify({ type: 'ping', id: EOF_PING })));
 }

@@ -1,50 +1,45 @@
-// The `serve` command line (docs/protocol.md, section 8): every flag, the
-// SWITCHBOARD_<FLAG> variable it falls back to, and the config key it sets.
+// The `serve` command line (docs/protocol.md, "Where the contract was silent"):
+// every flag, the SWITCHBOARD_<FLAG> variable it falls back to, and the config
+// key it sets. Also reads config files for `serve` and `check-config`.
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { ConfigError, type ConfigInput } from '../server/config.js';
+import type { Flag, Parsed } from './args.js';
 
 type Kind = 'string' | 'port' | 'list';
 
-/** flag -> [config key, kind] */
-const FLAGS: Record<string, [keyof ConfigInput, Kind]> = {
-  port: ['port', 'port'],
-  host: ['host', 'string'],
-  redis: ['redis', 'string'],
-  nats: ['nats', 'string'],
-  'jwt-secret': ['jwtSecret', 'string'],
-  jwks: ['jwks', 'string'],
-  'api-key': ['apiKey', 'string'],
-  'allowed-origins': ['allowedOrigins', 'list'],
-  'tls-cert': ['tlsCert', 'string'],
-  'tls-key': ['tlsKey', 'string'],
+/** flag -> [config key, kind, help] */
+const SERVE_FLAGS: Record<string, [keyof ConfigInput, Kind, string, string]> = {
+  port: ['port', 'port', 'PORT', 'port to listen on; 0 picks a free one (config default 8080)'],
+  host: ['host', 'string', 'HOST', 'address to listen on (config default 127.0.0.1)'],
+  redis: ['redis', 'string', 'URL', 'run with the Redis broker, for many nodes'],
+  nats: ['nats', 'string', 'URL', 'reserved for a NATS broker (not built yet)'],
+  'jwt-secret': ['jwtSecret', 'string', 'SECRET', 'verify HS256 tokens with this secret'],
+  jwks: ['jwks', 'string', 'URL', 'verify RS256/ES256 tokens with the keys at this URL'],
+  'api-key': ['apiKey', 'string', 'KEY', 'turn the HTTP API on with this key'],
+  'allowed-origins': ['allowedOrigins', 'list', 'A,B', 'origins allowed to connect (* for all)'],
+  'tls-cert': ['tlsCert', 'string', 'FILE', 'serve wss:// and https:// with this certificate'],
+  'tls-key': ['tlsKey', 'string', 'FILE', 'and this private key'],
 };
 
-export function envName(flag: string): string {
-  return `SWITCHBOARD_${flag.toUpperCase().replace(/-/g, '_')}`;
-}
+export const serveFlags: Record<string, Flag> = {
+  config: { type: 'string', value: 'FILE', env: true, help: 'JSON config file (docs/configuration.md)' },
+  ...Object.fromEntries(
+    Object.entries(SERVE_FLAGS).map(([flag, [, , value, help]]) => [flag, { type: 'string', value, env: true, help } satisfies Flag]),
+  ),
+};
 
-/** Config from the file named by --config, overridden by environment variables, overridden by flags. */
-export function serveConfig(argv: string[], env: NodeJS.ProcessEnv): ConfigInput {
-  const options = Object.fromEntries(
-    ['config', ...Object.keys(FLAGS)].map((flag) => [flag, { type: 'string' as const }]),
-  );
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    ({ values } = parseArgs({ args: argv, options, strict: true, allowPositionals: false }));
-  } catch (error) {
-    throw new ConfigError((error as Error).message);
-  }
-  const file = (values.config as string | undefined) ?? env[envName('config')];
+/** Config from the file named by --config, overridden by environment variables, overridden by flags (already merged in values). */
+export function serveConfig(values: Parsed['values']): ConfigInput {
+  const file = values.config as string | undefined;
   const config: Record<string, unknown> = file ? readConfigFile(file) : {};
-  for (const [flag, [key, kind]] of Object.entries(FLAGS)) {
-    const raw = (values[flag] as string | undefined) ?? env[envName(flag)];
+  for (const [flag, [key, kind]] of Object.entries(SERVE_FLAGS)) {
+    const raw = values[flag] as string | undefined;
     if (raw !== undefined) config[key] = convert(flag, raw, kind);
   }
   return config as ConfigInput;
 }
 
-function readConfigFile(file: string): Record<string, unknown> {
+export function readConfigFile(file: string): Record<string, unknown> {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');

@@ -1,32 +1,65 @@
-// `switchboard publish CHANNEL PAYLOAD`: publish through the HTTP API.
-import { parseArgs } from 'node:util';
-import { envName } from './options.js';
+// `switchboard publish CHANNEL [JSON]`: publish through the HTTP API. The
+// payload must be JSON (a typo is an error, not a string); --raw sends text
+// as a string on purpose. Without JSON, or with `-`, it reads standard input.
+import { createInterface } from 'node:readline';
+import { UsageError, type Command } from './args.js';
+import { apiFlags, apiFrom, type Api } from './api-client.js';
 
-export async function publish(argv: string[]): Promise<void> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    options: { url: { type: 'string' }, 'api-key': { type: 'string' } },
-    allowPositionals: true,
-    strict: true,
-  });
-  const [channel, text] = positionals;
-  const apiKey = values['api-key'] ?? process.env[envName('api-key')];
-  const url = values.url ?? process.env[envName('url')] ?? 'http://127.0.0.1:8080';
-  if (!channel || text === undefined || !apiKey) {
-    throw new Error('usage: switchboard publish CHANNEL PAYLOAD_JSON --api-key K [--url http://127.0.0.1:8080]');
-  }
-  let payload: unknown;
+export const publish: Command = {
+  spec: {
+    name: 'publish',
+    summary: 'Publish a JSON payload on a channel (HTTP API); the payload comes from the argument or standard input.',
+    args: 'CHANNEL [JSON|-]',
+    positionals: [1, 2],
+    flags: {
+      url: apiFlags.url!,
+      'api-key': apiFlags['api-key']!,
+      raw: { type: 'boolean', help: 'send the text as a JSON string instead of parsing it' },
+      lines: { type: 'boolean', help: 'read standard input line by line: one publication per non-empty line' },
+    },
+    notes: 'Prints the API\'s answer, {"offset":N}, one line per publication.',
+    examples: [
+      'switchboard publish news \'{"headline":"hi"}\' --api-key dev-key',
+      'switchboard publish alerts --raw "disk almost full"',
+      'tail -F events.jsonl | switchboard publish events --lines',
+    ],
+  },
+  async run({ values, positionals }) {
+    const [channel, argument] = positionals as [string, string | undefined];
+    const api = apiFrom(values);
+    const raw = values.raw === true;
+    const fromStdin = argument === undefined || argument === '-';
+    if (values.lines) {
+      if (!fromStdin) throw new UsageError('--lines reads standard input: drop the JSON argument or pass -');
+      let line = 0;
+      for await (const text of createInterface({ input: process.stdin, crlfDelay: Infinity })) {
+        line += 1;
+        if (text.trim() === '') continue;
+        await send(api, channel, payloadOf(text, raw, `line ${line}`));
+      }
+      return;
+    }
+    const text = fromStdin ? await readStdin() : argument;
+    await send(api, channel, payloadOf(fromStdin && !raw ? text.trim() : text.replace(/\n$/, ''), raw, fromStdin ? 'standard input' : 'payload'));
+  },
+};
+
+function payloadOf(text: string, raw: boolean, where: string): unknown {
+  if (raw) return text;
+  if (text.trim() === '') throw new UsageError(`${where} is empty: give a JSON payload (null for none)`);
   try {
-    payload = JSON.parse(text);
-  } catch {
-    payload = text; // a bare word is published as a string
+    return JSON.parse(text);
+  } catch (error) {
+    throw new UsageError(`${where} is not JSON (${(error as Error).message}); use --raw to send it as a string`);
   }
-  const response = await fetch(new URL('/api/publish', url), {
-    method: 'POST',
-    headers: { Authorization: `apikey ${apiKey}`, 'Content-Type': 'application/json' },
-    body: JSON.stringify({ channel, payload }),
-  });
-  const body = await response.text();
-  if (!response.ok) throw new Error(`${response.status}: ${body}`);
-  process.stdout.write(`${body}\n`);
+}
+
+async function send(api: Api, channel: string, payload: unknown): Promise<void> {
+  process.stdout.write(`${JSON.stringify(await api.post('/api/publish', { channel, payload }))}\n`);
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
 }

@@ -1,29 +1,44 @@
 // `switchboard serve`: start a server from flags, environment and config file,
 // and drain it on SIGTERM or SIGINT.
 import { createServer } from '../server/server.js';
-import { serveConfig } from './options.js';
+import type { Command } from './args.js';
+import { serveConfig, serveFlags } from './options.js';
 
-export async function serve(argv: string[]): Promise<void> {
-  const config = serveConfig(argv, process.env);
-  const server = createServer(config);
-  const { url } = await server.listen();
-  // Plain text, so scripts can wait for it; logs that follow are JSON lines.
-  process.stdout.write(`switchboard listening on ${url}\n`);
-  server.logger.info({ url, path: server.config.path, broker: server.core.broker.name }, 'listening');
+export const serve: Command = {
+  spec: {
+    name: 'serve',
+    summary: 'Run a Switchboard server. Flags override SWITCHBOARD_<FLAG> variables, which override the config file.',
+    args: '',
+    positionals: [0, 0],
+    flags: serveFlags,
+    notes: 'Prints "switchboard listening on http://HOST:PORT" once it accepts connections, then JSON log lines\n(level from SWITCHBOARD_LOG_LEVEL). SIGTERM or SIGINT drains and exits 0; a bad config exits 2.',
+    examples: [
+      'switchboard serve --port 8080 --api-key dev-key',
+      'switchboard serve --config switchboard.json --jwt-secret "$JWT_SECRET"',
+      'SWITCHBOARD_REDIS=redis://127.0.0.1:6379 switchboard serve --port 0',
+    ],
+  },
+  async run({ values }) {
+    const server = createServer(serveConfig(values));
+    const { url } = await server.listen();
+    // Plain text, so scripts can wait for it; logs that follow are JSON lines.
+    process.stdout.write(`switchboard listening on ${url}\n`);
+    server.logger.info({ url, path: server.config.path, broker: server.core.broker.name }, 'listening');
 
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    server.logger.info({ signal }, 'draining');
-    server.close().then(
-      () => process.exit(0),
-      (error: unknown) => {
-        server.logger.error({ err: error }, 'drain failed');
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
-}
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      server.logger.info({ signal }, 'draining');
+      server.close().then(
+        () => process.exit(0),
+        (error: unknown) => {
+          server.logger.error({ err: error }, 'drain failed');
+          process.exit(1);
+        },
+      );
+    };
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
+  },
+};

@@ -1,32 +1,45 @@
 // `switchboard token`: sign an HS256 development token.
-import { parseArgs } from 'node:util';
 import { SignJWT } from 'jose';
-import { envName } from './options.js';
+import { numberFlag, UsageError, type Command } from './args.js';
 
-export async function token(argv: string[]): Promise<void> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      sub: { type: 'string' },
-      'jwt-secret': { type: 'string' },
-      ttl: { type: 'string', default: '3600' },
-      channels: { type: 'string' },
-      info: { type: 'string' },
+export const token: Command = {
+  spec: {
+    name: 'token',
+    summary: 'Sign an HS256 token for development (production tokens come from your own auth service).',
+    args: '',
+    positionals: [0, 0],
+    flags: {
+      sub: { type: 'string', value: 'USER', help: 'the user id (required)' },
+      'jwt-secret': { type: 'string', value: 'SECRET', env: true, help: 'the server\'s jwtSecret (required)' },
+      ttl: { type: 'string', value: 'SECONDS', default: '3600', help: 'lifetime' },
+      channels: { type: 'string', value: 'A,B', help: 'channel patterns for namespaces with subscribe: "token"' },
+      info: { type: 'string', value: 'JSON', help: 'shown to others in presence' },
     },
-    strict: true,
-  });
-  const secret = values['jwt-secret'] ?? process.env[envName('jwt-secret')];
-  if (!values.sub || !secret) throw new Error('usage: switchboard token --sub USER --jwt-secret S [--ttl SECONDS] [--channels a:*,b] [--info JSON]');
-  const claims: Record<string, unknown> = {};
-  if (values.channels) claims.channels = values.channels.split(',').map((c) => c.trim());
-  if (values.info) claims.info = JSON.parse(values.info);
-  const ttl = Number(values.ttl);
-  if (!Number.isFinite(ttl) || ttl <= 0) throw new Error('--ttl must be a positive number of seconds');
-  const jwt = await new SignJWT(claims)
-    .setProtectedHeader({ alg: 'HS256' })
-    .setSubject(values.sub)
-    .setIssuedAt()
-    .setExpirationTime(Math.floor(Date.now() / 1000) + ttl)
-    .sign(new TextEncoder().encode(secret));
-  process.stdout.write(`${jwt}\n`);
-}
+    examples: [
+      'switchboard token --sub 42 --jwt-secret dev-secret',
+      'switchboard token --sub ann --jwt-secret dev-secret --ttl 600 --channels \'chat:*,news\' --info \'{"name":"Ann"}\'',
+    ],
+  },
+  async run({ values }) {
+    const secret = values['jwt-secret'] as string | undefined;
+    if (!values.sub) throw new UsageError('missing --sub USER');
+    if (!secret) throw new UsageError('missing --jwt-secret (or SWITCHBOARD_JWT_SECRET)');
+    const claims: Record<string, unknown> = {};
+    if (values.channels) claims.channels = (values.channels as string).split(',').map((c) => c.trim());
+    if (values.info) {
+      try {
+        claims.info = JSON.parse(values.info as string);
+      } catch (error) {
+        throw new UsageError(`--info is not JSON: ${(error as Error).message}`);
+      }
+    }
+    const ttl = numberFlag(values, 'ttl', { min: 1 });
+    const jwt = await new SignJWT(claims)
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject(values.sub as string)
+      .setIssuedAt()
+      .setExpirationTime(Math.floor(Date.now() / 1000) + ttl)
+      .sign(new TextEncoder().encode(secret));
+    process.stdout.write(`${jwt}\n`);
+  },
+};

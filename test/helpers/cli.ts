@@ -57,3 +57,48 @@ export async function serve(args: string[] = [], env: Record<string, string> = {
 export function killChildren(): void {
   for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
 }
+
+export interface Tool {
+  child: ChildProcess;
+  /** Exit code and everything printed. */
+  exited: Promise<{ code: number | null; stdout: string; stderr: string }>;
+  /** The first (or nth) line matching, as soon as it is printed. */
+  line(pattern: RegExp, stream?: 'stdout' | 'stderr', nth?: number): Promise<string>;
+  output(): { stdout: string; stderr: string };
+}
+
+/** Run a CLI command with piped stdin (written then ended when `stdin` is given; left open otherwise). */
+export function tool(args: string[], options: { stdin?: string; env?: Record<string, string | undefined>; command?: string[] } = {}): Tool {
+  const command = options.command ?? [process.execPath, BIN];
+  const child = spawn(command[0]!, [...command.slice(1), ...args], {
+    // An undefined value removes the variable.
+    env: Object.fromEntries(Object.entries({ ...process.env, SWITCHBOARD_LOG_LEVEL: 'warn', NO_COLOR: '1', ...options.env }).filter(([, v]) => v !== undefined)),
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  children.push(child);
+  const out = { stdout: '', stderr: '' };
+  const waiters: (() => void)[] = [];
+  const check = () => waiters.forEach((w) => w());
+  child.stdout!.on('data', (chunk) => ((out.stdout += chunk), check()));
+  child.stderr!.on('data', (chunk) => ((out.stderr += chunk), check()));
+  const exited = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
+    child.on('close', (code) => resolve({ code, ...out })),
+  );
+  if (options.stdin !== undefined) child.stdin!.end(options.stdin);
+  const line = (pattern: RegExp, stream: 'stdout' | 'stderr' = 'stdout', nth = 1) =>
+    new Promise<string>((resolve, reject) => {
+      const find = () => out[stream].split('\n').filter((l) => pattern.test(l))[nth - 1];
+      const waiter = () => {
+        const found = find();
+        if (found !== undefined) resolve(found);
+      };
+      waiters.push(waiter);
+      waiter();
+      void exited.then(() => {
+        const found = find();
+        if (found === undefined) reject(new Error(`exited without a ${stream} line matching ${pattern}: ${JSON.stringify(out)}`));
+        else resolve(found);
+      });
+    });
+  return { child, exited, line, output: () => ({ ...out }) };
+}

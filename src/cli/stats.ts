@@ -1,0 +1,40 @@
+// `switchboard stats`: connections, channels and message rates per node, via GET /api/stats.
+import type { Command } from './args.js';
+import { apiFlags, apiFrom, cell, printJson, printTable } from './api-client.js';
+
+interface NodeStats {
+  node: string;
+  broker: string;
+  connections: number;
+  channels: number;
+  messages: Record<string, number>;
+  rates: Record<string, number>;
+  uptime: number;
+}
+
+export const stats: Command = {
+  spec: {
+    name: 'stats',
+    summary: 'Show connections, channels and message rates of each node (HTTP API).',
+    args: '',
+    positionals: [0, 0],
+    flags: apiFlags,
+    examples: ['switchboard stats --api-key dev-key', 'watch -n1 switchboard stats --url http://127.0.0.1:8080'],
+  },
+  async run({ values }) {
+    const answer = (await apiFrom(values).get('/api/stats')) as { nodes: NodeStats[] };
+    if (values.json) return printJson(answer);
+    const rateKeys = [...new Set(answer.nodes.flatMap((n) => Object.keys(n.rates ?? {})))];
+    printTable(
+      ['node', 'broker', 'connections', 'channels', 'uptime', ...rateKeys.map((k) => `${k}/s`)],
+      answer.nodes.map((n) => [
+        n.node,
+        n.broker,
+        String(n.connections),
+        String(n.channels),
+        `${Math.round(n.uptime)}s`,
+        ...rateKeys.map((k) => cell(n.rates?.[k])),
+      ]),
+    );
+  },
+};
