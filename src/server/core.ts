@@ -72,7 +72,7 @@ export class Core {
     this.rpc = new RpcRegistry(config.rpcTimeout);
     this.namespaces = new Namespaces(config.namespaces);
     this.verifier = new TokenVerifier(config);
-    this.hub = new Hub(broker, this.namespaces, config.limits, this.limitHits);
+    this.hub = new Hub(broker, this.namespaces, config.limits, this.limitHits, config.idempotencyWindow);
     this.dispatcher = new Dispatcher(this.hub, this.namespaces, this.rpc, this.verifier, logger, config.limits.maxReplyBytes);
     this.heartbeat = new Heartbeat(
       () => this.sessions.values(),
@@ -114,6 +114,7 @@ export class Core {
         limits: {
           maxPayload: limits.maxPayload,
           rate: { messagesPerSecond: limits.messagesPerSecond, burst: limits.burst },
+          idempotencyWindow: this.config.idempotencyWindow,
         },
       },
     });

@@ -43,7 +43,8 @@ export class Dispatcher {
         session.send(frame.id === undefined ? { type: 'pong' } : { type: 'pong', id: frame.id });
         return;
       case 'subscribe':
-        await this.hub.subscribe(session, frame.channel, frame.since, (result) => session.reply(frame.id, result));
+        const options = frame.exclude ? { exclude: frame.exclude } : {};
+        await this.hub.subscribe(session, frame.channel, frame.since, (result) => session.reply(frame.id, result), options);
         return;
       case 'unsubscribe':
         await this.hub.unsubscribe(session, frame.channel);
@@ -56,7 +57,8 @@ export class Dispatcher {
           session.subscriptions.has(frame.channel),
         );
         const from = { client: session.id, user: session.user };
-        const offset = await this.hub.publish(frame.channel, frame.payload, from, namespace);
+        const { idempotencyKey, exclude } = frame;
+        const offset = await this.hub.publish(frame.channel, frame.payload, from, namespace, { idempotencyKey, exclude });
         session.reply(frame.id, { offset });
         return;
       }

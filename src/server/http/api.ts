@@ -9,7 +9,7 @@ import { readJson, sendError, sendJson } from './respond.js';
 
 const channel = z.string().refine(isValidChannelName, 'invalid channel name');
 const anyValue = z.custom<unknown>((value) => value !== undefined, 'required');
-const publishBody = z.object({ channel, payload: anyValue });
+const publishBody = z.object({ channel, payload: anyValue, idempotencyKey: z.string().min(1).max(64).optional() });
 const broadcastBody = z.object({ channels: z.array(channel).min(1), payload: anyValue });
 const disconnectBody = z
   .object({
@@ -50,7 +50,8 @@ export async function handleApi(core: Core, req: IncomingMessage, res: ServerRes
       case 'POST /api/publish': {
         const body = parse(publishBody, await readJson(req, limit));
         const namespace = core.namespaces.resolve(body.channel);
-        sendJson(res, 200, { offset: await core.hub.publish(body.channel, body.payload, undefined, namespace) });
+        const options = body.idempotencyKey === undefined ? {} : { idempotencyKey: body.idempotencyKey };
+        sendJson(res, 200, { offset: await core.hub.publish(body.channel, body.payload, undefined, namespace, options) });
         return;
       }
       case 'POST /api/broadcast': {
