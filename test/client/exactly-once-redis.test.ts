@@ -15,7 +15,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { RedisBroker } from '../../src/brokers/redis.js';
 import { connect } from '../../src/client/node.js';
 import { killChildren, serve } from '../helpers/cli.js';
-import { RawClient } from '../helpers/raw-client.js';
+import { RawClient, type Frame } from '../helpers/raw-client.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 import { REDIS_URL, requireService } from '../helpers/services.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
@@ -79,7 +79,7 @@ describe.runIf(available)('exactly once across two nodes on Redis', () => {
           // A keeps storing, its answers are lost; once B's watcher has seen
           // twenty such publications, new connections go to B and A dies.
           proxy!.dropReplies();
-          const storedUnanswered = (f: { type: string; payload?: unknown }) => f.type === 'message' && !offsets.has(f.payload as number);
+          const storedUnanswered = (f: Frame) => f.type === 'message' && !offsets.has(f.payload as number);
           for (let seen = 0; seen < 20; seen++) await watcher.next(storedUnanswered, 10_000);
           unanswered = watcher.messages(channel).filter(storedUnanswered).length;
           proxy!.target = Number(new URL(b!.url).port);
