@@ -19,6 +19,16 @@ export interface Publication {
   payload: unknown;
   /** Absent for publications made through the HTTP API. */
   from?: ClientIdentity;
+  /** Not delivered to the connection `from.client` (docs/protocol.md, "Excluding the publisher"). */
+  excludeSender?: true;
+}
+
+/** How a publish with an idempotency key is deduplicated (docs/protocol.md, "Idempotent publish"). */
+export interface PublishOptions {
+  /** Within `window` ms, a second publish with this key on the same channel is neither stored nor delivered. */
+  idempotencyKey?: string;
+  /** ms the key is remembered; required with `idempotencyKey`. */
+  window?: number;
 }
 
 /** What a broker delivers to every node subscribed to a channel, in publish order. */
@@ -102,9 +112,11 @@ export interface Broker {
   /**
    * Deliver a publication to every node subscribed to `channel`. With a history
    * policy the publication is stored and takes the channel's next offset, which
-   * is returned; without one the offset is null.
+   * is returned; without one the offset is null. With an idempotency key
+   * already seen on this channel within its window, nothing is stored or
+   * delivered and the first publish's offset (or null) is returned.
    */
-  publish(channel: string, publication: Publication, history: HistoryPolicy | null): Promise<number | null>;
+  publish(channel: string, publication: Publication, history: HistoryPolicy | null, options?: PublishOptions): Promise<number | null>;
   /** Deliver a join or leave event; never stored. */
   emit(channel: string, event: ChannelEvent & { kind: 'join' | 'leave' }): Promise<void>;
 
@@ -115,9 +127,15 @@ export interface Broker {
   /** The channel's stored publications and position. */
   history(channel: string, query: HistoryQuery, history: HistoryPolicy): Promise<HistoryPage>;
 
-  /** Add or refresh a presence entry. */
-  addPresence(channel: string, entry: PresenceEntry): Promise<void>;
-  removePresence(channel: string, client: string): Promise<void>;
+  /**
+   * Add or refresh a presence entry. Resolves with how many connections of the
+   * entry's user are present on the channel now, this one included (1 for an
+   * anonymous entry): counted atomically with the add, so that of two
+   * connections of one user joining at once on two nodes exactly one sees 1.
+   */
+  addPresence(channel: string, entry: PresenceEntry): Promise<number>;
+  /** Remove a presence entry; resolves with how many connections of `user` are left (0 for anonymous). */
+  removePresence(channel: string, client: string, user?: string | null): Promise<number>;
   presence(channel: string): Promise<PresenceEntry[]>;
 
   /**
@@ -127,4 +145,6 @@ export interface Broker {
   registerNode(lease: NodeLease): Promise<void>;
   /** The nodes whose lease is live, this one included, each as last renewed. */
   nodes(): Promise<NodeRecord[]>;
+  /** Numbers of present connections and distinct users, without sending the list. */
+  presenceCount(channel: string): Promise<{ clients: number; users: number }>;
 }

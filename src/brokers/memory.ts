@@ -5,6 +5,7 @@
 // bytes per node, and channels with state by count.
 import { SwitchboardError } from '../protocol/codes.js';
 import type { PresenceEntry } from '../protocol/frames.js';
+import { IdempotencyKeys } from './idempotency-keys.js';
 import { emptyPage, encodePublication, firstUnexpired, historyPage, newEpoch, type StoredPublication } from './history.js';
 import type {
   Broker,
@@ -16,6 +17,7 @@ import type {
   NodeLease,
   NodeRecord,
   Publication,
+  PublishOptions,
 } from './broker.js';
 
 interface Held extends StoredPublication {
@@ -47,6 +49,10 @@ export interface MemoryBrokerOptions {
   maxBytes?: number;
   /** Channels with history state; the least recently used one without subscribers goes first. Default 100,000. */
   maxChannels?: number;
+  /** Idempotency keys remembered per channel; the oldest is forgotten first. Default 100,000. */
+  idempotencyKeysPerChannel?: number;
+  /** Bytes of idempotency keys remembered, all channels together. Default 64 MiB. */
+  idempotencyBytes?: number;
   /** Clock, for tests of ttl eviction. */
   now?: () => number;
 }
@@ -61,6 +67,8 @@ export class MemoryBroker implements Broker {
   /** Channel logs in least recently used order (a use moves a log to the end). */
   private readonly logs = new Map<string, ChannelLog>();
   private readonly presenceByChannel = new Map<string, Map<string, PresenceEntry>>();
+  /** channel -> user -> that user's connections present, for per-user join/leave and counts. */
+  private readonly usersByChannel = new Map<string, Map<string, number>>();
   /** Every held publication in the order stored, for evicting the node's oldest first. */
   private age: Array<{ log: ChannelLog; entry: Held }> = [];
   private ageHead = 0;
@@ -74,8 +82,13 @@ export class MemoryBroker implements Broker {
   private readonly now: () => number;
   private sweeper: NodeJS.Timeout | null = null;
   private lease: NodeLease | null = null;
+  private readonly keys: IdempotencyKeys;
 
   constructor(options: MemoryBrokerOptions = {}) {
+    this.keys = new IdempotencyKeys(
+      { perChannel: options.idempotencyKeysPerChannel ?? 100_000, bytes: options.idempotencyBytes ?? 67_108_864 },
+      (limit) => this.hit(limit),
+    );
     this.positionTtl = options.positionTtl ?? 3_600_000;
     this.sweepInterval = options.sweepInterval ?? 60_000;
     this.maxBytes = options.maxBytes ?? 268_435_456;
@@ -113,7 +126,12 @@ export class MemoryBroker implements Broker {
     return this.logs.size;
   }
 
-  async publish(channel: string, publication: Publication, history: HistoryPolicy | null): Promise<number | null> {
+  async publish(channel: string, publication: Publication, history: HistoryPolicy | null, options: PublishOptions = {}): Promise<number | null> {
+    const { idempotencyKey: key, window } = options;
+    if (key !== undefined && window !== undefined) {
+      const first = this.keys.seen(channel, key, this.now());
+      if (first !== undefined) return first;
+    }
     let offset: number | null = null;
     let delivered: Publication = publication;
     if (history) {
@@ -130,6 +148,7 @@ export class MemoryBroker implements Broker {
       this.trimNode();
       delivered = { ...publication, offset };
     }
+    if (key !== undefined && window !== undefined) this.keys.remember(channel, key, offset, window, this.now());
     this.deliver(channel, { kind: 'publication', publication: delivered });
     return offset;
   }
@@ -152,17 +171,32 @@ export class MemoryBroker implements Broker {
     return historyPage(log.epoch, log.offset, log.entries, query);
   }
 
-  async addPresence(channel: string, entry: PresenceEntry): Promise<void> {
+  async addPresence(channel: string, entry: PresenceEntry): Promise<number> {
     let clients = this.presenceByChannel.get(channel);
     if (!clients) this.presenceByChannel.set(channel, (clients = new Map()));
+    const refresh = clients.has(entry.client);
     clients.set(entry.client, entry);
+    if (entry.user === null) return 1;
+    let users = this.usersByChannel.get(channel);
+    if (!users) this.usersByChannel.set(channel, (users = new Map()));
+    const count = (users.get(entry.user) ?? 0) + (refresh ? 0 : 1);
+    users.set(entry.user, count);
+    return count;
   }
 
-  async removePresence(channel: string, client: string): Promise<void> {
+  async removePresence(channel: string, client: string): Promise<number> {
     const clients = this.presenceByChannel.get(channel);
-    if (!clients) return;
+    const entry = clients?.get(client);
+    if (!clients || !entry) return 0;
     clients.delete(client);
     if (clients.size === 0) this.presenceByChannel.delete(channel);
+    if (entry.user === null) return 0;
+    const users = this.usersByChannel.get(channel)!;
+    const left = users.get(entry.user)! - 1;
+    if (left > 0) users.set(entry.user, left);
+    else users.delete(entry.user);
+    if (users.size === 0) this.usersByChannel.delete(channel);
+    return left;
   }
 
   async presence(channel: string): Promise<PresenceEntry[]> {
@@ -176,6 +210,10 @@ export class MemoryBroker implements Broker {
 
   async nodes(): Promise<NodeRecord[]> {
     return this.lease && this.handler ? [this.lease.describe()] : [];
+  }
+
+  async presenceCount(channel: string): Promise<{ clients: number; users: number }> {
+    return { clients: this.presenceByChannel.get(channel)?.size ?? 0, users: this.usersByChannel.get(channel)?.size ?? 0 };
   }
 
   private deliver(channel: string, event: ChannelEvent): void {
@@ -279,6 +317,7 @@ export class MemoryBroker implements Broker {
   /** Forget channels nobody here listens to whose history is gone and position is stale. */
   private sweep(): void {
     const now = this.now();
+    this.keys.expire(now);
     for (const [channel, log] of this.logs) {
       this.expire(log, now);
       const idle = log.entries.length === 0 && now - log.lastUsed > this.positionTtl;

@@ -7,7 +7,7 @@ import { decode, encode } from '@msgpack/msgpack';
 import { Redis } from 'ioredis';
 import { SwitchboardError } from '../protocol/codes.js';
 import type { PresenceEntry } from '../protocol/frames.js';
-import type { Broker, ChannelEvent, ChannelEventHandler, HistoryPage, HistoryPolicy, HistoryQuery, NodeLease, NodeRecord, Publication } from './broker.js';
+import type { Broker, ChannelEvent, ChannelEventHandler, HistoryPage, HistoryPolicy, HistoryQuery, NodeLease, NodeRecord, Publication, PublishOptions } from './broker.js';
 import { defineNodeScripts, RedisNodes, type NodeConnection } from './redis-nodes.js';
 import { emptyPage, encodePublication, firstUnexpired, historyPage, newEpoch, type StoredPublication } from './history.js';
 
@@ -37,11 +37,19 @@ export interface RedisBrokerOptions {
 /** ioredis's message for a command its `commandTimeout` gave up on. */
 const TIMED_OUT = 'Command timed out';
 
-// KEYS: meta, stream, topic. ARGV: new epoch, size, publication, now, stream
-// ttl, position ttl, max bytes. The stream's bytes are counted in the meta hash
-// (reset when the stream expired), and the oldest entries are evicted past the
-// size or the bytes; the newest always stays. Returns {offset, evicted by bytes}.
+// KEYS: meta, stream, topic, idempotency key. ARGV: new epoch, size,
+// publication, now, stream ttl, position ttl, max bytes, idempotency window
+// ('0': no key). A key seen within its window answers the first offset and
+// stores nothing: checked and set in the same script as the offset, so two
+// nodes retrying the same publish cannot both store it. The stream's bytes are
+// counted in the meta hash (reset when the stream expired), and the oldest
+// entries are evicted past the size or the bytes; the newest always stays.
+// Returns {offset, evicted by bytes, 1 when a repeat}.
 const PUBLISH = `
+if ARGV[8] ~= '0' then
+  local first = redis.call('GET', KEYS[4])
+  if first then return {tonumber(first), 0, 1} end
+end
 if redis.call('HSETNX', KEYS[1], 'epoch', ARGV[1]) == 1 then redis.call('HSET', KEYS[1], 'offset', 0) end
 if redis.call('EXISTS', KEYS[2]) == 0 then redis.call('HSET', KEYS[1], 'bytes', 0) end
 local offset = redis.call('HINCRBY', KEYS[1], 'offset', 1)
@@ -60,7 +68,15 @@ end
 redis.call('PEXPIRE', KEYS[2], ARGV[5])
 redis.call('PEXPIRE', KEYS[1], ARGV[6])
 redis.call('PUBLISH', KEYS[3], 'p' .. offset .. ':' .. ARGV[3])
-return {offset, byBytes}`;
+if ARGV[8] ~= '0' then redis.call('SET', KEYS[4], offset, 'PX', ARGV[8]) end
+return {offset, byBytes, 0}`;
+
+// KEYS: idempotency key, topic. ARGV: message, window. A publish without
+// history is delivered only if its key is new within the window.
+const PUBLISH_ONCE = `
+if not redis.call('SET', KEYS[1], 'n', 'NX', 'PX', ARGV[2]) then return 0 end
+redis.call('PUBLISH', KEYS[2], ARGV[1])
+return 1`;
 
 // KEYS: meta, stream. ARGV: new epoch, position ttl, create ('1' or '0').
 // Without create, a channel with no position answers nothing and stays without one.
@@ -78,12 +94,41 @@ local dead = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])
 for _, client in ipairs(dead) do redis.call('HDEL', KEYS[1], client) redis.call('ZREM', KEYS[2], client) end
 return redis.call('HVALS', KEYS[1])`;
 
+// KEYS: the user's connections (zset). ARGV: client, expires at, now, key ttl,
+// '1' to add or '0' to remove. Returns how many of the user's connections are
+// present afterwards, counted in the same step so that of two connections of
+// one user arriving (or leaving) at once on two nodes, exactly one is first (last).
+const USER_PRESENCE = `
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
+if ARGV[5] == '1' then
+  redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+  redis.call('PEXPIRE', KEYS[1], ARGV[4])
+else
+  redis.call('ZREM', KEYS[1], ARGV[1])
+end
+return redis.call('ZCARD', KEYS[1])`;
+
+// KEYS: entries hash, expiry zset. ARGV: now. Drops expired entries and
+// answers {clients, distinct users}, so a big channel's list never leaves Redis.
+const PRESENCE_COUNT = `
+local dead = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])
+for _, client in ipairs(dead) do redis.call('HDEL', KEYS[1], client) redis.call('ZREM', KEYS[2], client) end
+local users, distinct = {}, 0
+for _, value in ipairs(redis.call('HVALS', KEYS[1])) do
+  local user = cmsgpack.unpack(value).user
+  if type(user) == 'string' and not users[user] then users[user] = true distinct = distinct + 1 end
+end
+return {redis.call('HLEN', KEYS[1]), distinct}`;
+
 type Raw = Buffer | number | null | Raw[];
 
 interface Scripts {
-  publishScript(meta: string, stream: string, topic: string, ...args: Array<string | Uint8Array | number>): Promise<[number, number]>;
+  publishScript(meta: string, stream: string, topic: string, once: string, ...args: Array<string | Uint8Array | number>): Promise<[number, number, number]>;
+  publishOnceScript(once: string, topic: string, message: Buffer, window: number): Promise<number>;
   readScriptBuffer(meta: string, stream: string, ...args: Array<string | number>): Promise<Raw[]>;
   presenceScriptBuffer(entries: string, expiry: string, now: number): Promise<Buffer[]>;
+  userPresenceScript(connections: string, client: string, expiresAt: number, now: number, ttl: number, add: '1' | '0'): Promise<number>;
+  presenceCountScript(entries: string, expiry: string, now: number): Promise<[number, number]>;
 }
 
 type Connection = Redis & Scripts & NodeConnection;
@@ -140,9 +185,12 @@ export class RedisBroker implements Broker {
       connectionName: `${this.prefix}:commands`,
     }) as Connection;
     defineNodeScripts(commands);
-    commands.defineCommand('publishScript', { numberOfKeys: 3, lua: PUBLISH });
+    commands.defineCommand('publishScript', { numberOfKeys: 4, lua: PUBLISH });
+    commands.defineCommand('publishOnceScript', { numberOfKeys: 2, lua: PUBLISH_ONCE });
     commands.defineCommand('readScript', { numberOfKeys: 2, lua: READ });
     commands.defineCommand('presenceScript', { numberOfKeys: 2, lua: PRESENCE });
+    commands.defineCommand('userPresenceScript', { numberOfKeys: 1, lua: USER_PRESENCE });
+    commands.defineCommand('presenceCountScript', { numberOfKeys: 2, lua: PRESENCE_COUNT });
     const subscriber = new Redis(this.url, { ...options, connectionName: `${this.prefix}:subscriber` });
     for (const connection of [commands, subscriber]) connection.on('error', () => {}); // status tells the story
     subscriber.on('messageBuffer', (topic: Buffer, message: Buffer) => this.receive(topic.toString(), message));
@@ -203,17 +251,22 @@ export class RedisBroker implements Broker {
     yield* this.hits.entries();
   }
 
-  async publish(channel: string, publication: Publication, history: HistoryPolicy | null): Promise<number | null> {
+  async publish(channel: string, publication: Publication, history: HistoryPolicy | null, options: PublishOptions = {}): Promise<number | null> {
     const data = Buffer.from(encodePublication(publication));
+    const keyed = options.idempotencyKey !== undefined && options.window !== undefined;
+    const once = this.onceKey(channel, options.idempotencyKey ?? '');
     return this.run('the publication may still have been stored and delivered', async (redis) => {
       if (!history) {
-        await redis.publish(this.key('c', channel), Buffer.concat([Buffer.from('p:'), data]));
+        const message = Buffer.concat([Buffer.from('p:'), data]);
+        if (keyed) await redis.publishOnceScript(once, this.key('c', channel), message, options.window!);
+        else await redis.publish(this.key('c', channel), message);
         return null;
       }
       const positionTtl = Math.max(this.positionTtl, history.ttl);
       const [offset, evictedByBytes] = await redis.publishScript(
-        this.key('m', channel), this.key('h', channel), this.key('c', channel),
+        this.key('m', channel), this.key('h', channel), this.key('c', channel), once,
         newEpoch(), history.size, data, this.now(), history.ttl, positionTtl, history.bytes ?? Number.MAX_SAFE_INTEGER,
+        keyed ? options.window! : 0,
       );
       if (evictedByBytes > 0) this.hit('historyBytesPerChannel', Number(evictedByBytes));
       return Number(offset);
@@ -260,15 +313,23 @@ export class RedisBroker implements Broker {
     return historyPage(String(epoch), Number(String(offset)), held, query);
   }
 
-  async addPresence(channel: string, entry: PresenceEntry): Promise<void> {
+  async addPresence(channel: string, entry: PresenceEntry): Promise<number> {
     let own = this.ownPresence.get(channel);
     if (!own) this.ownPresence.set(channel, (own = new Map()));
     own.set(entry.client, entry);
     await this.run(null, (redis) => this.writePresence(redis.multi(), channel, [entry]).exec());
+    if (entry.user === null) return 1;
+    const now = this.now();
+    return Number(
+      await this.run(null, (redis) =>
+        redis.userPresenceScript(this.userKey(channel, entry.user!), entry.client, now + this.presenceTtl, now, this.presenceTtl * 2, '1'),
+      ),
+    );
   }
 
-  async removePresence(channel: string, client: string): Promise<void> {
+  async removePresence(channel: string, client: string, user: string | null = null): Promise<number> {
     const own = this.ownPresence.get(channel);
+    const owner = own?.get(client)?.user ?? user;
     own?.delete(client);
     if (own?.size === 0) this.ownPresence.delete(channel);
     await this.run(null, (redis) => {
@@ -276,6 +337,19 @@ export class RedisBroker implements Broker {
       if (this.lease) multi.srem(this.lease.indexKey(), RedisNodes.member(channel, client));
       return multi.exec();
     });
+    if (owner === null) return 0;
+    const now = this.now();
+    return Number(await this.run(null, (redis) => redis.userPresenceScript(this.userKey(channel, owner), client, 0, now, this.presenceTtl * 2, '0')));
+  }
+
+  async presenceCount(channel: string): Promise<{ clients: number; users: number }> {
+    const [clients, users] = await this.run(null, (redis) => redis.presenceCountScript(this.key('p', channel), this.key('pe', channel), this.now()));
+    return { clients: Number(clients), users: Number(users) };
+  }
+
+  /** The zset of one user's connections present on a channel ("|" cannot occur in a channel name). */
+  private userKey(channel: string, user: string): string {
+    return `${this.key('pu', channel)}|${user}`;
   }
 
   async presence(channel: string): Promise<PresenceEntry[]> {
@@ -288,6 +362,10 @@ export class RedisBroker implements Broker {
     for (const entry of entries) {
       multi.hset(this.key('p', channel), entry.client, Buffer.from(encode(entry, { ignoreUndefined: true })));
       multi.zadd(this.key('pe', channel), expiresAt, entry.client);
+      if (entry.user !== null) {
+        const connections = this.userKey(channel, entry.user);
+        multi.zadd(connections, 'XX', expiresAt, entry.client).pexpire(connections, this.presenceTtl * 2);
+      }
     }
     multi.pexpire(this.key('p', channel), this.presenceTtl * 2).pexpire(this.key('pe', channel), this.presenceTtl * 2);
     // Indexed under this node, so that a survivor finds them if this node dies.
@@ -373,6 +451,16 @@ export class RedisBroker implements Broker {
 
   private key(kind: string, channel: string): string {
     return `${this.prefix}:${kind}:${channel}`;
+  }
+
+  /**
+   * A channel's idempotency key: the channel's own key name with the key
+   * appended after "|", which no channel name contains, so that two channels
+   * cannot share one (and a hash tag in the channel part keeps it in the slot
+   * of the channel's other keys).
+   */
+  private onceKey(channel: string, idempotencyKey: string): string {
+    return `${this.key('i', channel)}|${idempotencyKey}`;
   }
 }
 

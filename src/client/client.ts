@@ -19,8 +19,9 @@ import type { AnySchema, AppSchema, ChannelName, ChannelPayload, MethodName, Rpc
 import { fullJitter } from './backoff.js';
 import { Emitter } from './emitter.js';
 import { ClientHeartbeat } from './heartbeat.js';
-import { Requests, type RequestOptions } from './requests.js';
-import { Subscription, type MessageHandler } from './subscription.js';
+import { idempotencyKeys } from './idempotency.js';
+import { Requests, type PublishOptions, type RequestOptions } from './requests.js';
+import { Subscription, type MessageHandler, type SubscribeOptions } from './subscription.js';
 import { expiryOf, resolveToken, type TokenSource } from './token.js';
 
 /** A subscription of any payload type (handlers are contravariant in it). */
@@ -116,6 +117,12 @@ export class SwitchboardClient<S extends AppSchema = AnySchema> extends Emitter<
   private token: string | null = null;
   private readonly reconnect: typeof CLIENT_DEFAULTS.reconnect | false;
   private readonly onOnline = () => this.reconnectNow();
+  /** A fresh idempotency key per publish: a random prefix for this client and a counter. */
+  private readonly nextKey = idempotencyKeys();
+  private retryAttempt = 0;
+  /** Client ids of this client's recent connections, to recognise its own publications in replays. */
+  private readonly ownClients: string[] = [];
+  private retryPublishTimer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(
     readonly url: string,
@@ -127,7 +134,7 @@ export class SwitchboardClient<S extends AppSchema = AnySchema> extends Emitter<
     if (!impl) throw new Error('no WebSocket implementation: pass options.WebSocket');
     this.WebSocketImpl = impl;
     this.reconnect = options.reconnect === false ? false : { ...CLIENT_DEFAULTS.reconnect, ...options.reconnect };
-    this.requests = new Requests({ ...CLIENT_DEFAULTS.queue, ...options.queue });
+    this.requests = new Requests({ ...CLIENT_DEFAULTS.queue, ...options.queue }, () => this.retryPublishes());
     (globalThis as { addEventListener?: (type: string, fn: () => void) => void }).addEventListener?.('online', this.onOnline);
     void this.open();
   }
@@ -135,16 +142,26 @@ export class SwitchboardClient<S extends AppSchema = AnySchema> extends Emitter<
   /**
    * Subscribe; resubscribed with the last position after every reconnect.
    * Subscribing again to a channel returns the existing subscription, with
-   * `handler` added to it.
+   * `handler` added to it (its options stay those of the first subscribe).
    */
-  subscribe<C extends ChannelName<S>>(channel: C, handler: MessageHandler<ChannelPayload<S, C>>): Subscription<ChannelPayload<S, C>> {
+  subscribe<C extends ChannelName<S>>(
+    channel: C,
+    handler: MessageHandler<ChannelPayload<S, C>>,
+    options: SubscribeOptions = {},
+  ): Subscription<ChannelPayload<S, C>> {
     if (this.state === 'closed') throw new SwitchboardError('unavailable', 'client is closed');
     const existing = this.getSubscription(channel);
     if (existing) {
       existing.onMessage(handler);
       return existing;
     }
-    const subscription: Subscription<ChannelPayload<S, C>> = new Subscription(channel, handler, () => this.unsubscribe(subscription));
+    const subscription: Subscription<ChannelPayload<S, C>> = new Subscription(
+      channel,
+      handler,
+      () => this.unsubscribe(subscription),
+      options,
+      (client) => this.ownClients.includes(client),
+    );
     this.subscriptions.set(channel, subscription);
     if (this.state === 'connected') this.sendSubscribe(subscription);
     return subscription;
@@ -155,8 +172,19 @@ export class SwitchboardClient<S extends AppSchema = AnySchema> extends Emitter<
     return this.subscriptions.get(channel) as Subscription<ChannelPayload<S, C>> | undefined;
   }
 
-  publish<C extends ChannelName<S>>(channel: C, payload: ChannelPayload<S, C>, options?: RequestOptions): Promise<PublishResult> {
-    return this.request({ type: 'publish', channel, payload }, options) as Promise<PublishResult>;
+  /**
+   * Publish with an idempotency key: resolves once stored exactly once; if the
+   * connection drops first it is sent again after reconnecting (docs/client.md,
+   * "Exactly once from the sender").
+   */
+  async publish<C extends ChannelName<S>>(channel: C, payload: ChannelPayload<S, C>, options: PublishOptions = {}): Promise<PublishResult> {
+    const { idempotencyKey = this.nextKey(), exclude, ...rest } = options;
+    const frame: ClientFrame = exclude ? { type: 'publish', channel, payload, idempotencyKey, exclude } : { type: 'publish', channel, payload, idempotencyKey };
+    const result = (await this.request(frame, { ...rest, idempotent: true })) as PublishResult;
+    // Replays after a reconnect come from a new connection the server cannot tie to this one: skip them here.
+    const subscription = this.subscriptions.get(channel);
+    if (result.offset !== null && subscription && (exclude === 'self' || subscription.excludesSelf)) subscription.own(result.offset);
+    return result;
   }
 
   rpc<M extends MethodName<S>>(method: M, payload: RpcInput<S, M>, options?: RequestOptions): Promise<RpcOutput<S, M>> {
@@ -192,12 +220,22 @@ export class SwitchboardClient<S extends AppSchema = AnySchema> extends Emitter<
     void this.open();
   }
 
-  private request(frame: ClientFrame, options: RequestOptions = {}): Promise<unknown> {
+  private request(frame: ClientFrame, options: RequestOptions & { idempotent?: boolean } = {}): Promise<unknown> {
     if (this.state === 'closed') return Promise.reject(new SwitchboardError('unavailable', 'client is closed'));
     const id = this.nextId++;
     const data = this.codec.encode({ ...frame, id });
     const timeout = options.timeout ?? this.options.timeout ?? CLIENT_DEFAULTS.timeout;
     return this.requests.add(id, data, this.state === 'connected', (d) => this.send(d), { ...options, timeout });
+  }
+
+  /** Publishes answered `unavailable` wait in the queue: send them again after a jittered pause, or on the next welcome. */
+  private retryPublishes(): void {
+    if (this.retryPublishTimer !== null) return;
+    const delay = fullJitter(this.retryAttempt++, { initialDelay: 100, maxDelay: 5_000 });
+    this.retryPublishTimer = setTimeout(() => {
+      this.retryPublishTimer = null;
+      if (this.state === 'connected' && this.requests.waiting) this.requests.flush((d) => this.send(d));
+    }, delay);
   }
 
   private async open(): Promise<void> {
@@ -292,7 +330,7 @@ export class SwitchboardClient<S extends AppSchema = AnySchema> extends Emitter<
     const { type: _type, ...result } = frame;
     let subscription = this.subscriptions.get(frame.channel);
     if (!subscription) {
-      const created: AnySubscription = new Subscription(frame.channel, null, () => this.unsubscribe(created), true);
+      const created: AnySubscription = new Subscription(frame.channel, null, () => this.unsubscribe(created), {}, (client) => this.ownClients.includes(client), true);
       subscription = created;
       this.subscriptions.set(frame.channel, created);
       subscription.subscribeFrame();
@@ -306,6 +344,10 @@ export class SwitchboardClient<S extends AppSchema = AnySchema> extends Emitter<
     this.connectTimer = null;
     this.session = frame.payload;
     this.connectedAt = Date.now();
+    this.requests.window = frame.payload.limits.idempotencyWindow ?? null;
+    this.ownClients.push(frame.payload.client);
+    if (this.ownClients.length > 32) this.ownClients.shift();
+    this.retryAttempt = 0;
     const interval = this.options.heartbeat?.interval ?? frame.payload.heartbeat.interval;
     const timeout = this.options.heartbeat?.timeout ?? frame.payload.heartbeat.timeout;
     this.heartbeat = new ClientHeartbeat(
@@ -403,8 +445,8 @@ export class SwitchboardClient<S extends AppSchema = AnySchema> extends Emitter<
   }
 
   private stopTimers(): void {
-    for (const timer of [this.retryTimer, this.refreshTimer, this.connectTimer]) if (timer !== null) clearTimeout(timer);
-    this.retryTimer = this.refreshTimer = this.connectTimer = null;
+    for (const timer of [this.retryTimer, this.refreshTimer, this.connectTimer, this.retryPublishTimer]) if (timer !== null) clearTimeout(timer);
+    this.retryTimer = this.refreshTimer = this.connectTimer = this.retryPublishTimer = null;
   }
 
   /** With a token function, get a new token before exp and hand it over with `refresh`. */

@@ -1,8 +1,8 @@
 // `switchboard/client` for browsers: uses the browser's own WebSocket.
 export { connect, SwitchboardClient, CLIENT_DEFAULTS } from './client.js';
 export type { ClientOptions, ClientState, ClientEvents, StateChange, WebSocketLike, WebSocketConstructor } from './client.js';
-export { Subscription, type MessageHandler, type SubscriptionEvents } from './subscription.js';
-export type { RequestOptions } from './requests.js';
+export { Subscription, type MessageHandler, type SubscriptionEvents, type SubscribeOptions, type Skipped } from './subscription.js';
+export type { RequestOptions, PublishOptions } from './requests.js';
 export type { TokenSource } from './token.js';
 export { SwitchboardError, CloseCode, closeAdvice, type ErrorCode } from '../protocol/codes.js';
 export { jsonCodec, type Codec } from '../protocol/codec.js';

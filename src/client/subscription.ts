@@ -19,6 +19,24 @@ export interface SubscriptionEvents {
   error: SwitchboardError;
   /** The server ended this subscription (docs/protocol.md "Server-side subscriptions"). */
   unsubscribed: { channel: string };
+  /**
+   * This client fell behind on a 'latest' channel: the server sent only the
+   * newest publication, and these were passed over (emitted just before it).
+   */
+  skipped: Skipped;
+}
+
+export interface Skipped {
+  /** How many publications were passed over. */
+  count: number;
+  /** Their offsets, first and last (on channels with history). */
+  from?: number;
+  to?: number;
+}
+
+export interface SubscribeOptions {
+  /** 'self': this client's own publications are not delivered to this handler (docs/client.md, "Excluding your own publications"). */
+  exclude?: 'self';
 }
 
 export type MessageHandler<P> = (payload: P, message: MessageFrame) => void;
@@ -32,6 +50,8 @@ export class Subscription<P = unknown> extends Emitter<SubscriptionEvents> {
   private settleReady!: (error: SwitchboardError | null, result?: SubscribeResult) => void;
   /** The `since` sent with the subscribe in flight, if any. */
   private askedSince: StreamPosition | undefined;
+  /** Offsets of this client's own publications not to deliver (excluded), until passed. */
+  private readonly ownOffsets = new Set<number>();
 
   private readonly handlers = new Set<MessageHandler<P>>();
 
@@ -39,6 +59,9 @@ export class Subscription<P = unknown> extends Emitter<SubscriptionEvents> {
     readonly channel: string,
     handler: MessageHandler<P> | null,
     private readonly leave: () => Promise<void>,
+    private readonly options: SubscribeOptions = {},
+    /** True for a client id this client had on one of its connections. */
+    private readonly isOwnClient: (client: string) => boolean = () => false,
     /** True when the server subscribed this connection, not the application. */
     readonly byServer = false,
   ) {
@@ -63,10 +86,28 @@ export class Subscription<P = unknown> extends Emitter<SubscriptionEvents> {
     return this.leave();
   }
 
+  /** @internal True when this subscription excludes the client's own publications. */
+  get excludesSelf(): boolean {
+    return this.options.exclude === 'self';
+  }
+
+  /**
+   * @internal An own publication excluded from delivery: the server skips it
+   * on this connection, but a replay after a reconnect comes to a new
+   * connection it cannot tie to this one, so it is skipped here too.
+   */
+  own(offset: number): void {
+    if (this.position && offset <= this.position.offset) return;
+    this.ownOffsets.add(offset);
+  }
+
   /** @internal The subscribe frame for the next (re)connect. */
-  subscribeFrame(): { type: 'subscribe'; channel: string; since?: StreamPosition } {
+  subscribeFrame(): { type: 'subscribe'; channel: string; since?: StreamPosition; exclude?: 'self' } {
     this.askedSince = this.position ?? undefined;
-    return this.askedSince ? { type: 'subscribe', channel: this.channel, since: this.askedSince } : { type: 'subscribe', channel: this.channel };
+    const frame: { type: 'subscribe'; channel: string; since?: StreamPosition; exclude?: 'self' } = { type: 'subscribe', channel: this.channel };
+    if (this.askedSince) frame.since = this.askedSince;
+    if (this.options.exclude) frame.exclude = this.options.exclude;
+    return frame;
   }
 
   /** @internal */
@@ -101,9 +142,22 @@ export class Subscription<P = unknown> extends Emitter<SubscriptionEvents> {
   /** @internal */
   message(frame: MessageFrame): void {
     if (!this.active) return;
+    const before = this.position?.offset;
     if (frame.offset !== undefined && this.position) {
       if (frame.offset <= this.position.offset) return; // already delivered
       this.position = { epoch: this.position.epoch, offset: frame.offset };
+      if (this.ownOffsets.size > 0) {
+        const own = this.ownOffsets.has(frame.offset);
+        for (const offset of this.ownOffsets) if (offset <= frame.offset) this.ownOffsets.delete(offset);
+        if (own) return; // excluded; the position still moves past it
+      }
+    }
+    // Replayed after a reconnect: sent by one of this client's earlier connections.
+    if (this.options.exclude === 'self' && frame.from && this.isOwnClient(frame.from.client)) return;
+    if (frame.skipped) {
+      const skipped: Skipped = { count: frame.skipped };
+      if (frame.offset !== undefined && before !== undefined) Object.assign(skipped, { from: before + 1, to: frame.offset - 1 });
+      this.emit('skipped', skipped);
     }
     for (const handler of this.handlers) handler(frame.payload as P, frame);
   }

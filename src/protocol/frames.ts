@@ -27,6 +27,8 @@ interface Request<T extends string> {
 export interface SubscribeRequest extends Request<'subscribe'> {
   channel: string;
   since?: StreamPosition;
+  /** 'self': this connection's own publications are not sent to it (they still advance its position). */
+  exclude?: 'self';
 }
 export interface UnsubscribeRequest extends Request<'unsubscribe'> {
   channel: string;
@@ -34,6 +36,10 @@ export interface UnsubscribeRequest extends Request<'unsubscribe'> {
 export interface PublishRequest extends Request<'publish'> {
   channel: string;
   payload: unknown;
+  /** Up to 64 characters: a repeat on the same channel within the server's idempotencyWindow is answered with the first offset, not stored again. */
+  idempotencyKey?: string;
+  /** 'self': not sent to the publishing connection. */
+  exclude?: 'self';
 }
 export interface RpcRequest extends Request<'rpc'> {
   method: string;
@@ -82,7 +88,12 @@ export interface WelcomeFrame {
     user: string | null;
     server: string;
     heartbeat: { interval: number; timeout: number };
-    limits: { maxPayload: number; rate: { messagesPerSecond: number; burst: number } };
+    limits: {
+      maxPayload: number;
+      rate: { messagesPerSecond: number; burst: number };
+      /** ms an idempotency key is remembered: the SDK resends an unanswered publish only within it. */
+      idempotencyWindow?: number;
+    };
   };
 }
 
@@ -92,6 +103,11 @@ export interface MessageFrame {
   offset?: number;
   payload: unknown;
   from?: ClientIdentity;
+  /**
+   * Publications of this channel not sent to this client just before this one
+   * (a slow client in a 'latest' namespace): offsets offset-skipped to offset-1.
+   */
+  skipped?: number;
 }
 
 export interface JoinLeaveFrame {
@@ -165,9 +181,12 @@ export interface HistoryResult<P = unknown> {
 }
 
 export interface PresenceResult {
+  /** Empty where the namespace has `presence: 'count'`. */
   clients: PresenceEntry[];
   /** Present (true) when the list was cut to the server's reply size limit. */
   truncated?: true;
+  /** Only where the namespace has `presence: 'count'`: connections, and distinct users (anonymous clients count as none). */
+  count?: { clients: number; users: number };
 }
 
 export interface RefreshResult {

@@ -16,8 +16,16 @@ export const namespaceSchema = z.strictObject({
   subscribe: z.enum(['anyone', 'authenticated', 'token']).default('anyone'),
   publish: z.enum(['anyone', 'authenticated', 'subscribers', 'server']).default('anyone'),
   history: historySchema.nullable().default(null),
-  presence: z.boolean().default(false),
-  joinLeave: z.boolean().default(false),
+  /** true: presence answers the list of clients; 'count': only the numbers of clients and users (no list to send). */
+  presence: z.union([z.boolean(), z.literal('count')]).default(false),
+  /** true: a join and a leave per connection; 'user': per user (first connection in, last connection out). */
+  joinLeave: z.union([z.boolean(), z.literal('user')]).default(false),
+  /**
+   * A client whose queue passes limits.latestThresholdBytes: 'close' waits for
+   * outboundBufferBytes and closes it (4008); 'latest' keeps only the newest
+   * publication of each of its channels here until it catches up.
+   */
+  slowConsumer: z.enum(['close', 'latest']).default('close'),
 });
 
 export type NamespaceConfig = z.output<typeof namespaceSchema>;
@@ -29,6 +37,7 @@ export const DEFAULT_NAMESPACES: Record<string, NamespaceConfig> = {
     history: { size: 100, ttl: 300_000 },
     presence: false,
     joinLeave: false,
+    slowConsumer: 'close',
   },
 };
 
@@ -84,6 +93,12 @@ export const configSchema = z.strictObject({
       requestsInFlight: positiveInt.default(64),
       /** Largest reply (history page, presence list), at most outboundBufferBytes; a cut reply says `truncated`. */
       maxReplyBytes: positiveInt.default(2_097_152),
+      /** In 'latest' namespaces, a client with more than this queued gets only the newest publication per channel (at most half of outboundBufferBytes). */
+      latestThresholdBytes: positiveInt.default(1_048_576),
+      /** Idempotency keys remembered per channel (memory broker); the oldest is forgotten first. */
+      idempotencyKeysPerChannel: positiveInt.default(100_000),
+      /** Bytes of idempotency keys remembered on this node (memory broker), all channels together. */
+      idempotencyBytes: positiveInt.default(67_108_864),
     })
     .prefault({}),
   /** Listen backlog: connections the kernel queues before the server accepts them (reconnect storms). */
@@ -98,6 +113,12 @@ export const configSchema = z.strictObject({
    * their `leave` events within this time (docs/scaling.md, "Nodes and ghosts").
    */
   nodeTtl: z.number().int().min(1_000).default(15_000),
+  /**
+   * How long a publish's idempotency key is remembered (ms): a repeat within it
+   * is answered with the first offset and not stored again. It bounds how long
+   * the SDK keeps resending a publish whose reply it never got.
+   */
+  idempotencyWindow: positiveInt.default(300_000),
   /** An RPC handler that has not answered within this is answered `timeout`. */
   rpcTimeout: positiveInt.default(30_000),
   /** On shutdown, how long sessions get to close before they are cut off. */
@@ -139,7 +160,12 @@ export function parseConfig(input: unknown): Config {
 /** Defaults that depend on other keys: each namespace's history bytes. */
 function withDefaults(config: Config): Config {
   // A reply larger than the outbound buffer would close its own session with 4008.
-  const limits = { ...config.limits, maxReplyBytes: Math.min(config.limits.maxReplyBytes, config.limits.outboundBufferBytes) };
+  const limits = {
+    ...config.limits,
+    maxReplyBytes: Math.min(config.limits.maxReplyBytes, config.limits.outboundBufferBytes),
+    // Past the threshold a client still gets one held publication per channel: leave room for them before 4008.
+    latestThresholdBytes: Math.min(config.limits.latestThresholdBytes, Math.floor(config.limits.outboundBufferBytes / 2)),
+  };
   const namespaces: Record<string, NamespaceConfig> = {};
   for (const [name, namespace] of Object.entries(config.namespaces)) {
     const { history } = namespace;

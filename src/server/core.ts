@@ -92,7 +92,7 @@ export class Core {
     this.verifier = new TokenVerifier(config);
     this.timedBroker = new TimedBroker(broker);
     this.brokerWatch = new BrokerWatch(broker, logger);
-    this.hub = new Hub(this.timedBroker, this.namespaces, config.limits, this.limitHits);
+    this.hub = new Hub(this.timedBroker, this.namespaces, config.limits, this.limitHits, config.idempotencyWindow);
     this.dispatcher = new Dispatcher(this.hub, this.namespaces, this.rpc, this.verifier, logger, config.limits.maxReplyBytes, this.hooks);
     this.control = new Control(broker, this.nodeId, (command) => this.applyControl(command), config.brokerTimeout, (error) =>
       this.logger.warn({ err: loggable(error) }, 'control command failed'),
@@ -221,6 +221,7 @@ export class Core {
         limits: {
           maxPayload: limits.maxPayload,
           rate: { messagesPerSecond: limits.messagesPerSecond, burst: limits.burst },
+          idempotencyWindow: this.config.idempotencyWindow,
         },
       },
     });
@@ -374,8 +375,8 @@ export class Core {
   }
 
   /** A publication by the server (the library or the HTTP API): allowed on every namespace, without a `from`. */
-  publish(channel: string, payload: unknown): Promise<number | null> {
-    return this.hub.publish(channel, payload, undefined, this.namespaces.resolve(channel));
+  publish(channel: string, payload: unknown, options: { idempotencyKey?: string } = {}): Promise<number | null> {
+    return this.hub.publish(channel, payload, undefined, this.namespaces.resolve(channel), options);
   }
 
   /** Close this node's sessions of a user or a single client; how many. */

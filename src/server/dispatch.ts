@@ -54,7 +54,7 @@ export class Dispatcher {
           const decided = await this.hooks.run('subscribe', () => hook(session.context(), frame.channel));
           if (decided && 'info' in decided) info = decided.info;
         }
-        await this.hub.subscribe(session, frame.channel, frame.since, (result) => session.reply(frame.id, result), { info });
+        await this.hub.subscribe(session, frame.channel, frame.since, (result) => session.reply(frame.id, result), { info, ...(frame.exclude ? { exclude: frame.exclude } : {}) });
         return;
       }
       case 'unsubscribe':
@@ -73,7 +73,8 @@ export class Dispatcher {
           if (decided && 'payload' in decided) payload = decided.payload;
         }
         const from = { client: session.id, user: session.user };
-        const offset = await this.hub.publish(frame.channel, payload, from, namespace);
+        const { idempotencyKey, exclude } = frame;
+        const offset = await this.hub.publish(frame.channel, payload, from, namespace, { idempotencyKey, exclude });
         session.reply(frame.id, { offset });
         return;
       }

@@ -15,10 +15,14 @@ const position = z.object({ epoch: z.string(), offset: z.number().int().min(0) }
 /** A key that must be present, with any JSON value (null included). */
 const anyValue = z.custom<unknown>((value) => value !== undefined, 'required');
 
+/** An idempotency key (docs/protocol.md, "Idempotent publish"). */
+export const idempotencyKey = z.string().min(1).max(64);
+const exclude = z.literal('self').optional();
+
 const schemas = {
-  subscribe: z.object({ channel, since: position.optional() }),
+  subscribe: z.object({ channel, since: position.optional(), exclude }),
   unsubscribe: z.object({ channel }),
-  publish: z.object({ channel, payload: anyValue }),
+  publish: z.object({ channel, payload: anyValue, idempotencyKey: idempotencyKey.optional(), exclude }),
   rpc: z.object({ method: z.string().min(1).max(255), payload: anyValue }),
   presence: z.object({ channel }),
   history: z.object({ channel, limit: z.number().int().positive().optional(), since: position.optional() }),

@@ -27,6 +27,8 @@ const MAX_PENDING = 10_000;
 export interface SubscribeOptions {
   /** A subscription the server made (the channel's rules do not apply). */
   byServer?: boolean;
+  /** 'self': the client is not sent its own publications (docs/protocol.md, "Excluding the publisher"). */
+  exclude?: 'self';
   /** Shown for this client in the channel's presence, instead of the token's info. */
   info?: unknown;
 }
@@ -67,6 +69,8 @@ export class Hub {
     private readonly namespaces: Namespaces,
     private readonly limits: Config['limits'],
     private readonly hits: LimitHits,
+    /** ms a publish's idempotency key is remembered (config idempotencyWindow). */
+    private readonly idempotencyWindow = 300_000,
   ) {}
 
   /** Called by the broker for every event of a channel this node subscribed to. */
@@ -115,6 +119,10 @@ export class Hub {
       throw new SwitchboardError('forbidden', `at most ${this.limits.subscriptionsPerConnection} subscriptions per connection`);
     }
     const subscription: Subscription = { live: false, buffer: [], lastOffset: null, info: options.info ?? session.identity.info };
+    if (options.exclude === 'self') subscription.excludeSelf = true;
+    if (namespace.slowConsumer === 'latest') subscription.latest = true;
+    const tracksPresence = namespace.presence !== false || namespace.joinLeave === 'user';
+    let connections = 0;
     session.subscriptions.set(channel, subscription);
     this.stats.subscriptions++;
     this.index(channel).add(session);
@@ -138,7 +146,7 @@ export class Hub {
         if (since) this.tallies.recoveries.inc(['no_history']);
         result = { channel, epoch: null, offset: null, recovered: false };
       }
-      if (namespace.presence) await this.broker.addPresence(channel, presenceEntry(session, subscription));
+      if (tracksPresence) connections = await this.broker.addPresence(channel, presenceEntry(session, subscription));
     } catch (error) {
       if (session.subscriptions.get(channel) === subscription) this.detach(session, channel);
       throw error;
@@ -146,7 +154,7 @@ export class Hub {
     if (session.subscriptions.get(channel) !== subscription) {
       // Unsubscribed or disconnected while we waited: undo the presence entry
       // that leave() could not see yet, and still answer the request.
-      if (namespace.presence) await this.broker.removePresence(channel, session.id);
+      if (tracksPresence) await this.broker.removePresence(channel, session.id, session.user);
       if (!session.closed) ready(result);
       return;
     }
@@ -160,7 +168,9 @@ export class Hub {
     subscription.live = true;
     // The reply has gone out: a join event the broker fails to carry must not
     // turn into a second answer to the same request.
-    if (namespace.joinLeave) this.broker.emit(channel, { kind: 'join', entry: presenceEntry(session, subscription) }).catch(() => {});
+    // Per user: only the user's first connection here is a join.
+    const joins = namespace.joinLeave === 'user' ? connections === 1 : namespace.joinLeave;
+    if (joins) this.broker.emit(channel, { kind: 'join', entry: presenceEntry(session, subscription) }).catch(() => {});
   }
 
   async unsubscribe(session: Session, channel: string): Promise<void> {
@@ -180,9 +190,13 @@ export class Hub {
     payload: unknown,
     from: ClientIdentity | undefined,
     namespace: NamespaceConfig,
+    options: { idempotencyKey?: string; exclude?: 'self' } = {},
   ): Promise<number | null> {
     const publication: Publication = from ? { payload, from } : { payload };
-    const offset = await this.broker.publish(channel, publication, namespace.history);
+    if (from && options.exclude === 'self') publication.excludeSender = true;
+    const { idempotencyKey } = options;
+    const keyed = idempotencyKey === undefined ? {} : { idempotencyKey, window: this.idempotencyWindow };
+    const offset = await this.broker.publish(channel, publication, namespace.history, keyed);
     this.tallies.published.inc([namespaceOf(channel)]);
     return offset;
   }
@@ -217,7 +231,8 @@ export class Hub {
     if (!namespace.history) throw new SwitchboardError('not_found', `channel ${channel} keeps no history`);
     const maxBytes = this.limits.maxReplyBytes;
     const page = await this.broker.history(channel, { limit, maxBytes, readOnly: true, ...(since ? { since } : {}) }, namespace.history);
-    let publications = page.publications.map((p) => ({ ...p, offset: p.offset! }));
+    // Whether the sender excluded itself is the server's business, not the reader's.
+    let publications = page.publications.map(({ excludeSender: _excluded, ...p }) => ({ ...p, offset: p.offset! }));
     let truncated = page.truncated === true;
     const result = (): HistoryResult => {
       const reply: HistoryResult = { epoch: page.epoch, offset: page.offset, publications };
@@ -237,6 +252,8 @@ export class Hub {
   /** The channel's presence, cut to `limits.maxReplyBytes` when huge (`truncated` says so). */
   async presence(channel: string, namespace: NamespaceConfig): Promise<PresenceResult> {
     if (!namespace.presence) throw new SwitchboardError('not_found', `channel ${channel} has no presence`);
+    // Big channels: numbers only, counted where the entries are.
+    if (namespace.presence === 'count') return { clients: [], count: await this.broker.presenceCount(channel) };
     const clients = await this.broker.presence(channel);
     let bytes = 0;
     for (let i = 0; i < clients.length; i++) {
@@ -259,8 +276,11 @@ export class Hub {
     const wasLive = subscription.live;
     this.detach(session, channel);
     const namespace = this.namespaces.resolve(channel);
-    if (namespace.presence) await this.broker.removePresence(channel, session.id);
-    if (namespace.joinLeave && wasLive) {
+    let left = 0;
+    if (namespace.presence !== false || namespace.joinLeave === 'user') left = await this.broker.removePresence(channel, session.id, session.user);
+    // Per user: only the user's last connection here is a leave.
+    const leaves = namespace.joinLeave === 'user' ? left === 0 : namespace.joinLeave;
+    if (leaves && wasLive) {
       await this.broker.emit(channel, { kind: 'leave', entry: presenceEntry(session, subscription) });
     }
   }
@@ -318,7 +338,7 @@ export class Hub {
     channel: string,
     subscription: Subscription,
     publication: Publication,
-    encoded = new EncodeOnce(messageFrame(channel, publication)),
+    encoded?: EncodeOnce,
   ): void {
     const { offset } = publication;
     if (offset !== undefined) {
@@ -326,8 +346,36 @@ export class Hub {
       if (subscription.lastOffset !== null && offset <= subscription.lastOffset) return;
       subscription.lastOffset = offset;
     }
+    // The sender's own publication, excluded: passed over, its position still advanced.
+    if (publication.from?.client === session.id && (publication.excludeSender || subscription.excludeSelf)) return;
+    if (subscription.latest && (subscription.held || session.bufferedAmount > this.limits.latestThresholdBytes)) {
+      // Behind in a 'latest' namespace: hold only the newest, send it once the socket drains.
+      if (subscription.held) subscription.skipped = (subscription.skipped ?? 0) + 1;
+      else this.hits.hit('latestThresholdBytes');
+      subscription.held = publication;
+      session.whenDrained(() => this.sendHeld(session));
+      return;
+    }
     this.stats.delivered++;
-    session.sendEncoded(encoded.for(session.codec));
+    session.sendEncoded((encoded ?? new EncodeOnce(messageFrame(channel, publication))).for(session.codec));
+  }
+
+  /** The socket drained: send each channel's held publication, saying how many were skipped before it. */
+  private sendHeld(session: Session): void {
+    for (const [channel, subscription] of session.subscriptions) {
+      const held = subscription.held;
+      if (!held) continue;
+      if (session.bufferedAmount > this.limits.latestThresholdBytes) {
+        session.whenDrained(() => this.sendHeld(session));
+        return;
+      }
+      const frame = messageFrame(channel, held);
+      if (subscription.skipped) frame.skipped = subscription.skipped;
+      subscription.held = null;
+      subscription.skipped = 0;
+      this.stats.delivered++;
+      session.send(frame);
+    }
   }
 }
 

@@ -19,7 +19,10 @@ export type LimitName =
   | 'pendingConnectionsPerIp'
   | 'handshakeTimeout'
   | 'headerSize'
-  | 'brokerTimeout';
+  | 'brokerTimeout'
+  | 'idempotencyKeysPerChannel'
+  | 'idempotencyBytes'
+  | 'latestThresholdBytes';
 
 export class LimitHits {
   private readonly counts = new Map<LimitName, number>();

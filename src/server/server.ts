@@ -483,7 +483,12 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
 function defaultBroker(config: Config): Broker {
   if (config.nats) throw new Error('the NATS broker is not available yet; use redis or the in-memory broker');
   if (config.redis) return new RedisBroker({ url: config.redis, timeout: config.brokerTimeout });
-  return new MemoryBroker({ maxBytes: config.limits.historyBytes, maxChannels: config.limits.maxChannels });
+  return new MemoryBroker({
+    maxBytes: config.limits.historyBytes,
+    maxChannels: config.limits.maxChannels,
+    idempotencyKeysPerChannel: config.limits.idempotencyKeysPerChannel,
+    idempotencyBytes: config.limits.idempotencyBytes,
+  });
 }
 
 /** What to answer a request Node's HTTP parser gave up on, and the bound it hit if any. */

@@ -16,10 +16,18 @@ export interface Subscription {
   live: boolean;
   /** Publications that arrived while pending, sent after the replay. */
   buffer: Publication[];
-  /** Offset of the newest publication sent on this channel, for dropping duplicates. */
+  /** Offset of the newest publication sent (or passed over) on this channel, for dropping duplicates. */
   lastOffset: number | null;
   /** Shown in presence and join/leave events: the token's info, or what a subscribe hook gave. */
   info: unknown;
+  /** The client asked not to be sent its own publications (docs/protocol.md, "Excluding the publisher"). */
+  excludeSelf?: boolean;
+  /** The namespace's slowConsumer is 'latest'. */
+  latest?: boolean;
+  /** In a 'latest' namespace while the client is behind: the newest publication not sent yet. */
+  held?: Publication | null;
+  /** Publications replaced by a newer `held` one since the last one sent. */
+  skipped?: number;
 }
 
 export interface SessionLimits {
@@ -51,6 +59,8 @@ export class Session {
   /** The server is shutting down: new requests are refused with `unavailable`. */
   draining = false;
   private idleWaiters: Array<() => void> = [];
+  /** Run once the socket has written out what was queued ('latest' namespaces). */
+  private drainWaiter: (() => void) | null = null;
   private readingPaused = false;
   private readonly rate: RateLimiter;
   private expiryTimer: NodeJS.Timeout | null = null;
@@ -104,6 +114,28 @@ export class Session {
     this.traffic.framesOut++;
     this.traffic.bytesOut += typeof data === 'string' ? Buffer.byteLength(data) : size;
     this.transport.send(data, this.codec.binary);
+  }
+
+  /**
+   * Call `wake` once the client's queue has been written out (replacing an
+   * earlier waiter). Without drain notifications from the transport, `wake`
+   * runs on the next turn.
+   */
+  whenDrained(wake: () => void): void {
+    if (this.closed) return;
+    if (!this.transport.onDrain) {
+      setImmediate(wake);
+      return;
+    }
+    const first = this.drainWaiter === null;
+    this.drainWaiter = wake;
+    if (first) {
+      this.transport.onDrain(() => {
+        const waiter = this.drainWaiter;
+        this.drainWaiter = null;
+        if (!this.closed) waiter?.();
+      });
+    }
   }
 
   /** Bytes queued for this client but not yet written to its socket. */

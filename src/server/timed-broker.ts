@@ -1,6 +1,6 @@
 // The broker as the hub sees it: every operation a client's request waits on
 // is timed, so that /metrics shows how long the broker takes to answer.
-import type { Broker, ChannelEvent, ChannelEventHandler, HistoryPolicy, HistoryQuery, NodeLease, Publication } from '../brokers/broker.js';
+import type { Broker, ChannelEvent, ChannelEventHandler, HistoryPolicy, HistoryQuery, NodeLease, Publication, PublishOptions } from '../brokers/broker.js';
 import type { PresenceEntry } from '../protocol/frames.js';
 
 /** Told of every timed operation when it settles: its name, seconds taken, and whether it succeeded. */
@@ -39,8 +39,8 @@ export class TimedBroker implements Broker {
   limitHits() {
     return this.inner.limitHits?.() ?? [];
   }
-  publish(channel: string, publication: Publication, history: HistoryPolicy | null) {
-    return this.time('publish', () => this.inner.publish(channel, publication, history));
+  publish(channel: string, publication: Publication, history: HistoryPolicy | null, options?: PublishOptions) {
+    return this.time('publish', () => this.inner.publish(channel, publication, history, options));
   }
   emit(channel: string, event: ChannelEvent & { kind: 'join' | 'leave' }) {
     return this.time('emit', () => this.inner.emit(channel, event));
@@ -57,8 +57,12 @@ export class TimedBroker implements Broker {
   addPresence(channel: string, entry: PresenceEntry) {
     return this.time('addPresence', () => this.inner.addPresence(channel, entry));
   }
-  removePresence(channel: string, client: string) {
-    return this.time('removePresence', () => this.inner.removePresence(channel, client));
+  removePresence(channel: string, client: string, user?: string | null) {
+    return this.time('removePresence', () => this.inner.removePresence(channel, client, user));
+  }
+
+  presenceCount(channel: string) {
+    return this.time('presenceCount', () => this.inner.presenceCount(channel));
   }
   presence(channel: string) {
     return this.time('presence', () => this.inner.presence(channel));

@@ -11,6 +11,11 @@ export interface Transport {
   terminate(): void;
   /** Send a protocol-level ping. */
   ping(): void;
+  /**
+   * Call `listener` once, the next time the socket has written out its queue
+   * after `bufferedAmount` grew past what it could take at once.
+   */
+  onDrain?(listener: () => void): void;
   /** Stop reading frames from the peer (backpressure on requests), and start again. */
   pause?(): void;
   resume?(): void;

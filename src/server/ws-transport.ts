@@ -30,6 +30,13 @@ export function bindWebSocket(core: Core, socket: WebSocket, params: OpenParams)
     close: (code, reason) => socket.close(code, reason),
     terminate: () => socket.terminate(),
     ping: () => socket.ping(),
+    // The TCP socket's 'drain': its write buffer emptied after a write that
+    // had to wait. A 'latest' threshold is well past Node's highWaterMark, so
+    // a client over it always has such a write outstanding.
+    onDrain: (listener) => {
+      if (tcp?.writableNeedDrain) tcp.once('drain', listener);
+      else setImmediate(listener);
+    },
     pause: () => socket.pause(),
     resume: () => socket.resume(),
   };

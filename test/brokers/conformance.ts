@@ -301,6 +301,80 @@ export function brokerConformance(name: string, harness: BrokerHarness): void {
       });
     });
 
+    describe('idempotent publish', () => {
+      const once = (key: string) => ({ idempotencyKey: key, window: 60_000 });
+
+      it('stores and delivers a repeated key once, answering the first offset', async () => {
+        const { broker, log } = await node();
+        const c = channel();
+        await broker.subscribe(c);
+        expect(await broker.publish(c, { payload: 'a' }, HISTORY, once('k1'))).toBe(1);
+        expect(await broker.publish(c, { payload: 'b' }, HISTORY, once('k2'))).toBe(2);
+        expect(await broker.publish(c, { payload: 'a again' }, HISTORY, once('k1'))).toBe(1);
+        expect(await broker.publish(c, { payload: 'c' }, HISTORY)).toBe(3);
+        await log.until(() => log.of(c).length === 3);
+        expect(log.payloads(c)).toEqual(['a', 'b', 'c']);
+        const page = await broker.history(c, {}, HISTORY);
+        expect(page.publications.map((p) => p.payload)).toEqual(['a', 'b', 'c']);
+      });
+
+      it('keeps keys per channel: the same key on another channel is a new publication', async () => {
+        const { broker } = await node();
+        const [c1, c2] = [channel(), channel()];
+        expect(await broker.publish(c1, { payload: 1 }, HISTORY, once('same'))).toBe(1);
+        expect(await broker.publish(c2, { payload: 1 }, HISTORY, once('same'))).toBe(1);
+        expect((await broker.history(c2, {}, HISTORY)).publications).toHaveLength(1);
+      });
+
+      it('delivers a repeated key once on a channel without history', async () => {
+        const { broker, log } = await node();
+        const c = channel();
+        await broker.subscribe(c);
+        expect(await broker.publish(c, { payload: 'x' }, null, once('k'))).toBeNull();
+        expect(await broker.publish(c, { payload: 'x' }, null, once('k'))).toBeNull();
+        expect(await broker.publish(c, { payload: 'y' }, null, once('k2'))).toBeNull();
+        await log.until(() => log.of(c).length === 2);
+        expect(log.payloads(c)).toEqual(['x', 'y']);
+      });
+
+      it('answers concurrent repeats of one key with one offset', async () => {
+        const { broker } = await node();
+        const c = channel();
+        const offsets = await Promise.all(Array.from({ length: 20 }, () => broker.publish(c, { payload: 'same' }, HISTORY, once('race'))));
+        expect(new Set(offsets)).toEqual(new Set([1]));
+        expect((await broker.history(c, {}, HISTORY)).publications).toHaveLength(1);
+      });
+
+      if (harness.multiNode) {
+        it('deduplicates a key across nodes', async () => {
+          const a = await node();
+          const b = await node();
+          const c = channel();
+          expect(await a.broker.publish(c, { payload: 'p' }, HISTORY, once('k'))).toBe(1);
+          expect(await b.broker.publish(c, { payload: 'p' }, HISTORY, once('k'))).toBe(1);
+          expect((await b.broker.history(c, {}, HISTORY)).publications).toHaveLength(1);
+        });
+      }
+    });
+
+    describe('presence per user', () => {
+      it('counts a user’s connections as they come and go, and answers counts', async () => {
+        const { broker } = await node();
+        const c = channel();
+        expect(await broker.addPresence(c, { client: 'c1', user: 'ann', info: null })).toBe(1);
+        expect(await broker.addPresence(c, { client: 'c2', user: 'ann', info: null })).toBe(2);
+        // A refresh of a present connection is not a new one.
+        expect(await broker.addPresence(c, { client: 'c2', user: 'ann', info: null })).toBe(2);
+        expect(await broker.addPresence(c, { client: 'c3', user: 'bob', info: null })).toBe(1);
+        expect(await broker.addPresence(c, { client: 'c4', user: null, info: null })).toBe(1);
+        expect(await broker.presenceCount(c)).toEqual({ clients: 4, users: 2 });
+        expect(await broker.removePresence(c, 'c1', 'ann')).toBe(1);
+        expect(await broker.removePresence(c, 'c2', 'ann')).toBe(0);
+        expect(await broker.removePresence(c, 'c4', null)).toBe(0);
+        expect(await broker.presenceCount(c)).toEqual({ clients: 1, users: 1 });
+      });
+    });
+
     if (harness.multiNode) describe('several nodes', () => {
       it('lists every live node, and not one that closed', async () => {
         const a = await node();

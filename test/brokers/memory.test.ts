@@ -100,3 +100,32 @@ describe('memory broker bounds', () => {
     await broker.close();
   });
 });
+
+describe('memory broker idempotency keys', () => {
+  const HISTORY = { size: 100, ttl: 600_000 };
+
+  it('forgets the node’s oldest keys past idempotencyBytes, whatever their channel, and counts the hits', async () => {
+    // One key here counts 100 bytes (96 plus its and its channel's characters twice): room for three.
+    const broker = new MemoryBroker({ idempotencyBytes: 350 });
+    await broker.start(() => {});
+    for (const channel of ['a', 'b', 'c', 'd']) expect(await broker.publish(channel, { payload: 1 }, HISTORY, { idempotencyKey: 'k', window: 60_000 })).toBe(1);
+    // 'a' went first: its key is a new publication; 'd' is still remembered.
+    expect(await broker.publish('a', { payload: 1 }, HISTORY, { idempotencyKey: 'k', window: 60_000 })).toBe(2);
+    expect(await broker.publish('d', { payload: 1 }, HISTORY, { idempotencyKey: 'k', window: 60_000 })).toBe(1);
+    expect(new Map(broker.limitHits()).get('idempotencyBytes')).toBeGreaterThan(0);
+    await broker.close();
+  });
+
+  it('sweeps keys whose window ended', async () => {
+    let now = 0;
+    const broker = new MemoryBroker({ now: () => now });
+    await broker.start(() => {});
+    for (let i = 0; i < 10; i++) await broker.publish('c', { payload: i }, null, { idempotencyKey: `k${i}`, window: 1_000 });
+    expect((broker as any).keys.size).toBe(10);
+    now = 1_000;
+    (broker as any).keys.expire(now);
+    expect((broker as any).keys.size).toBe(0);
+    expect((broker as any).keys.bytes).toBe(0);
+    await broker.close();
+  });
+});

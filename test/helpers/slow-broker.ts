@@ -2,7 +2,7 @@
 // first, as a network broker's do: publications then arrive while a
 // subscription is being set up, which the hub must buffer and de-duplicate.
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import type { Broker, ChannelEventHandler, HistoryPolicy, HistoryQuery, NodeLease, Publication } from '../../src/brokers/broker.js';
+import type { Broker, ChannelEventHandler, HistoryPolicy, HistoryQuery, NodeLease, Publication, PublishOptions } from '../../src/brokers/broker.js';
 import type { PresenceEntry } from '../../src/protocol/frames.js';
 
 export class SlowAnswers implements Broker {
@@ -22,8 +22,8 @@ export class SlowAnswers implements Broker {
   isHealthy() {
     return this.inner.isHealthy();
   }
-  publish(channel: string, publication: Publication, history: HistoryPolicy | null) {
-    return this.inner.publish(channel, publication, history);
+  publish(channel: string, publication: Publication, history: HistoryPolicy | null, options?: PublishOptions) {
+    return this.inner.publish(channel, publication, history, options);
   }
   emit(channel: string, event: Parameters<Broker['emit']>[1]) {
     return this.inner.emit(channel, event);
@@ -45,8 +45,8 @@ export class SlowAnswers implements Broker {
   addPresence(channel: string, entry: PresenceEntry) {
     return this.inner.addPresence(channel, entry);
   }
-  removePresence(channel: string, client: string) {
-    return this.inner.removePresence(channel, client);
+  removePresence(channel: string, client: string, user?: string | null) {
+    return this.inner.removePresence(channel, client, user);
   }
   presence(channel: string) {
     return this.inner.presence(channel);
@@ -56,5 +56,8 @@ export class SlowAnswers implements Broker {
   }
   nodes() {
     return this.inner.nodes();
+  }
+  presenceCount(channel: string) {
+    return this.inner.presenceCount(channel);
   }
 }

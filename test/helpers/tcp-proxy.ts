@@ -14,6 +14,8 @@ export class TcpProxy {
   private readonly silenced = new Set<Pair>();
   /** How many connections have been made through the proxy. */
   connections = 0;
+  /** Where new connections go: change it to send clients to another server, as a load balancer would after a failure. */
+  target = 0;
 
   private constructor(
     private readonly server: net.Server,
@@ -23,7 +25,7 @@ export class TcpProxy {
   static async start(targetPort: number): Promise<TcpProxy> {
     let proxy!: TcpProxy;
     const server = net.createServer((client) => {
-      const upstream = net.connect(targetPort, '127.0.0.1');
+      const upstream = net.connect(proxy.target, '127.0.0.1');
       const pair = { client, upstream };
       proxy.pairs.add(pair);
       proxy.connections++;
@@ -41,6 +43,7 @@ export class TcpProxy {
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     proxy = new TcpProxy(server, (server.address() as AddressInfo).port);
+    proxy.target = targetPort;
     return proxy;
   }
 
@@ -51,6 +54,17 @@ export class TcpProxy {
       upstream.resetAndDestroy();
     }
     this.pairs.clear();
+  }
+
+  /**
+   * On every open connection, keep forwarding what the client sends but drop
+   * what the server answers: requests arrive and are acted on, replies are lost.
+   */
+  dropReplies(): void {
+    for (const pair of this.pairs) {
+      pair.upstream.unpipe(pair.client);
+      pair.upstream.resume();
+    }
   }
 
   /** Stop forwarding on every open connection while keeping it open: a silent, dead peer. */

@@ -41,7 +41,7 @@ describe('welcome', () => {
         user: null,
         server: expect.any(String),
         heartbeat: { interval: 25000, timeout: 10000 },
-        limits: { maxPayload: 1048576, rate: { messagesPerSecond: 100, burst: 200 } },
+        limits: { maxPayload: 1048576, rate: { messagesPerSecond: 100, burst: 200 }, idempotencyWindow: 300_000 },
       },
     });
     await client.close();

@@ -11,7 +11,7 @@ import type { NodeRecord } from '../../brokers/broker.js';
 
 const channel = z.string().refine(isValidChannelName, 'invalid channel name');
 const anyValue = z.custom<unknown>((value) => value !== undefined, 'required');
-const publishBody = z.object({ channel, payload: anyValue });
+const publishBody = z.object({ channel, payload: anyValue, idempotencyKey: z.string().min(1).max(64).optional() });
 const broadcastBody = z.object({ channels: z.array(channel).min(1), payload: anyValue });
 const disconnectBody = z
   .object({
@@ -49,7 +49,8 @@ const ROUTES: Record<string, Partial<Record<string, ApiHandler>>> = {
   '/api/publish': {
     POST: async (core, req) => {
       const body = parse(publishBody, await readJson(req, core.config.limits.maxPayload));
-      return { offset: await core.publish(body.channel, body.payload) };
+      const options = body.idempotencyKey === undefined ? {} : { idempotencyKey: body.idempotencyKey };
+      return { offset: await core.publish(body.channel, body.payload, options) };
     },
   },
   '/api/broadcast': {
