@@ -58,11 +58,12 @@ describe('over the HTTP API', () => {
     expect(JSON.parse((await cli(['stats', '--json'])).stdout).nodes).toHaveLength(1);
   });
 
-  it('nodes says plainly when the server has no /api/nodes', async () => {
-    const { code, stderr } = await cli(['nodes']);
-    // Servers with cluster membership answer {"nodes": [...]}; this branch's does not have it yet.
-    expect(code).toBe(1);
-    expect(stderr).toMatch(/^switchboard nodes: this server has no GET \/api\/nodes .*`switchboard stats`/);
+  it('nodes lists the live nodes, as a table and as JSON', async () => {
+    const table = await cli(['nodes']);
+    expect(table.code).toBe(0);
+    expect(table.stdout).toContain(srv.server.core.nodeId);
+    const json = await cli(['nodes', '--json']);
+    expect(JSON.parse(json.stdout).nodes.map((n: { node: string }) => n.node)).toEqual([srv.server.core.nodeId]);
   });
 
   it('a wrong key is the API\'s 403 in one line, exit 1; a missing channel a 400', async () => {
