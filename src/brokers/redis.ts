@@ -4,15 +4,18 @@
 // PUBLISHes, so every node sees one order and one set of offsets. Payloads
 // are stored and carried as MessagePack, so binary values survive.
 import { decode, encode } from '@msgpack/msgpack';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { SwitchboardError } from '../protocol/codes.js';
 import type { PresenceEntry } from '../protocol/frames.js';
 import type { Broker, ChannelEvent, ChannelEventHandler, HistoryPage, HistoryPolicy, HistoryQuery, Publication } from './broker.js';
+import { redisConnector, shardedScript, type RedisClient, type RedisConnector, type RedisTarget } from './redis-connection.js';
 import { emptyPage, encodePublication, firstUnexpired, historyPage, newEpoch, type StoredPublication } from './history.js';
 
 export interface RedisBrokerOptions {
   /** redis://host:port/db; default redis://127.0.0.1:6379 */
   url?: string;
+  /** Instead of `url`: a URL, a Sentinel set or a Cluster (docs/scaling.md). */
+  target?: RedisTarget;
   /** Prefix of every key and topic, to share a Redis between deployments. Default "switchboard". */
   prefix?: string;
   /** How long a channel's epoch and offset outlive its last use. Default one hour. */
@@ -83,13 +86,13 @@ interface Scripts {
 
 export class RedisBroker implements Broker {
   readonly name = 'redis';
-  private readonly url: string;
+  private readonly connector: RedisConnector;
   private readonly prefix: string;
   private readonly positionTtl: number;
   private readonly presenceTtl: number;
   private readonly now: () => number;
-  private commands: (Redis & Scripts) | null = null;
-  private subscriber: Redis | null = null;
+  private commands: (RedisClient & Scripts) | null = null;
+  private subscriber: RedisClient | null = null;
   private handler: ChannelEventHandler | null = null;
   private readonly subscribed = new Map<string, number>();
   /** Presence entries of this node's clients, refreshed until removed. */
@@ -106,7 +109,7 @@ export class RedisBroker implements Broker {
   private readonly hits = new Map<string, number>();
 
   constructor(options: RedisBrokerOptions = {}) {
-    this.url = options.url ?? 'redis://127.0.0.1:6379';
+    this.connector = redisConnector(options.target ?? options.url ?? 'redis://127.0.0.1:6379');
     this.prefix = options.prefix ?? 'switchboard';
     this.positionTtl = options.positionTtl ?? 3_600_000;
     this.presenceTtl = options.presenceTtl ?? 60_000;
@@ -125,20 +128,25 @@ export class RedisBroker implements Broker {
     // Named, so that CLIENT LIST shows whose connections these are. Commands
     // cut off by a dropped connection are not sent again after the reconnect:
     // their callers may have been told `unavailable` already and retried.
-    const commands = new Redis(this.url, {
+    const { connect, sharded, verbs } = this.connector;
+    const commands = connect({
       ...options,
       autoResendUnfulfilledCommands: false,
       connectionName: `${this.prefix}:commands`,
-    }) as Redis & Scripts;
-    commands.defineCommand('publishScript', { numberOfKeys: 3, lua: PUBLISH });
+    }) as RedisClient & Scripts;
+    commands.defineCommand('publishScript', { numberOfKeys: 3, lua: sharded ? shardedScript(PUBLISH) : PUBLISH });
     commands.defineCommand('readScript', { numberOfKeys: 2, lua: READ });
     commands.defineCommand('presenceScript', { numberOfKeys: 2, lua: PRESENCE });
-    const subscriber = new Redis(this.url, { ...options, connectionName: `${this.prefix}:subscriber` });
+    const subscriber = connect({ ...options, connectionName: `${this.prefix}:subscriber` });
     for (const connection of [commands, subscriber]) connection.on('error', () => {}); // status tells the story
-    subscriber.on('messageBuffer', (topic: Buffer, message: Buffer) => this.receive(topic.toString(), message));
-    subscriber.on('close', () => {
-      if (this.subscribed.size > 0) this.interrupted = true;
-    });
+    subscriber.on(verbs.message, (topic: Buffer, message: Buffer) => this.receive(topic.toString(), message));
+    // On Cluster a shard's subscriber connection ending is '-node'; the
+    // group's 'subscribersReady' follows once it is replaced and resubscribed.
+    for (const lost of ['close', '-node']) {
+      subscriber.on(lost, () => {
+        if (this.subscribed.size > 0) this.interrupted = true;
+      });
+    }
     // ioredis resubscribes by itself; what was published meanwhile was not
     // delivered. The clients are told once both connections are back: they
     // resubscribe at once and their recovery reads history on `commands`.
@@ -150,6 +158,7 @@ export class RedisBroker implements Broker {
     // connection, and 'close' above covers that. A subscribe that timed
     // out is undone (subscribe()), so no channel is left half-subscribed.
     subscriber.on('ready', () => this.announceInterruption());
+    subscriber.on('subscribersReady', () => this.announceInterruption());
     commands.on('ready', () => this.announceInterruption());
     this.commands = commands;
     this.subscriber = subscriber;
@@ -158,7 +167,7 @@ export class RedisBroker implements Broker {
       await Promise.all([commands.connect(), subscriber.connect()]);
     } catch (error) {
       await this.close();
-      throw new Error(`cannot reach Redis at ${this.url}: ${(error as Error).message}`);
+      throw new Error(`cannot reach Redis at ${this.connector.description}: ${(error as Error).message}`);
     }
     this.refresher = setInterval(() => void this.refreshPresence(), Math.max(100, this.presenceTtl / 3));
     this.refresher.unref();
@@ -173,7 +182,7 @@ export class RedisBroker implements Broker {
     this.refresher = this.prober = null;
     this.probes = [];
     this.handler = null;
-    const connections = [this.commands, this.subscriber].filter((c): c is Redis => c !== null);
+    const connections = [this.commands, this.subscriber].filter((c): c is RedisClient => c !== null);
     this.commands = this.subscriber = null;
     await Promise.all(connections.map((c) => c.quit().catch(() => c.disconnect())));
   }
@@ -195,14 +204,18 @@ export class RedisBroker implements Broker {
     const data = Buffer.from(encodePublication(publication));
     return this.run('the publication may still have been stored and delivered', async (redis) => {
       if (!history) {
-        await redis.publish(this.key('c', channel), Buffer.concat([Buffer.from('p:'), data]));
+        await redis[this.connector.verbs.publish](this.key('c', channel), Buffer.concat([Buffer.from('p:'), data]));
         return null;
       }
       const positionTtl = Math.max(this.positionTtl, history.ttl);
-      const [offset, evictedByBytes] = await redis.publishScript(
-        this.key('m', channel), this.key('h', channel), this.key('c', channel),
-        newEpoch(), history.size, data, this.now(), history.ttl, positionTtl, history.bytes ?? Number.MAX_SAFE_INTEGER,
-      );
+      const [[offset, evictedByBytes]] = await Promise.all([
+        redis.publishScript(
+          this.key('m', channel), this.key('h', channel), this.key('c', channel),
+          newEpoch(), history.size, data, this.now(), history.ttl, positionTtl, history.bytes ?? Number.MAX_SAFE_INTEGER,
+        ),
+        // Sent right behind the script on the same connection.
+        this.replicated(redis),
+      ]);
       if (evictedByBytes > 0) this.hit('historyBytesPerChannel', Number(evictedByBytes));
       return Number(offset);
     });
@@ -211,7 +224,7 @@ export class RedisBroker implements Broker {
   async emit(channel: string, event: ChannelEvent & { kind: 'join' | 'leave' }): Promise<void> {
     const data = Buffer.from(encode(event.entry, { ignoreUndefined: true }));
     await this.run('the event may still have been delivered', (redis) =>
-      redis.publish(this.key('c', channel), Buffer.concat([Buffer.from(event.kind === 'join' ? 'j:' : 'l:'), data])),
+      redis[this.connector.verbs.publish](this.key('c', channel), Buffer.concat([Buffer.from(event.kind === 'join' ? 'j:' : 'l:'), data])),
     );
   }
 
@@ -219,13 +232,13 @@ export class RedisBroker implements Broker {
     const id = ++this.nextSubscribe;
     this.subscribed.set(channel, id);
     try {
-      await this.run(null, () => this.subscriber!.subscribe(this.key('c', channel)));
+      await this.run(null, () => this.subscriber![this.connector.verbs.subscribe](this.key('c', channel)));
     } catch (error) {
       // An unsubscribe or a newer subscribe since then has the last word.
       if (this.subscribed.get(channel) === id) {
         this.subscribed.delete(channel);
         // A timed-out SUBSCRIBE still runs once Redis answers; undo it, in order behind it.
-        if (isTimeout(error)) this.subscriber?.unsubscribe(this.key('c', channel)).catch(() => {});
+        if (isTimeout(error)) this.subscriber?.[this.connector.verbs.unsubscribe](this.key('c', channel)).catch(() => {});
       }
       throw error;
     }
@@ -233,7 +246,7 @@ export class RedisBroker implements Broker {
 
   async unsubscribe(channel: string): Promise<void> {
     this.subscribed.delete(channel);
-    await this.run(null, () => this.subscriber!.unsubscribe(this.key('c', channel)));
+    await this.run(null, () => this.subscriber![this.connector.verbs.unsubscribe](this.key('c', channel)));
   }
 
   async history(channel: string, query: HistoryQuery, history: HistoryPolicy): Promise<HistoryPage> {
@@ -269,7 +282,7 @@ export class RedisBroker implements Broker {
     return values.map((value) => decode(value) as PresenceEntry);
   }
 
-  private writePresence(multi: ReturnType<Redis['multi']>, channel: string, entries: PresenceEntry[]) {
+  private writePresence(multi: ReturnType<RedisClient['multi']>, channel: string, entries: PresenceEntry[]) {
     const expiresAt = this.now() + this.presenceTtl;
     for (const entry of entries) {
       multi.hset(this.key('p', channel), entry.client, Buffer.from(encode(entry, { ignoreUndefined: true })));
@@ -282,15 +295,14 @@ export class RedisBroker implements Broker {
   private async refreshPresence(): Promise<void> {
     const redis = this.commands;
     if (!redis || redis.status !== 'ready' || this.ownPresence.size === 0) return;
-    const multi = redis.multi();
-    for (const [channel, entries] of this.ownPresence) this.writePresence(multi, channel, [...entries.values()]);
-    await multi.exec().catch((error: unknown) => {
-      if (isTimeout(error)) this.timeouts++;
-    }); // retried at the next tick
+    // One transaction per channel: a channel's keys share a Cluster slot, different channels' do not.
+    const writes = [...this.ownPresence].map(([channel, entries]) => this.writePresence(redis.multi(), channel, [...entries.values()]).exec());
+    const results = await Promise.allSettled(writes); // retried at the next tick
+    if (results.some((result) => result.status === 'rejected' && isTimeout(result.reason))) this.timeouts++;
   }
 
   private receive(topic: string, message: Buffer): void {
-    const channel = topic.slice(this.key('c', '').length);
+    const channel = topic.slice(this.prefix.length + 2, -'}:c'.length);
     if (!this.handler || !this.subscribed.has(channel)) return;
     const colon = message.indexOf(0x3a);
     const kind = message.subarray(0, 1).toString();
@@ -309,7 +321,7 @@ export class RedisBroker implements Broker {
    * Run a command; a Redis that is away or silent becomes the contract's
    * `unavailable`. `late` says what a command that timed out may still do.
    */
-  private async run<T>(late: string | null, command: (redis: Redis & Scripts) => Promise<T>): Promise<T> {
+  private async run<T>(late: string | null, command: (redis: RedisClient & Scripts) => Promise<T>): Promise<T> {
     if (!this.commands) throw new SwitchboardError('unavailable', 'the broker is closed');
     try {
       return await command(this.commands);
@@ -328,8 +340,25 @@ export class RedisBroker implements Broker {
     for (const channel of this.subscribed.keys()) this.handler?.(channel, { kind: 'interrupted' });
   }
 
+  /**
+   * Resolves once `waitForReplicas` replicas have this connection's writes so
+   * far; fails with `unavailable` when they do not within half the timeout
+   * (so WAIT answers before the command timeout gives up on it).
+   */
+  private async replicated(redis: RedisClient): Promise<void> {
+    const wanted = this.connector.waitForReplicas;
+    if (wanted === 0) return;
+    const within = Math.max(1, Math.floor(this.timeout / 2));
+    const acknowledged = await (redis as Redis).wait(wanted, within);
+    if (acknowledged < wanted) {
+      this.hit('replicaWait');
+      throw new Error(`${acknowledged} of ${wanted} replicas confirmed the publication within ${within} ms; it may still have been stored and delivered`);
+    }
+  }
+
+  /** The `{channel}` hash tag keeps a channel's keys in one Cluster slot, so one script can touch them all. */
   private key(kind: string, channel: string): string {
-    return `${this.prefix}:${kind}:${channel}`;
+    return `${this.prefix}:{${channel}}:${kind}`;
   }
 }
 
@@ -350,7 +379,7 @@ class Probe {
   private connection = 0;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly timeout: number,
   ) {
     // A fresh connection starts with a clean record; its status covers the outage.
