@@ -8,6 +8,7 @@ import type { Redis } from 'ioredis';
 import { SwitchboardError } from '../protocol/codes.js';
 import type { PresenceEntry } from '../protocol/frames.js';
 import type { Broker, ChannelEvent, ChannelEventHandler, HistoryPage, HistoryPolicy, HistoryQuery, Publication } from './broker.js';
+import { ReplicaWait } from './replica-wait.js';
 import { redisConnector, shardedScript, type RedisClient, type RedisConnector, type RedisTarget } from './redis-connection.js';
 import { emptyPage, encodePublication, firstUnexpired, historyPage, newEpoch, type StoredPublication } from './history.js';
 
@@ -107,6 +108,7 @@ export class RedisBroker implements Broker {
   private nextSubscribe = 0;
   private interrupted = false;
   private readonly hits = new Map<string, number>();
+  private replicaWait: ReplicaWait | null = null;
 
   constructor(options: RedisBrokerOptions = {}) {
     this.connector = redisConnector(options.target ?? options.url ?? 'redis://127.0.0.1:6379');
@@ -163,6 +165,8 @@ export class RedisBroker implements Broker {
     this.commands = commands;
     this.subscriber = subscriber;
     this.probes = [new Probe(commands, this.timeout), new Probe(subscriber, this.timeout)];
+    const replicaWait = (this.replicaWait = new ReplicaWait(commands, this.connector.waitForReplicas, this.timeout));
+    commands.on('ready', () => replicaWait.refresh());
     try {
       await Promise.all([commands.connect(), subscriber.connect()]);
     } catch (error) {
@@ -172,7 +176,10 @@ export class RedisBroker implements Broker {
     this.refresher = setInterval(() => void this.refreshPresence(), Math.max(100, this.presenceTtl / 3));
     this.refresher.unref();
     // Probing four times per timeout notices a silence within about `timeout`.
-    this.prober = setInterval(() => this.probes.forEach((probe) => probe.send()), Math.max(10, this.timeout / 4));
+    this.prober = setInterval(() => {
+      this.probes.forEach((probe) => probe.send());
+      replicaWait.refresh();
+    }, Math.max(10, this.timeout / 4));
     this.prober.unref();
   }
 
@@ -197,6 +204,7 @@ export class RedisBroker implements Broker {
 
   *limitHits(): Iterable<[string, number]> {
     yield ['brokerTimeout', this.timeouts];
+    if (this.replicaWait?.misses) yield ['replicaWait', this.replicaWait.misses];
     yield* this.hits.entries();
   }
 
@@ -214,7 +222,7 @@ export class RedisBroker implements Broker {
           newEpoch(), history.size, data, this.now(), history.ttl, positionTtl, history.bytes ?? Number.MAX_SAFE_INTEGER,
         ),
         // Sent right behind the script on the same connection.
-        this.replicated(redis),
+        this.replicaWait!.confirmed(),
       ]);
       if (evictedByBytes > 0) this.hit('historyBytesPerChannel', Number(evictedByBytes));
       return Number(offset);
@@ -338,22 +346,6 @@ export class RedisBroker implements Broker {
     if (!this.interrupted || this.commands?.status !== 'ready' || this.subscriber?.status !== 'ready') return;
     this.interrupted = false;
     for (const channel of this.subscribed.keys()) this.handler?.(channel, { kind: 'interrupted' });
-  }
-
-  /**
-   * Resolves once `waitForReplicas` replicas have this connection's writes so
-   * far; fails with `unavailable` when they do not within half the timeout
-   * (so WAIT answers before the command timeout gives up on it).
-   */
-  private async replicated(redis: RedisClient): Promise<void> {
-    const wanted = this.connector.waitForReplicas;
-    if (wanted === 0) return;
-    const within = Math.max(1, Math.floor(this.timeout / 2));
-    const acknowledged = await (redis as Redis).wait(wanted, within);
-    if (acknowledged < wanted) {
-      this.hit('replicaWait');
-      throw new Error(`${acknowledged} of ${wanted} replicas confirmed the publication within ${within} ms; it may still have been stored and delivered`);
-    }
   }
 
   /** The `{channel}` hash tag keeps a channel's keys in one Cluster slot, so one script can touch them all. */
