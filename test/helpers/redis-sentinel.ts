@@ -2,6 +2,7 @@
 // replica and three sentinels (`redis-server --sentinel`), ready once every
 // sentinel knows the replica and a quorum (polled, not slept on).
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,8 +33,14 @@ export interface RedisSentinelSet {
   close: () => Promise<void>;
 }
 
-function startSentinel(dir: string, port: number, masterPort: number): Promise<{ child: ChildProcess; kill: () => Promise<void> }> {
+interface SentinelSpec {
+  port: number;
+  id: string;
+}
+
+function startSentinel(dir: string, me: SentinelSpec, peers: SentinelSpec[], masterPort: number, replicaPort: number): Promise<{ child: ChildProcess; kill: () => Promise<void> }> {
   // Sentinel rewrites its config file, so each gets its own.
+  const { port } = me;
   const file = join(dir, `sentinel-${port}.conf`);
   writeFileSync(
     file,
@@ -42,9 +49,14 @@ function startSentinel(dir: string, port: number, masterPort: number): Promise<{
       'bind 127.0.0.1',
       `dir ${dir}`,
       `sentinel monitor ${MASTER_NAME} 127.0.0.1 ${masterPort} 2`,
-      // A dead master is judged down after 1 s, so a failover takes a few seconds.
+      // A dead master is judged down after 1 s, so a failover takes a few seconds;
+      // an election that splits is retried after twice the failover timeout.
       `sentinel down-after-milliseconds ${MASTER_NAME} 1000`,
-      `sentinel failover-timeout ${MASTER_NAME} 10000`,
+      `sentinel failover-timeout ${MASTER_NAME} 3000`,
+      // Told of each other and the replica up front, instead of discovering them over seconds.
+      `sentinel myid ${me.id}`,
+      `sentinel known-replica ${MASTER_NAME} 127.0.0.1 ${replicaPort}`,
+      ...peers.map((peer) => `sentinel known-sentinel ${MASTER_NAME} 127.0.0.1 ${peer.port} ${peer.id}`),
       '',
     ].join('\n'),
   );
@@ -88,11 +100,16 @@ export async function startRedisSentinel(): Promise<RedisSentinelSet> {
     return redis;
   };
   try {
-    processes.set(master, await spawnRedis(master, ['--dir', dir]));
-    processes.set(replica, await spawnRedis(replica, ['--dir', dir, '--replicaof', '127.0.0.1', String(master)]));
+    // Diskless sync at once (the default waits 5 s for more replicas); either may be the master later.
+    const replication = ['--dir', dir, '--repl-diskless-sync-delay', '0'];
+    processes.set(master, await spawnRedis(master, replication));
+    processes.set(replica, await spawnRedis(replica, [...replication, '--replicaof', '127.0.0.1', String(master)]));
     const replicaAdmin = admin(replica);
     await until('the replica in sync', async () => ((await replicaAdmin.info('replication')) as string).includes('master_link_status:up'));
-    for (const port of sentinelPorts) processes.set(port, await startSentinel(dir, port, master));
+    const specs = sentinelPorts.map((port) => ({ port, id: randomBytes(20).toString('hex') }));
+    for (const spec of specs) {
+      processes.set(spec.port, await startSentinel(dir, spec, specs.filter((peer) => peer !== spec), master, replica));
+    }
     const sentinelAdmins = sentinelPorts.map(admin);
     await until('every sentinel to know the replica and a quorum', async () => {
       const ready = await Promise.all(
