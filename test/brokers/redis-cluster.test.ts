@@ -79,4 +79,37 @@ if (requireRedisServer('Redis Cluster', 7)) {
       await Promise.all([a.close(), b.close()]);
     }
   });
+
+  // Runs last: it takes a master down and back, with its data lost.
+  it('reports an interruption when a shard’s subscriber connection is lost, and delivers again once it is back', async () => {
+    const [a, b] = [make(), make()];
+    const [logA, logB] = [new EventLog(), new EventLog()];
+    await a.start(logA.handler);
+    await b.start(logB.handler);
+    try {
+      const c = `moving-${randomUUID()}`;
+      await b.subscribe(c);
+      await a.publish(c, { payload: 'before' }, null);
+      await logB.until(() => logB.payloads(c).length === 1);
+      // The master holding the channel's slot.
+      const owner = await ownerOf(`${prefix}:{${c}}:c`);
+      await cluster!.kill(owner);
+      await cluster!.restart(owner);
+      await logB.until(() => logB.of(c).some((e) => e.kind === 'interrupted'), 20_000);
+      await expect.poll(async () => a.publish(c, { payload: 'after' }, null).then(() => true, () => false), { timeout: 10_000 }).toBe(true);
+      await logB.until(() => logB.payloads(c).includes('after'), 10_000);
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+  }, 40_000);
+}
+
+/** The port of the master serving `key`'s slot. */
+async function ownerOf(key: string): Promise<number> {
+  const [port] = await eachNode(async (redis) => {
+    const slot = (await redis.call('CLUSTER', 'KEYSLOT', key)) as number;
+    const shards = (await redis.call('CLUSTER', 'SLOTS')) as Array<[number, number, [string, number]]>;
+    return shards.find(([from, to]) => slot >= from && slot <= to)![2][1];
+  });
+  return port!;
 }

@@ -10,6 +10,10 @@ import { freePort } from './ports.js';
 
 export interface RedisCluster {
   nodes: RedisAddress[];
+  /** SIGKILL the master on `port`. */
+  kill: (port: number) => Promise<void>;
+  /** Start the master on `port` again (same node id and slots, no data); resolves once every node says the cluster is ok. */
+  restart: (port: number) => Promise<void>;
   close: () => Promise<void>;
 }
 
@@ -50,30 +54,44 @@ export async function until(what: string, check: () => Promise<boolean>, ms = 15
 export async function startRedisCluster(): Promise<RedisCluster> {
   const dir = mkdtempSync(join(tmpdir(), 'sb-cluster-'));
   const ports = [await freePort(), await freePort(), await freePort()];
-  const servers = await Promise.all(
-    ports.map((port) =>
-      spawnRedis(port, ['--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--cluster-node-timeout', '2000', '--dir', dir]),
-    ),
-  );
-  const admins = ports.map((port) => new Redis(port, '127.0.0.1', { lazyConnect: true }));
+  const start = (port: number) =>
+    spawnRedis(port, ['--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--cluster-node-timeout', '2000', '--dir', dir]);
+  const servers = new Map(await Promise.all(ports.map(async (port) => [port, await start(port)] as const)));
+  const admins = ports.map((port) => {
+    const admin = new Redis(port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => 50 });
+    admin.on('error', () => {}); // a killed node is expected
+    return admin;
+  });
   const close = async () => {
     admins.forEach((admin) => admin.disconnect());
-    await Promise.all(servers.map((server) => server.kill()));
+    await Promise.all([...servers.values()].map((server) => server.kill()));
     rmSync(dir, { recursive: true, force: true });
   };
+  // Every node must see every slot covered before a client's slot map is right.
+  const allOk = () =>
+    until('cluster state ok on every node', async () => {
+      const infos = await Promise.all(admins.map((admin) => admin.call('CLUSTER', 'INFO') as Promise<string>));
+      return infos.every((info) => info.includes('cluster_state:ok') && info.includes('cluster_known_nodes:3'));
+    });
   try {
     // 16384 slots in three ranges, one per master.
     const ranges = [[0, 5460], [5461, 10922], [10923, 16383]];
     await Promise.all(admins.map((admin, i) => admin.call('CLUSTER', 'ADDSLOTSRANGE', ...ranges[i]!.map(String))));
     for (const port of ports.slice(1)) await admins[0]!.call('CLUSTER', 'MEET', '127.0.0.1', String(port));
-    // Every node must see every slot covered before a client's slot map is right.
-    await until('cluster state ok on every node', async () => {
-      const infos = await Promise.all(admins.map((admin) => admin.call('CLUSTER', 'INFO') as Promise<string>));
-      return infos.every((info) => info.includes('cluster_state:ok') && info.includes('cluster_known_nodes:3'));
-    });
+    await allOk();
   } catch (error) {
     await close();
     throw error;
   }
-  return { nodes: ports.map((port) => ({ host: '127.0.0.1', port })), close };
+  return {
+    nodes: ports.map((port) => ({ host: '127.0.0.1', port })),
+    kill: async (port) => {
+      await servers.get(port)?.kill();
+    },
+    restart: async (port) => {
+      servers.set(port, await start(port));
+      await allOk();
+    },
+    close,
+  };
 }
