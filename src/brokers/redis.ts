@@ -1,15 +1,15 @@
 // Many nodes through Redis. Per channel: a hash with the epoch and newest
 // offset, a stream with the newest `size` publications, and a pub/sub topic.
 // Publishing is one Lua script that takes the next offset, stores and
-// PUBLISHes, so every node sees one order and one set of offsets. Payloads
+// PUBLISHes (SPUBLISH on Redis Cluster), so every node sees one order and one set of offsets. Payloads
 // are stored and carried as MessagePack, so binary values survive.
 import { decode, encode } from '@msgpack/msgpack';
-import type { Redis } from 'ioredis';
 import { SwitchboardError } from '../protocol/codes.js';
 import type { PresenceEntry } from '../protocol/frames.js';
 import type { Broker, ChannelEvent, ChannelEventHandler, HistoryPage, HistoryPolicy, HistoryQuery, Publication } from './broker.js';
 import { ReplicaWait } from './replica-wait.js';
 import { redisConnector, shardedScript, type RedisClient, type RedisConnector, type RedisTarget } from './redis-connection.js';
+export type { RedisAddress, RedisTarget } from './redis-connection.js';
 import { emptyPage, encodePublication, firstUnexpired, historyPage, newEpoch, type StoredPublication } from './history.js';
 
 export interface RedisBrokerOptions {
