@@ -45,8 +45,8 @@ export interface RedisConnector {
   readonly sharded: boolean;
   readonly verbs: PubSubVerbs;
   readonly waitForReplicas: number;
-  /** A new connection (not yet connected) with these ioredis options. */
-  connect(options: RedisOptions): RedisClient;
+  /** A new connection (not yet connected) with these ioredis options, for commands or for pub/sub. */
+  connect(options: RedisOptions, purpose: 'commands' | 'subscriber'): RedisClient;
 }
 
 const list = (addresses: RedisAddress[]) => addresses.map(({ host, port }) => `${host}:${port}`).join(',');
@@ -91,7 +91,7 @@ export function redisConnector(target: RedisTarget): RedisConnector {
     sharded: true,
     verbs: SHARDED,
     waitForReplicas: 0,
-    connect: (options) => {
+    connect: (options, purpose) => {
       const { connectionName, ...redisOptions } = options;
       const clusterOptions: ClusterOptions = {
         redisOptions: { ...redisOptions, password, connectionName, reconnectOnError },
@@ -99,7 +99,7 @@ export function redisConnector(target: RedisTarget): RedisConnector {
         lazyConnect: options.lazyConnect,
         maxRedirections: 16,
         // One subscriber connection per master, each holding the SSUBSCRIBEs of its slots.
-        shardedSubscribers: true,
+        shardedSubscribers: purpose === 'subscriber',
         // ioredis's wait before retrying a command on a cluster still settling (TRYAGAIN, CLUSTERDOWN).
         retryDelayOnTryAgain: 50,
         retryDelayOnClusterDown: 50,

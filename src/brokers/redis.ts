@@ -135,11 +135,11 @@ export class RedisBroker implements Broker {
       ...options,
       autoResendUnfulfilledCommands: false,
       connectionName: `${this.prefix}:commands`,
-    }) as RedisClient & Scripts;
+    }, 'commands') as RedisClient & Scripts;
     commands.defineCommand('publishScript', { numberOfKeys: 3, lua: sharded ? shardedScript(PUBLISH) : PUBLISH });
     commands.defineCommand('readScript', { numberOfKeys: 2, lua: READ });
     commands.defineCommand('presenceScript', { numberOfKeys: 2, lua: PRESENCE });
-    const subscriber = connect({ ...options, connectionName: `${this.prefix}:subscriber` });
+    const subscriber = connect({ ...options, connectionName: `${this.prefix}:subscriber` }, 'subscriber');
     for (const connection of [commands, subscriber]) connection.on('error', () => {}); // status tells the story
     subscriber.on(verbs.message, (topic: Buffer, message: Buffer) => this.receive(topic.toString(), message));
     // On Cluster a shard's subscriber connection ending is '-node'; the
