@@ -6,7 +6,8 @@ import type { RedisClient } from './redis-connection.js';
 
 export class ReplicaWait {
   /**
-   * Replicas the master has now, as ROLE last said; until it has said, as
+   * Replicas the master has online now (past their initial sync), as ROLE
+   * last said; until it has said, as
    * many as wanted. A master that lost its replicas (it was one, promoted
    * after the old master died) waits for none, so publishing resumes; it
    * waits again as soon as a replica is attached.

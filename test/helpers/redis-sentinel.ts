@@ -104,8 +104,9 @@ export async function startRedisSentinel(): Promise<RedisSentinelSet> {
     const replication = ['--dir', dir, '--repl-diskless-sync-delay', '0'];
     processes.set(master, await spawnRedis(master, replication));
     processes.set(replica, await spawnRedis(replica, [...replication, '--replicaof', '127.0.0.1', String(master)]));
-    const replicaAdmin = admin(replica);
-    await until('the replica in sync', async () => ((await replicaAdmin.info('replication')) as string).includes('master_link_status:up'));
+    // In sync, and online for the master (ROLE lists only online replicas, and so WAITs only for them).
+    const masterAdmin = admin(master);
+    await until('the replica online', async () => ((await masterAdmin.call('ROLE')) as [string, number, unknown[]])[2].length === 1);
     const specs = sentinelPorts.map((port) => ({ port, id: randomBytes(20).toString('hex') }));
     for (const spec of specs) {
       processes.set(spec.port, await startSentinel(dir, spec, specs.filter((peer) => peer !== spec), master, replica));
