@@ -2,7 +2,7 @@
 // survivor takes the dead node's presence entries out and hands them to its
 // server, which announces the leaves (docs/scaling.md, "Nodes and ghosts").
 //
-// Keys: `nodes` (zset: node id -> lease expiry), `node:<id>` (the node's
+// Keys, all under the `{nodes}` hash tag: `nodes` (zset: node id -> lease expiry), `node:<id>` (the node's
 // record, JSON), `np:<id>` (set: [channel, client] of each presence entry the
 // node holds), `cleanup` (zset: dead node id -> expiry of the claim of the
 // survivor cleaning it up). Leases are timed by Redis's clock (TIME in the
@@ -87,6 +87,8 @@ export class RedisNodes {
     private readonly lease: NodeLease,
     /** This node's lease had lapsed and was taken away: write its presence entries again. */
     private readonly onRevived: () => void,
+    /** A channel's presence keys (entries hash, expiry zset), as the broker names them. */
+    private readonly presenceKeys: (channel: string) => [string, string],
   ) {
     this.id = lease.describe().node;
   }
@@ -186,13 +188,15 @@ export class RedisNodes {
       clients.push(client);
     }
     for (const [channel, clients] of byChannel) {
-      const removed = await redis.removePresenceOfBuffer(this.key(`p:${channel}`), this.key(`pe:${channel}`), ...clients);
+      const [entries, expiry] = this.presenceKeys(channel);
+      const removed = await redis.removePresenceOfBuffer(entries, expiry, ...clients);
       if (removed.length > 0) this.lease.onOrphans(channel, removed.map((value) => decode(value) as PresenceEntry));
     }
     return members;
   }
 
+  /** Every node key shares one Cluster slot (the `{nodes}` hash tag), so the scripts and MGET may touch several. */
   private key(name: string): string {
-    return `${this.prefix}:${name}`;
+    return `${this.prefix}:{nodes}:${name}`;
   }
 }

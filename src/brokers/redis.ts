@@ -1,19 +1,23 @@
 // Many nodes through Redis. Per channel: a hash with the epoch and newest
 // offset, a stream with the newest `size` publications, and a pub/sub topic.
 // Publishing is one Lua script that takes the next offset, stores and
-// PUBLISHes, so every node sees one order and one set of offsets. Payloads
+// PUBLISHes (SPUBLISH on Redis Cluster), so every node sees one order and one set of offsets. Payloads
 // are stored and carried as MessagePack, so binary values survive.
 import { decode, encode } from '@msgpack/msgpack';
-import { Redis } from 'ioredis';
 import { SwitchboardError } from '../protocol/codes.js';
 import type { PresenceEntry } from '../protocol/frames.js';
 import type { Broker, ChannelEvent, ChannelEventHandler, HistoryPage, HistoryPolicy, HistoryQuery, NodeLease, NodeRecord, Publication, PublishOptions } from './broker.js';
 import { defineNodeScripts, RedisNodes, type NodeConnection } from './redis-nodes.js';
+import { ReplicaWait } from './replica-wait.js';
+import { redisConnector, shardedScript, type RedisClient, type RedisConnector, type RedisTarget } from './redis-connection.js';
+export type { RedisAddress, RedisTarget } from './redis-connection.js';
 import { emptyPage, encodePublication, firstUnexpired, historyPage, newEpoch, type StoredPublication } from './history.js';
 
 export interface RedisBrokerOptions {
   /** redis://host:port/db; default redis://127.0.0.1:6379 */
   url?: string;
+  /** Instead of `url`: a URL, a Sentinel set or a Cluster (docs/scaling.md). */
+  target?: RedisTarget;
   /** Prefix of every key and topic, to share a Redis between deployments. Default "switchboard". */
   prefix?: string;
   /** How long a channel's epoch and offset outlive its last use. Default one hour. */
@@ -131,11 +135,11 @@ interface Scripts {
   presenceCountScript(entries: string, expiry: string, now: number): Promise<[number, number]>;
 }
 
-type Connection = Redis & Scripts & NodeConnection;
+type Connection = RedisClient & Scripts & NodeConnection;
 
 export class RedisBroker implements Broker {
   readonly name = 'redis';
-  private readonly url: string;
+  private readonly connector: RedisConnector;
   private readonly prefix: string;
   private readonly positionTtl: number;
   private readonly presenceTtl: number;
@@ -143,7 +147,7 @@ export class RedisBroker implements Broker {
   private commands: Connection | null = null;
   /** This node's lease, once registered. */
   private lease: RedisNodes | null = null;
-  private subscriber: Redis | null = null;
+  private subscriber: RedisClient | null = null;
   private handler: ChannelEventHandler | null = null;
   private readonly subscribed = new Map<string, number>();
   /** Presence entries of this node's clients, refreshed until removed. */
@@ -158,9 +162,10 @@ export class RedisBroker implements Broker {
   private nextSubscribe = 0;
   private interrupted = false;
   private readonly hits = new Map<string, number>();
+  private replicaWait: ReplicaWait | null = null;
 
   constructor(options: RedisBrokerOptions = {}) {
-    this.url = options.url ?? 'redis://127.0.0.1:6379';
+    this.connector = redisConnector(options.target ?? options.url ?? 'redis://127.0.0.1:6379');
     this.prefix = options.prefix ?? 'switchboard';
     this.positionTtl = options.positionTtl ?? 3_600_000;
     this.presenceTtl = options.presenceTtl ?? 60_000;
@@ -179,24 +184,31 @@ export class RedisBroker implements Broker {
     // Named, so that CLIENT LIST shows whose connections these are. Commands
     // cut off by a dropped connection are not sent again after the reconnect:
     // their callers may have been told `unavailable` already and retried.
-    const commands = new Redis(this.url, {
+    const { connect, sharded, verbs } = this.connector;
+    const commands = connect({
       ...options,
       autoResendUnfulfilledCommands: false,
       connectionName: `${this.prefix}:commands`,
-    }) as Connection;
+    }, 'commands') as Connection;
     defineNodeScripts(commands);
-    commands.defineCommand('publishScript', { numberOfKeys: 4, lua: PUBLISH });
-    commands.defineCommand('publishOnceScript', { numberOfKeys: 2, lua: PUBLISH_ONCE });
+    // On a Cluster the scripts publish with SPUBLISH, to the channel's own shard.
+    const script = (lua: string) => (sharded ? shardedScript(lua) : lua);
+    commands.defineCommand('publishScript', { numberOfKeys: 4, lua: script(PUBLISH) });
+    commands.defineCommand('publishOnceScript', { numberOfKeys: 2, lua: script(PUBLISH_ONCE) });
     commands.defineCommand('readScript', { numberOfKeys: 2, lua: READ });
     commands.defineCommand('presenceScript', { numberOfKeys: 2, lua: PRESENCE });
     commands.defineCommand('userPresenceScript', { numberOfKeys: 1, lua: USER_PRESENCE });
     commands.defineCommand('presenceCountScript', { numberOfKeys: 2, lua: PRESENCE_COUNT });
-    const subscriber = new Redis(this.url, { ...options, connectionName: `${this.prefix}:subscriber` });
+    const subscriber = connect({ ...options, connectionName: `${this.prefix}:subscriber` }, 'subscriber');
     for (const connection of [commands, subscriber]) connection.on('error', () => {}); // status tells the story
-    subscriber.on('messageBuffer', (topic: Buffer, message: Buffer) => this.receive(topic.toString(), message));
-    subscriber.on('close', () => {
-      if (this.subscribed.size > 0) this.interrupted = true;
-    });
+    subscriber.on(verbs.message, (topic: Buffer, message: Buffer) => this.receive(topic.toString(), message));
+    // On Cluster a shard's subscriber connection ending is '-node'; the
+    // group's 'subscribersReady' follows once it is replaced and resubscribed.
+    for (const lost of ['close', '-node']) {
+      subscriber.on(lost, () => {
+        if (this.subscribed.size > 0) this.interrupted = true;
+      });
+    }
     // ioredis resubscribes by itself; what was published meanwhile was not
     // delivered. The clients are told once both connections are back: they
     // resubscribe at once and their recovery reads history on `commands`.
@@ -208,20 +220,26 @@ export class RedisBroker implements Broker {
     // connection, and 'close' above covers that. A subscribe that timed
     // out is undone (subscribe()), so no channel is left half-subscribed.
     subscriber.on('ready', () => this.announceInterruption());
+    subscriber.on('subscribersReady', () => this.announceInterruption());
     commands.on('ready', () => this.announceInterruption());
     this.commands = commands;
     this.subscriber = subscriber;
     this.probes = [new Probe(commands, this.timeout), new Probe(subscriber, this.timeout)];
+    const replicaWait = (this.replicaWait = new ReplicaWait(commands, this.connector.waitForReplicas, this.timeout));
+    commands.on('ready', () => replicaWait.refresh());
     try {
       await Promise.all([commands.connect(), subscriber.connect()]);
     } catch (error) {
       await this.close();
-      throw new Error(`cannot reach Redis at ${this.url}: ${(error as Error).message}`);
+      throw new Error(`cannot reach Redis at ${this.connector.description}: ${(error as Error).message}`);
     }
     this.refresher = setInterval(() => void this.refreshPresence(), Math.max(100, this.presenceTtl / 3));
     this.refresher.unref();
     // Probing four times per timeout notices a silence within about `timeout`.
-    this.prober = setInterval(() => this.probes.forEach((probe) => probe.send()), Math.max(10, this.timeout / 4));
+    this.prober = setInterval(() => {
+      this.probes.forEach((probe) => probe.send());
+      replicaWait.refresh();
+    }, Math.max(10, this.timeout / 4));
     this.prober.unref();
   }
 
@@ -233,7 +251,7 @@ export class RedisBroker implements Broker {
     this.refresher = this.prober = null;
     this.probes = [];
     this.handler = null;
-    const connections = [this.commands, this.subscriber].filter((c): c is Redis => c !== null);
+    const connections = [this.commands, this.subscriber].filter((c): c is RedisClient => c !== null);
     this.commands = this.subscriber = null;
     await Promise.all(connections.map((c) => c.quit().catch(() => c.disconnect())));
   }
@@ -248,6 +266,7 @@ export class RedisBroker implements Broker {
 
   *limitHits(): Iterable<[string, number]> {
     yield ['brokerTimeout', this.timeouts];
+    if (this.replicaWait?.misses) yield ['replicaWait', this.replicaWait.misses];
     yield* this.hits.entries();
   }
 
@@ -259,15 +278,19 @@ export class RedisBroker implements Broker {
       if (!history) {
         const message = Buffer.concat([Buffer.from('p:'), data]);
         if (keyed) await redis.publishOnceScript(once, this.key('c', channel), message, options.window!);
-        else await redis.publish(this.key('c', channel), message);
+        else await redis[this.connector.verbs.publish](this.key('c', channel), message);
         return null;
       }
       const positionTtl = Math.max(this.positionTtl, history.ttl);
-      const [offset, evictedByBytes] = await redis.publishScript(
-        this.key('m', channel), this.key('h', channel), this.key('c', channel), once,
-        newEpoch(), history.size, data, this.now(), history.ttl, positionTtl, history.bytes ?? Number.MAX_SAFE_INTEGER,
-        keyed ? options.window! : 0,
-      );
+      const [[offset, evictedByBytes]] = await Promise.all([
+        redis.publishScript(
+          this.key('m', channel), this.key('h', channel), this.key('c', channel), once,
+          newEpoch(), history.size, data, this.now(), history.ttl, positionTtl, history.bytes ?? Number.MAX_SAFE_INTEGER,
+          keyed ? options.window! : 0,
+        ),
+        // Sent right behind the script on the same connection.
+        this.replicaWait!.confirmed(),
+      ]);
       if (evictedByBytes > 0) this.hit('historyBytesPerChannel', Number(evictedByBytes));
       return Number(offset);
     });
@@ -276,7 +299,7 @@ export class RedisBroker implements Broker {
   async emit(channel: string, event: ChannelEvent & { kind: 'join' | 'leave' }): Promise<void> {
     const data = Buffer.from(encode(event.entry, { ignoreUndefined: true }));
     await this.run('the event may still have been delivered', (redis) =>
-      redis.publish(this.key('c', channel), Buffer.concat([Buffer.from(event.kind === 'join' ? 'j:' : 'l:'), data])),
+      redis[this.connector.verbs.publish](this.key('c', channel), Buffer.concat([Buffer.from(event.kind === 'join' ? 'j:' : 'l:'), data])),
     );
   }
 
@@ -284,13 +307,13 @@ export class RedisBroker implements Broker {
     const id = ++this.nextSubscribe;
     this.subscribed.set(channel, id);
     try {
-      await this.run(null, () => this.subscriber!.subscribe(this.key('c', channel)));
+      await this.run(null, () => this.subscriber![this.connector.verbs.subscribe](this.key('c', channel)));
     } catch (error) {
       // An unsubscribe or a newer subscribe since then has the last word.
       if (this.subscribed.get(channel) === id) {
         this.subscribed.delete(channel);
         // A timed-out SUBSCRIBE still runs once Redis answers; undo it, in order behind it.
-        if (isTimeout(error)) this.subscriber?.unsubscribe(this.key('c', channel)).catch(() => {});
+        if (isTimeout(error)) this.subscriber?.[this.connector.verbs.unsubscribe](this.key('c', channel)).catch(() => {});
       }
       throw error;
     }
@@ -298,7 +321,7 @@ export class RedisBroker implements Broker {
 
   async unsubscribe(channel: string): Promise<void> {
     this.subscribed.delete(channel);
-    await this.run(null, () => this.subscriber!.unsubscribe(this.key('c', channel)));
+    await this.run(null, () => this.subscriber![this.connector.verbs.unsubscribe](this.key('c', channel)));
   }
 
   async history(channel: string, query: HistoryQuery, history: HistoryPolicy): Promise<HistoryPage> {
@@ -318,6 +341,7 @@ export class RedisBroker implements Broker {
     if (!own) this.ownPresence.set(channel, (own = new Map()));
     own.set(entry.client, entry);
     await this.run(null, (redis) => this.writePresence(redis.multi(), channel, [entry]).exec());
+    await this.run(null, (redis) => this.indexPresence(redis, [[channel, [entry]]]));
     if (entry.user === null) return 1;
     const now = this.now();
     return Number(
@@ -332,11 +356,9 @@ export class RedisBroker implements Broker {
     const owner = own?.get(client)?.user ?? user;
     own?.delete(client);
     if (own?.size === 0) this.ownPresence.delete(channel);
-    await this.run(null, (redis) => {
-      const multi = redis.multi().hdel(this.key('p', channel), client).zrem(this.key('pe', channel), client);
-      if (this.lease) multi.srem(this.lease.indexKey(), RedisNodes.member(channel, client));
-      return multi.exec();
-    });
+    await this.run(null, (redis) => redis.multi().hdel(this.key('p', channel), client).zrem(this.key('pe', channel), client).exec());
+    // The node's index lives in the nodes' slot, apart from the channel's keys (one Cluster slot per transaction).
+    if (this.lease) await this.run(null, (redis) => redis.srem(this.lease!.indexKey(), RedisNodes.member(channel, client)));
     if (owner === null) return 0;
     const now = this.now();
     return Number(await this.run(null, (redis) => redis.userPresenceScript(this.userKey(channel, owner), client, 0, now, this.presenceTtl * 2, '0')));
@@ -357,7 +379,7 @@ export class RedisBroker implements Broker {
     return values.map((value) => decode(value) as PresenceEntry);
   }
 
-  private writePresence(multi: ReturnType<Redis['multi']>, channel: string, entries: PresenceEntry[]) {
+  private writePresence(multi: ReturnType<RedisClient['multi']>, channel: string, entries: PresenceEntry[]) {
     const expiresAt = this.now() + this.presenceTtl;
     for (const entry of entries) {
       multi.hset(this.key('p', channel), entry.client, Buffer.from(encode(entry, { ignoreUndefined: true })));
@@ -368,17 +390,24 @@ export class RedisBroker implements Broker {
       }
     }
     multi.pexpire(this.key('p', channel), this.presenceTtl * 2).pexpire(this.key('pe', channel), this.presenceTtl * 2);
-    // Indexed under this node, so that a survivor finds them if this node dies.
-    if (this.lease) {
-      const index = this.lease.indexKey();
-      multi.sadd(index, ...entries.map((entry) => RedisNodes.member(channel, entry.client))).pexpire(index, this.presenceTtl * 2);
-    }
     return multi;
+  }
+
+  /**
+   * Index presence entries under this node, so that a survivor finds them if
+   * this node dies. The index is in the nodes' Cluster slot, so it is written
+   * apart from the channels' keys.
+   */
+  private async indexPresence(redis: Connection, entries: Array<[string, PresenceEntry[]]>): Promise<void> {
+    if (!this.lease || entries.length === 0) return;
+    const index = this.lease.indexKey();
+    const members = entries.flatMap(([channel, list]) => list.map((entry) => RedisNodes.member(channel, entry.client)));
+    await redis.multi().sadd(index, ...members).pexpire(index, this.presenceTtl * 2).exec();
   }
 
   async registerNode(lease: NodeLease): Promise<void> {
     if (!this.commands) throw new SwitchboardError('unavailable', 'the broker is closed');
-    this.lease = new RedisNodes(() => this.commands, this.prefix, lease, () => void this.refreshPresence());
+    this.lease = new RedisNodes(() => this.commands, this.prefix, lease, () => void this.refreshPresence(), (channel) => [this.key('p', channel), this.key('pe', channel)]);
     await this.run(null, () => this.lease!.start());
     // Entries added before the lease existed were not indexed yet.
     await this.refreshPresence();
@@ -403,15 +432,15 @@ export class RedisBroker implements Broker {
   private async refreshPresence(): Promise<void> {
     const redis = this.commands;
     if (!redis || redis.status !== 'ready' || this.ownPresence.size === 0) return;
-    const multi = redis.multi();
-    for (const [channel, entries] of this.ownPresence) this.writePresence(multi, channel, [...entries.values()]);
-    await multi.exec().catch((error: unknown) => {
-      if (isTimeout(error)) this.timeouts++;
-    }); // retried at the next tick
+    // One transaction per channel: a channel's keys share a Cluster slot, different channels' do not.
+    const writes = [...this.ownPresence].map(([channel, entries]) => this.writePresence(redis.multi(), channel, [...entries.values()]).exec());
+    const own = [...this.ownPresence].map(([channel, entries]): [string, PresenceEntry[]] => [channel, [...entries.values()]]);
+    const results = await Promise.allSettled([...writes, this.indexPresence(redis, own)]); // retried at the next tick
+    if (results.some((result) => result.status === 'rejected' && isTimeout(result.reason))) this.timeouts++;
   }
 
   private receive(topic: string, message: Buffer): void {
-    const channel = topic.slice(this.key('c', '').length);
+    const channel = topic.slice(this.prefix.length + 2, -'}:c'.length);
     if (!this.handler || !this.subscribed.has(channel)) return;
     const colon = message.indexOf(0x3a);
     const kind = message.subarray(0, 1).toString();
@@ -449,8 +478,9 @@ export class RedisBroker implements Broker {
     for (const channel of this.subscribed.keys()) this.handler?.(channel, { kind: 'interrupted' });
   }
 
+  /** The `{channel}` hash tag keeps a channel's keys in one Cluster slot, so one script can touch them all. */
   private key(kind: string, channel: string): string {
-    return `${this.prefix}:${kind}:${channel}`;
+    return `${this.prefix}:{${channel}}:${kind}`;
   }
 
   /**
@@ -481,7 +511,7 @@ class Probe {
   private connection = 0;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly timeout: number,
   ) {
     // A fresh connection starts with a clean record; its status covers the outage.

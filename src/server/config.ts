@@ -41,6 +41,27 @@ export const DEFAULT_NAMESPACES: Record<string, NamespaceConfig> = {
   },
 };
 
+const redisAddress = z.strictObject({ host: z.string().min(1), port: z.number().int().min(1).max(65535) });
+/** Replicas that must have a publication before it is acknowledged (WAIT); docs/scaling.md "Redis Sentinel". */
+const waitForReplicas = z.number().int().min(0).optional();
+const password = z.string().min(1).optional();
+
+/** A Redis URL, a Sentinel set or a Cluster's seed nodes (docs/scaling.md). */
+const redisSchema = z.union([
+  z.string().min(1),
+  z.strictObject({ url: z.string().min(1), waitForReplicas }),
+  z.strictObject({
+    sentinels: z.array(redisAddress).min(1),
+    /** The master's name in the sentinels' `sentinel monitor`. */
+    name: z.string().min(1),
+    password,
+    sentinelPassword: password,
+    db: z.number().int().min(0).optional(),
+    waitForReplicas,
+  }),
+  z.strictObject({ cluster: z.array(redisAddress).min(1), password }),
+]);
+
 export const configSchema = z.strictObject({
   port: z.number().int().min(0).max(65535).default(8080),
   host: z.string().min(1).default('127.0.0.1'),
@@ -61,7 +82,7 @@ export const configSchema = z.strictObject({
   apiKey: z.string().min(1).nullable().default(null),
   /** Empty: the server's own origin and localhost origins. `*` allows all. */
   allowedOrigins: z.array(z.string().min(1)).default([]),
-  redis: z.string().min(1).nullable().default(null),
+  redis: redisSchema.nullable().default(null),
   nats: z.string().min(1).nullable().default(null),
   heartbeat: z
     .strictObject({

@@ -1,0 +1,161 @@
+// A Redis Sentinel set of the test's own, on free ports: one master, one
+// replica and three sentinels (`redis-server --sentinel`), ready once every
+// sentinel knows the replica and a quorum (polled, not slept on).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import type { RedisAddress } from '../../src/brokers/redis-connection.js';
+import { freePort } from './ports.js';
+import { spawnRedis, until } from './redis-cluster.js';
+
+export const MASTER_NAME = 'sbtest';
+
+export interface RedisSentinelSet {
+  sentinels: RedisAddress[];
+  name: string;
+  /** The ports of the master and the replica as started. */
+  started: { master: number; replica: number };
+  /** The port the sentinels name as master now. */
+  masterPort: () => Promise<number>;
+  /** SIGKILL the process on `port` (master or replica). */
+  kill: (port: number) => Promise<void>;
+  /** SIGSTOP the process on `port`: it keeps its connections and answers nothing. */
+  pause: (port: number) => void;
+  /** SIGCONT after pause(). */
+  resume: (port: number) => void;
+  /** Resolves once every sentinel names another master than `port`. */
+  failedOver: (from: number) => Promise<void>;
+  /** SENTINEL FAILOVER: promote the replica now, without waiting for the master to be judged down. */
+  failover: () => Promise<void>;
+  close: () => Promise<void>;
+}
+
+interface SentinelSpec {
+  port: number;
+  id: string;
+}
+
+function startSentinel(dir: string, me: SentinelSpec, peers: SentinelSpec[], masterPort: number, replicaPort: number): Promise<{ child: ChildProcess; kill: () => Promise<void> }> {
+  // Sentinel rewrites its config file, so each gets its own.
+  const { port } = me;
+  const file = join(dir, `sentinel-${port}.conf`);
+  writeFileSync(
+    file,
+    [
+      `port ${port}`,
+      'bind 127.0.0.1',
+      `dir ${dir}`,
+      `sentinel monitor ${MASTER_NAME} 127.0.0.1 ${masterPort} 2`,
+      // A dead master is judged down after 1 s, so a failover takes a few seconds;
+      // an election that splits is retried after twice the failover timeout.
+      `sentinel down-after-milliseconds ${MASTER_NAME} 1000`,
+      `sentinel failover-timeout ${MASTER_NAME} 3000`,
+      // Told of each other and the replica up front, instead of discovering them over seconds.
+      `sentinel myid ${me.id}`,
+      `sentinel known-replica ${MASTER_NAME} 127.0.0.1 ${replicaPort}`,
+      ...peers.map((peer) => `sentinel known-sentinel ${MASTER_NAME} 127.0.0.1 ${peer.port} ${peer.id}`),
+      '',
+    ].join('\n'),
+  );
+  const child = spawn('redis-server', [file, '--sentinel'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const onData = (chunk: Buffer) => {
+      out += chunk;
+      if (!out.includes('Sentinel ID is')) return;
+      child.stdout!.off('data', onData);
+      child.stdout!.resume();
+      resolve({
+        child,
+        kill: async () => {
+          if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+          await exited;
+        },
+      });
+    };
+    child.stdout!.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`redis sentinel exited with ${code}: ${out}`)));
+  });
+}
+
+export async function startRedisSentinel(): Promise<RedisSentinelSet> {
+  const dir = mkdtempSync(join(tmpdir(), 'sb-sentinel-'));
+  const [master, replica] = [await freePort(), await freePort()];
+  const sentinelPorts = [await freePort(), await freePort(), await freePort()];
+  const processes = new Map<number, { child: ChildProcess; kill: () => Promise<void> }>();
+  const admins: Redis[] = [];
+  const close = async () => {
+    admins.forEach((admin) => admin.disconnect());
+    await Promise.all([...processes.values()].map((p) => p.kill()));
+    rmSync(dir, { recursive: true, force: true });
+  };
+  const admin = (port: number) => {
+    const redis = new Redis(port, '127.0.0.1', { maxRetriesPerRequest: 0, retryStrategy: () => 100 });
+    redis.on('error', () => {}); // a killed master is expected
+    admins.push(redis);
+    return redis;
+  };
+  try {
+    // Diskless sync at once (the default waits 5 s for more replicas); either may be the master later.
+    const replication = ['--dir', dir, '--repl-diskless-sync-delay', '0'];
+    processes.set(master, await spawnRedis(master, replication));
+    processes.set(replica, await spawnRedis(replica, [...replication, '--replicaof', '127.0.0.1', String(master)]));
+    // In sync, and online for the master (ROLE lists only online replicas, and so WAITs only for them).
+    const masterAdmin = admin(master);
+    await until('the replica online', async () => ((await masterAdmin.call('ROLE')) as [string, number, unknown[]])[2].length === 1);
+    const specs = sentinelPorts.map((port) => ({ port, id: randomBytes(20).toString('hex') }));
+    for (const spec of specs) {
+      processes.set(spec.port, await startSentinel(dir, spec, specs.filter((peer) => peer !== spec), master, replica));
+    }
+    const sentinelAdmins = sentinelPorts.map(admin);
+    await until('every sentinel to know the replica and a quorum', async () => {
+      const ready = await Promise.all(
+        sentinelAdmins.map(async (sentinel) => {
+          const replicas = (await sentinel.call('SENTINEL', 'REPLICAS', MASTER_NAME)) as string[][];
+          const quorum = (await sentinel.call('SENTINEL', 'CKQUORUM', MASTER_NAME).catch(() => '')) as string;
+          const peers = (await sentinel.call('SENTINEL', 'SENTINELS', MASTER_NAME)) as unknown[];
+          return replicas.length === 1 && replicas[0]!.includes('slave') && quorum.startsWith('OK') && peers.length === 2;
+        }),
+      );
+      return ready.every(Boolean);
+    });
+    const masterPort = async () => Number(((await sentinelAdmins[0]!.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', MASTER_NAME)) as string[])[1]);
+    return {
+      sentinels: sentinelPorts.map((port) => ({ host: '127.0.0.1', port })),
+      name: MASTER_NAME,
+      started: { master, replica },
+      masterPort,
+      kill: async (port) => {
+        await processes.get(port)?.kill();
+      },
+      pause: (port) => {
+        processes.get(port)?.child.kill('SIGSTOP');
+      },
+      resume: (port) => {
+        processes.get(port)?.child.kill('SIGCONT');
+      },
+      failedOver: (from) =>
+        until(
+          'the sentinels to name a new master',
+          async () => {
+            const named = await Promise.all(
+              sentinelAdmins.map(async (s) => Number(((await s.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', MASTER_NAME)) as string[])[1])),
+            );
+            return named.every((port) => port !== from);
+          },
+          30_000,
+        ),
+      failover: async () => {
+        await sentinelAdmins[0]!.call('SENTINEL', 'FAILOVER', MASTER_NAME);
+      },
+      close,
+    };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}
