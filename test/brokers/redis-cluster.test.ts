@@ -47,6 +47,7 @@ if (requireRedisServer('Redis Cluster', 7)) {
       clock += ms;
     },
     multiNode: true,
+    crash: (broker) => (broker as RedisBroker).crash(),
   });
 
   it('keeps a channel’s fan-out on its shard: nothing crosses the cluster bus', async () => {

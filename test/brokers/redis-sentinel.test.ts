@@ -34,5 +34,6 @@ if (requireRedisServer('Redis Sentinel', 6)) {
       clock += ms;
     },
     multiNode: true,
+    crash: (broker) => (broker as RedisBroker).crash(),
   });
 }
