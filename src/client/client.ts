@@ -34,7 +34,6 @@ export interface WebSocketLike {
   binaryType: string;
   send(data: string | Uint8Array): void;
   close(code?: number, reason?: string): void;
-  onopen: ((event: unknown) => void) | null;
   onmessage: ((event: { data: unknown }) => void) | null;
   onclose: ((event: { code: number; reason: string }) => void) | null;
   onerror: ((event: unknown) => void) | null;
@@ -440,7 +439,7 @@ export class SwitchboardClient<S extends AppSchema = AnySchema> extends Emitter<
     this.control.clear();
     this.heartbeat?.stop();
     this.heartbeat = null;
-    if (socket) socket.onmessage = socket.onclose = socket.onopen = null;
+    if (socket) socket.onmessage = socket.onclose = null;
     return socket;
   }
 

@@ -1,4 +1,4 @@
-// The client's side of the heartbeat (docs/protocol.md, section 5). Browsers
+// The client's side of the heartbeat (docs/protocol.md, "Errors and close codes", Heartbeat). Browsers
 // cannot see WebSocket pings, so after `interval` ms without any frame the
 // client sends {"type":"ping"}, and the connection is dead when nothing has
 // arrived `timeout` ms after that ping was sent.

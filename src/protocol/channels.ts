@@ -1,4 +1,4 @@
-// Channel names and namespaces (docs/protocol.md, section 5).
+// Channel names and namespaces (docs/protocol.md, "Channels").
 
 const CHANNEL_NAME = /^[A-Za-z0-9_\-:.@#/]{1,255}$/;
 

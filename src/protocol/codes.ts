@@ -1,4 +1,4 @@
-// Error and close codes of the wire contract (docs/protocol.md, section 6).
+// Error and close codes of the wire contract (docs/protocol.md, "Errors and close codes").
 // Shared by server and client; no Node built-ins.
 
 export const ERROR_CODES = [
@@ -33,7 +33,7 @@ export const CloseCode = {
 
 export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
 
-/** What a client should do after each close code (section 6). */
+/** What a client should do after each close code (docs/protocol.md, "Errors and close codes"). */
 export type CloseAdvice = 'stop' | 'reconnect' | 'refresh-token';
 
 export function closeAdvice(code: number): CloseAdvice {

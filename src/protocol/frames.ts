@@ -1,4 +1,4 @@
-// The frames that cross the wire (docs/protocol.md, sections 2 to 4).
+// The frames that cross the wire (docs/protocol.md, "Frames", "Channels", "History and recovery").
 import type { ErrorCode } from './codes.js';
 
 export const SUBPROTOCOL_JSON = 'switchboard.v1.json';

@@ -1,4 +1,4 @@
-// The config file of docs/protocol.md section 9: its schema, its defaults and
+// The config file (docs/configuration.md; the contract's "Config file"): its schema, its defaults and
 // how a bad one is reported. Every option and default lives here.
 import { z } from 'zod';
 import { isAddressOrCidr } from './client-address.js';
@@ -83,7 +83,8 @@ export const configSchema = z.strictObject({
   /** Empty: the server's own origin and localhost origins. `*` allows all. */
   allowedOrigins: z.array(z.string().min(1)).default([]),
   redis: redisSchema.nullable().default(null),
-  nats: z.string().min(1).nullable().default(null),
+  /** The contract's key for a NATS broker, which is not built: only null is accepted, with a message saying so. */
+  nats: z.null({ error: 'the NATS broker is not built yet; use redis or the in-memory broker' }).default(null),
   heartbeat: z
     .strictObject({
       interval: positiveInt.default(25_000),

@@ -1,5 +1,5 @@
 // Turns one decoded frame into a typed client request, or into the bad_request
-// error the contract asks for (docs/protocol.md, section 2).
+// error the contract asks for (docs/protocol.md, "Frames").
 import { z } from 'zod';
 import { isValidChannelName } from '../protocol/channels.js';
 import type { Codec } from '../protocol/codec.js';

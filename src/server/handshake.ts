@@ -1,5 +1,5 @@
 // Decides whether an HTTP upgrade request becomes a WebSocket (docs/protocol.md,
-// section 1). Every refusal is an HTTP status with a JSON error body, sent
+// "Connecting"). Every refusal is an HTTP status with a JSON error body, sent
 // before any WebSocket exists.
 import type { IncomingMessage } from 'node:http';
 import { STATUS_CODES } from 'node:http';

@@ -1,4 +1,4 @@
-// Server-side heartbeat (docs/protocol.md, section 6): a WebSocket ping every
+// Server-side heartbeat (docs/protocol.md, "Errors and close codes", Heartbeat): a WebSocket ping every
 // `interval`, and termination of a connection silent for `interval + timeout`.
 // One timer sweeps every session, rather than a timer per connection.
 import type { Session } from './session.js';

@@ -1,10 +1,8 @@
-// Who may subscribe to and publish on a channel (docs/protocol.md, section 5).
+// Who may subscribe to and publish on a channel (docs/protocol.md, "Channels").
 import { namespaceOf, userOfChannel } from '../protocol/channels.js';
 import { SwitchboardError } from '../protocol/codes.js';
 import type { Identity } from './auth.js';
 import type { NamespaceConfig } from './config.js';
-
-export type Publisher = 'client' | 'server';
 
 export class Namespaces {
   /** True when some namespace lets a client without a token subscribe or publish. */

@@ -1,4 +1,4 @@
-// Token bucket per connection (docs/protocol.md, section 9): `burst` tokens,
+// Token bucket per connection (docs/protocol.md, "Errors and close codes", Rate limit): `burst` tokens,
 // refilled at `perSecond`. Messages without a token are refused; once a client
 // keeps going until it owes another full burst, it is cut off.
 

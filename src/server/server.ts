@@ -481,7 +481,6 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
 
 /** The in-memory broker, or Redis when the config names one. */
 function defaultBroker(config: Config): Broker {
-  if (config.nats) throw new Error('the NATS broker is not available yet; use redis or the in-memory broker');
   if (config.redis) return new RedisBroker({ target: config.redis, timeout: config.brokerTimeout });
   return new MemoryBroker({
     maxBytes: config.limits.historyBytes,
