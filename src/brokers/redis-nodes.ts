@@ -114,6 +114,7 @@ export class RedisNodes {
     this.timer = null;
     const redis = this.connection();
     if (!redis || redis.status !== 'ready') return;
+    // Best effort: if Redis cannot hear it, the lease lapses and a survivor cleans up instead.
     await redis.multi().zrem(this.key('nodes'), this.id).del(this.key(`node:${this.id}`), this.indexKey()).exec().catch(() => {});
   }
 

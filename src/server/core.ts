@@ -92,7 +92,9 @@ export class Core {
     this.verifier = new TokenVerifier(config);
     this.timedBroker = new TimedBroker(broker);
     this.brokerWatch = new BrokerWatch(broker, logger);
-    this.hub = new Hub(this.timedBroker, this.namespaces, config.limits, this.limitHits, config.idempotencyWindow);
+    this.hub = new Hub(this.timedBroker, this.namespaces, config.limits, this.limitHits, config.idempotencyWindow, (error, what) =>
+      this.logger.warn({ err: loggable(error) }, `${what} failed`),
+    );
     this.dispatcher = new Dispatcher(this.hub, this.namespaces, this.rpc, this.verifier, logger, config.limits.maxReplyBytes, this.hooks);
     this.control = new Control(broker, this.nodeId, (command) => this.applyControl(command), config.brokerTimeout, (error) =>
       this.logger.warn({ err: loggable(error) }, 'control command failed'),

@@ -71,6 +71,8 @@ export class Hub {
     private readonly hits: LimitHits,
     /** ms a publish's idempotency key is remembered (config idempotencyWindow). */
     private readonly idempotencyWindow = 300_000,
+    /** Failures no request is waiting for (a join event the broker could not carry): logged by the core. */
+    private readonly onError: (error: unknown, what: string) => void = () => {},
   ) {}
 
   /** Called by the broker for every event of a channel this node subscribed to. */
@@ -170,7 +172,7 @@ export class Hub {
     // turn into a second answer to the same request.
     // Per user: only the user's first connection here is a join.
     const joins = namespace.joinLeave === 'user' ? connections === 1 : namespace.joinLeave;
-    if (joins) this.broker.emit(channel, { kind: 'join', entry: presenceEntry(session, subscription) }).catch(() => {});
+    if (joins) this.broker.emit(channel, { kind: 'join', entry: presenceEntry(session, subscription) }).catch((error: unknown) => this.onError(error, 'join event'));
   }
 
   async unsubscribe(session: Session, channel: string): Promise<void> {
