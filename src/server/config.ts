@@ -96,6 +96,12 @@ export const configSchema = z.strictObject({
       maxPayload: positiveInt.default(1_048_576),
       messagesPerSecond: positiveInt.default(100),
       burst: positiveInt.default(200),
+      /**
+       * Bytes a connection may send per second (token bucket of bytesBurst):
+       * parsing is CPU, and 100 frames of 1 MiB a second would take a core.
+       */
+      bytesPerSecond: positiveInt.default(1_048_576),
+      bytesBurst: positiveInt.default(4_194_304),
       connectionsPerIp: positiveInt.default(1_000),
       maxConnections: positiveInt.default(100_000),
       outboundBufferBytes: positiveInt.default(4_194_304),

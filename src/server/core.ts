@@ -241,11 +241,11 @@ export class Core {
       session.close(CloseCode.UnsupportedData, isBinary ? 'binary frames are not accepted on switchboard.v1.json' : 'text frames are not accepted on this subprotocol');
       return;
     }
-    const verdict = session.takeRate();
+    const verdict = session.takeRate(data.length);
     if (verdict !== 'allow') {
       this.counters.rateLimited++;
       if (verdict === 'close') {
-        session.close(CloseCode.RateLimited, 'message rate over its limit');
+        session.close(CloseCode.RateLimited, 'message or byte rate over its limit');
         return;
       }
     }
@@ -258,7 +258,7 @@ export class Core {
     }
     const { frame } = parsed;
     if (verdict === 'limit') {
-      session.fail(frame.id, 'rate_limited', 'message rate over its limit; slow down');
+      session.fail(frame.id, 'rate_limited', 'message or byte rate over its limit; slow down');
       return;
     }
     if (frame.type === 'ping') {

@@ -7,6 +7,7 @@ export type LimitName =
   | 'maxDepth'
   | 'msgpackStructure'
   | 'messagesPerSecond'
+  | 'bytesPerSecond'
   | 'outboundBufferBytes'
   | 'subscriptionsPerConnection'
   | 'requestsInFlight'

@@ -17,11 +17,12 @@ export class RateLimiter {
     this.last = now();
   }
 
-  take(): RateVerdict {
+  /** Take `cost` tokens (1 per message; a frame's length for the byte limit). */
+  take(cost = 1): RateVerdict {
     const now = this.now();
     this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) / 1000) * this.perSecond);
     this.last = now;
-    this.tokens -= 1;
+    this.tokens -= cost;
     if (this.tokens >= 0) return 'allow';
     // Refused messages still count, so a client that ignores rate_limited
     // reaches -burst after twice the burst and is closed with 4029.

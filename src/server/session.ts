@@ -8,7 +8,7 @@ import type { Identity } from './auth.js';
 import type { ClientContext } from './hooks.js';
 import type { LimitHits } from './limit-hits.js';
 import type { Traffic } from './tally.js';
-import { RateLimiter } from './rate-limiter.js';
+import { RateLimiter, type RateVerdict } from './rate-limiter.js';
 import type { Transport } from './transport.js';
 
 /** A subscription is pending while its reply and recovered publications are prepared. */
@@ -32,6 +32,8 @@ export interface Subscription {
 
 export interface SessionLimits {
   messagesPerSecond: number;
+  bytesPerSecond: number;
+  bytesBurst: number;
   burst: number;
   outboundBufferBytes: number;
 }
@@ -63,6 +65,8 @@ export class Session {
   private drainWaiter: (() => void) | null = null;
   private readingPaused = false;
   private readonly rate: RateLimiter;
+  /** Bytes received: parsing is what a client makes the server spend CPU on. */
+  private readonly bytes: RateLimiter;
   private expiryTimer: NodeJS.Timeout | null = null;
 
   constructor(
@@ -81,6 +85,7 @@ export class Session {
     clock: () => number = Date.now,
   ) {
     this.rate = new RateLimiter(limits.messagesPerSecond, limits.burst, clock);
+    this.bytes = new RateLimiter(limits.bytesPerSecond, limits.bytesBurst, clock);
   }
 
   get user(): string | null {
@@ -153,9 +158,13 @@ export class Session {
     else this.send({ type: 'error', error });
   }
 
-  /** Count an incoming frame against the rate limit. */
-  takeRate(): 'allow' | 'limit' | 'close' {
-    return this.rate.take();
+  /** Count an incoming frame of `size` bytes against the message and byte rate limits; the stricter verdict wins. */
+  takeRate(size: number): RateVerdict {
+    const messages = this.rate.take();
+    const bytes = this.bytes.take(size);
+    if (bytes !== 'allow') this.hits.hit('bytesPerSecond');
+    if (messages === 'close' || bytes === 'close') return 'close';
+    return messages === 'limit' || bytes === 'limit' ? 'limit' : 'allow';
   }
 
   close(code: number, reason: string): void {

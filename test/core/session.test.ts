@@ -46,6 +46,28 @@ it('rate limits with the token bucket: refused past the burst, refilled by time,
   await c.stop();
 });
 
+it('limits bytes as well as messages: large frames past the byte bucket are refused, and a client that ignores it is cut off', async () => {
+  let now = 0;
+  const c = await core({ limits: { maxPayload: 100_000, bytesPerSecond: 100_000, bytesBurst: 200_000, burst: 1_000 } }, { clock: () => now });
+  const { transport, send } = client(c);
+  const big = 'x'.repeat(90_000);
+  for (let id = 1; id <= 3; id++) send({ type: 'publish', id, channel: 'bulk', payload: big });
+  await turn();
+  const replies = () => transport.frames().filter((f) => f.type === 'reply').sort((a, b) => a.id - b.id);
+  expect(replies().map((f) => (f.ok ? 'ok' : f.error.code))).toEqual(['ok', 'ok', 'rate_limited']);
+  expect(replies()[2]!.error.message).toBe('message or byte rate over its limit; slow down');
+  expect(c.limitHits.get('bytesPerSecond')).toBe(1);
+  // Two seconds refill 200,000 bytes: the debt of the refused frame first.
+  now += 2_000;
+  send({ type: 'publish', id: 4, channel: 'bulk', payload: big });
+  await turn();
+  expect(replies()[3]).toMatchObject({ id: 4, ok: true });
+  // Ignoring the refusals, a client is cut off once it owes another full bucket.
+  for (let id = 5; id <= 20 && transport.closedWith === null; id++) send({ type: 'publish', id, channel: 'bulk', payload: big });
+  expect(transport.closedWith?.code).toBe(4029);
+  await c.stop();
+});
+
 it('catches up in order: replayed, then buffered, then live publications, each once, while history answers are slow', async () => {
   const c = await core({ namespaces: { '': { history: { size: 1_000, ttl: 60_000 } } } }, { slow: true });
   const ns = c.namespaces.resolve('feed');

@@ -26,7 +26,7 @@ it('bounds history by bytes per channel and per node, however much is published'
   const broker = new MemoryBroker({ maxBytes: 300_000 });
   srv = await startServer({
     broker,
-    limits: { historyBytesPerChannel: 60_000, maxPayload: 100_000, burst: 1_000, messagesPerSecond: 1_000 },
+    limits: { historyBytesPerChannel: 60_000, maxPayload: 100_000, burst: 1_000, messagesPerSecond: 1_000, bytesPerSecond: 1e9, bytesBurst: 1e9 },
     namespaces: { '': { history: { size: 100, ttl: 300_000 } } },
   });
   const attacker = await RawClient.connect(srv.wsUrl);
@@ -55,7 +55,7 @@ it('bounds history by bytes per channel and per node, however much is published'
 
 it('reading channels that have no state creates none', async () => {
   const broker = new MemoryBroker();
-  srv = await startServer({ broker, limits: { burst: 1_000, messagesPerSecond: 1_000 } });
+  srv = await startServer({ broker, limits: { burst: 1_000, messagesPerSecond: 1_000, bytesPerSecond: 1e9, bytesBurst: 1e9 } });
   const client = await RawClient.connect(srv.wsUrl);
   const name = (i: number) => `${'n'.repeat(240)}${i}`;
   await Promise.all(Array.from({ length: 500 }, (_, i) => client.ok({ type: 'history', channel: name(i), limit: 100 })));
@@ -79,7 +79,7 @@ it('bounds subscriptions per connection with forbidden, counted', async () => {
 it('closes a client that never reads with 4008 before its queue passes the limit', async () => {
   const limit = 300_000;
   srv = await startServer({
-    limits: { outboundBufferBytes: limit, maxPayload: 200_000, burst: 1_000, messagesPerSecond: 1_000 },
+    limits: { outboundBufferBytes: limit, maxPayload: 200_000, burst: 1_000, messagesPerSecond: 1_000, bytesPerSecond: 1e9, bytesBurst: 1e9 },
     namespaces: { '': { history: { size: 100, ttl: 300_000, bytes: 10_000_000 } } },
   });
   const filler = await RawClient.connect(srv.wsUrl);

@@ -14,7 +14,7 @@ let srv: TestServer;
 
 beforeAll(async () => {
   srv = await startServer({
-    limits: { maxPayload: MAX_PAYLOAD, messagesPerSecond: 1_000_000, burst: 1_000_000 },
+    limits: { maxPayload: MAX_PAYLOAD, messagesPerSecond: 1_000_000, burst: 1_000_000, bytesPerSecond: 1e9, bytesBurst: 1e9 },
     namespaces: {
       '': { history: { size: 50, ttl: 60_000 } },
       chat: { subscribe: 'authenticated', presence: true, joinLeave: true },
