@@ -64,8 +64,14 @@ describe('the dashboard files', () => {
     expect((await fetch(`${s.url}/admin/other`)).status).toBe(404);
   });
 
+  it('are not served without an API key, which the page could not use', async () => {
+    const keyless = await startServer();
+    servers.push(keyless);
+    expect((await fetch(`${keyless.url}/admin`)).status).toBe(404);
+  });
+
   it('are served under httpPrefix through handleRequest, next to the app', async () => {
-    const switchboard = createServer({ logger: pino({ level: 'silent' }), httpPrefix: '/realtime' });
+    const switchboard = createServer({ logger: pino({ level: 'silent' }), httpPrefix: '/realtime', apiKey: KEY });
     const app = http.createServer(async (req, res) => {
       if (await switchboard.handleRequest(req, res)) return;
       res.writeHead(404).end('the app');

@@ -1,6 +1,7 @@
 // The admin dashboard's static files (web/admin/), at /admin under httpPrefix,
-// on servers Switchboard owns and through handleRequest alike. The files are
-// public: every figure they show comes from the HTTP API, which needs the key.
+// on servers Switchboard owns and through handleRequest alike, when an API key
+// is configured. The files are public: every figure they show comes from the
+// HTTP API, which needs the key.
 import { readFile } from 'node:fs/promises';
 import type { ServerResponse } from 'node:http';
 

@@ -53,7 +53,9 @@ export async function handleRoute(ctx: RouteContext, req: IncomingMessage, res: 
     res.end(text);
   } else if (isBrowserClientPath(route)) {
     await serveBrowserClient(route, res);
-  } else if (isAdminPath(route)) {
+  } else if (isAdminPath(route) && ctx.core.config.apiKey) {
+    // Without a key the API answers 403 to everything: the page would be
+    // useless, and an app's own /admin keeps its path.
     await serveAdmin(route, res);
   } else if (isApiPath(route)) {
     await handleApi(ctx.core, req, res, route, url.searchParams);
