@@ -58,11 +58,9 @@ function chart(id, series) {
     line.setAttribute('points', values.map((v, j) => `${(x0 + j * step).toFixed(1)},${(78 - (v / max) * 68).toFixed(1)}`).join(' '));
     return line;
   });
-  const label = document.createElementNS(ns, 'text');
-  label.setAttribute('x', '2');
-  label.setAttribute('y', '9');
-  label.textContent = `max ${num(max)}`;
-  svg.replaceChildren(label, ...lines);
+  // The scale goes in the caption: text inside a stretched SVG would stretch too.
+  $(`${id}-max`).textContent = `· top of chart ${num(max)}`;
+  svg.replaceChildren(...lines);
 }
 
 function push(name, value) {
