@@ -24,12 +24,19 @@ import { LimitHits } from './limit-hits.js';
 import { loggable } from './logger.js';
 import { Namespaces } from './namespaces.js';
 import { RateMeter } from './rate-meter.js';
+import { RecentDisconnects } from './recent-disconnects.js';
 import { RpcRegistry } from './rpc.js';
 import { Session } from './session.js';
 import type { Transport } from './transport.js';
 
 /** Sessions closed per turn of the event loop during a drain. */
 const DRAIN_SLICE = 500;
+/**
+ * How many of its busiest channels and newest disconnects a node puts in its
+ * lease, for the cluster views of /api/channels and /api/disconnects: enough
+ * for a dashboard, small enough to rewrite every nodeTtl / 4.
+ */
+export const LEASE_LIST_SIZE = 20;
 
 /** Who a connection is, as hooks and listeners see it. */
 export type ConnectionInfo = ClientContext;
@@ -65,6 +72,8 @@ export class Core {
   readonly bySubprotocol = new Map<string, number>();
   /** Closed connections by close code and by who closed ('server' or 'client'). */
   readonly closes = new Tally();
+  /** This node's last 100 disconnects, for the admin view. */
+  readonly recentDisconnects = new RecentDisconnects(100);
   /** Refused handshakes by HTTP status and error code (the server counts them). */
   readonly refusals = new Tally();
   /** The broker as the hub uses it: timed, for /metrics. */
@@ -156,6 +165,8 @@ export class Core {
       /** Per second, over the last 10 seconds. */
       rates: this.rates.rates(),
       uptime: Math.round((Date.now() - this.startedAt) / 1000),
+      busiest: this.hub.busiestChannels(LEASE_LIST_SIZE),
+      disconnects: this.recentDisconnects.newest(LEASE_LIST_SIZE),
     };
   }
 
@@ -329,6 +340,7 @@ export class Core {
     const protocol = session.codec.subprotocol;
     this.bySubprotocol.set(protocol, (this.bySubprotocol.get(protocol) ?? 1) - 1);
     this.logger.info({ client: session.id, user: session.user, code, reason }, 'disconnect');
+    this.recentDisconnects.add({ at: new Date().toISOString(), node: this.nodeId, client: session.id, user: session.user, code, reason, by });
     const cleanup = this.hub.removeSession(session).catch((error: unknown) => {
       this.logger.warn({ err: error, client: session.id }, 'cleanup after disconnect failed');
     });

@@ -272,6 +272,23 @@ export class Hub {
     return this.channels.size;
   }
 
+  /**
+   * This node's `top` channels by local subscribers, most first. One pass
+   * keeping a short sorted list, so a node with many channels never sorts them all.
+   */
+  busiestChannels(top: number): Array<{ channel: string; subscribers: number }> {
+    const best: Array<{ channel: string; subscribers: number }> = [];
+    for (const [channel, sessions] of this.channels) {
+      const subscribers = sessions.size;
+      if (best.length === top && subscribers <= best[best.length - 1]!.subscribers) continue;
+      let i = best.length;
+      while (i > 0 && best[i - 1]!.subscribers < subscribers) i--;
+      best.splice(i, 0, { channel, subscribers });
+      if (best.length > top) best.pop();
+    }
+    return best;
+  }
+
   private async leave(session: Session, channel: string): Promise<void> {
     const subscription = session.subscriptions.get(channel);
     if (!subscription) return;

@@ -8,6 +8,8 @@ import type { Core } from '../core.js';
 import { loggable } from '../logger.js';
 import { readJson, sendError, sendJson } from './respond.js';
 import type { NodeRecord } from '../../brokers/broker.js';
+import { LEASE_LIST_SIZE } from '../core.js';
+import type { DisconnectRecord } from '../recent-disconnects.js';
 
 const channel = z.string().refine(isValidChannelName, 'invalid channel name');
 const anyValue = z.custom<unknown>((value) => value !== undefined, 'required');
@@ -102,7 +104,61 @@ const ROUTES: Record<string, Partial<Record<string, ApiHandler>>> = {
   '/api/stats': {
     GET: async (core) => clusterStats(await liveNodes(core)),
   },
+  '/api/channels': {
+    GET: async (core, _req, query) => {
+      const top = countParam(query, 'top', 10, LEASE_LIST_SIZE);
+      return { channels: busiestChannels(core, await liveNodes(core), top) };
+    },
+  },
+  '/api/disconnects': {
+    GET: async (core, _req, query) => {
+      const limit = countParam(query, 'limit', 100, core.recentDisconnects.capacity);
+      return { disconnects: recentDisconnects(core, await liveNodes(core), limit) };
+    },
+  },
 };
+
+/** A positive whole-number query parameter up to `max`, `fallback` when absent. */
+function countParam(query: URLSearchParams, name: string, fallback: number, max: number): number {
+  const raw = query.get(name);
+  if (raw === null) return fallback;
+  const parsed = z.coerce.number().int().positive().max(max).safeParse(raw);
+  if (!parsed.success) throw new SwitchboardError('bad_request', `${name}: a whole number from 1 to ${max}`);
+  return parsed.data;
+}
+
+interface ChannelCount {
+  channel: string;
+  subscribers: number;
+}
+
+/**
+ * The busiest channels of the cluster: each node's busiest (this node's live,
+ * the others' from their lease), added up by channel. A channel outside a
+ * node's own top LEASE_LIST_SIZE is not counted there, so the figures are a
+ * floor for channels low on the list (docs/protocol.md, "The admin view").
+ */
+function busiestChannels(core: Core, nodes: NodeRecord[], top: number): Array<ChannelCount & { local: number }> {
+  const local = new Map(core.hub.busiestChannels(LEASE_LIST_SIZE).map((c) => [c.channel, c.subscribers]));
+  const totals = new Map(local);
+  for (const node of nodes) {
+    if (node.node === core.nodeId) continue;
+    for (const c of (node.busiest as ChannelCount[] | undefined) ?? []) totals.set(c.channel, (totals.get(c.channel) ?? 0) + c.subscribers);
+  }
+  return [...totals]
+    .map(([channel, subscribers]) => ({ channel, subscribers, local: local.get(channel) ?? 0 }))
+    .sort((a, b) => b.subscribers - a.subscribers || a.channel.localeCompare(b.channel))
+    .slice(0, top);
+}
+
+/** This node's last disconnects and the newest of each other node (from its lease), newest first. */
+function recentDisconnects(core: Core, nodes: NodeRecord[], limit: number): DisconnectRecord[] {
+  const all = core.recentDisconnects.newest();
+  for (const node of nodes) {
+    if (node.node !== core.nodeId) all.push(...((node.disconnects as DisconnectRecord[] | undefined) ?? []));
+  }
+  return all.sort((a, b) => b.at.localeCompare(a.at)).slice(0, limit);
+}
 
 /** A server-side subscribe or unsubscribe, on every node; how many connections it reached. */
 async function control(core: Core, req: IncomingMessage, op: 'subscribe' | 'unsubscribe'): Promise<number> {

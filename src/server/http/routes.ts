@@ -1,10 +1,12 @@
 // Switchboard's own plain HTTP requests: health, readiness, metrics, the HTTP
-// API, the browser client, and a clear answer on the WebSocket path without an
-// upgrade. Under `httpPrefix` when set. Anything else is not claimed, so an app
-// embedding Switchboard keeps its own routes, /api/users included.
+// API, the admin dashboard, the browser client, and a clear answer on the
+// WebSocket path without an upgrade. Under `httpPrefix` when set. Anything
+// else is not claimed, so an app embedding Switchboard keeps its own routes,
+// /api/users included.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Registry } from 'prom-client';
 import type { Core } from '../core.js';
+import { isAdminPath, serveAdmin } from './admin-page.js';
 import { handleApi, isApiPath } from './api.js';
 import { isBrowserClientPath, serveBrowserClient, serveDemoPage } from './browser-client.js';
 import { sendError, sendJson } from './respond.js';
@@ -51,6 +53,10 @@ export async function handleRoute(ctx: RouteContext, req: IncomingMessage, res: 
     res.end(text);
   } else if (isBrowserClientPath(route)) {
     await serveBrowserClient(route, res);
+  } else if (isAdminPath(route) && ctx.core.config.apiKey) {
+    // Without a key the API answers 403 to everything: the page would be
+    // useless, and an app's own /admin keeps its path.
+    await serveAdmin(route, res);
   } else if (isApiPath(route)) {
     await handleApi(ctx.core, req, res, route, url.searchParams);
   } else {

@@ -1,0 +1,174 @@
+// The admin dashboard: polls the HTTP API every 2 s with the key this tab was
+// given (sessionStorage, sent as `Authorization: apikey ...`, never in a URL).
+// Every value shown is set as text, never as HTML.
+const POLL_MS = 2000;
+const SAMPLES = 90;
+const KEY = 'switchboard.apiKey';
+const $ = (id) => document.getElementById(id);
+const samples = { connections: [], publications: [], delivered: [] };
+let timer = null;
+
+async function api(path, body) {
+  const res = await fetch(path, {
+    method: body === undefined ? 'GET' : 'POST',
+    headers: { Authorization: `apikey ${sessionStorage.getItem(KEY)}`, ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+    cache: 'no-store',
+  });
+  const data = await res.json().catch(() => ({}));
+  if (res.status === 403 || res.status === 401) signOut('the key was refused');
+  if (!res.ok) throw new Error(data.error?.message ?? `HTTP ${res.status}`);
+  return data;
+}
+
+function status(state, text) {
+  $('status').dataset.state = state;
+  $('status').textContent = text;
+}
+
+function rows(table, items, cells) {
+  const body = $(table).tBodies[0];
+  body.replaceChildren(
+    ...items.map((item) => {
+      const tr = document.createElement('tr');
+      for (const value of cells(item)) {
+        const td = tr.insertCell();
+        td.textContent = value ?? '';
+        if (typeof value === 'number') td.className = 'n';
+      }
+      return tr;
+    }),
+  );
+}
+
+const num = (x) => Math.round((Number(x) || 0) * 10) / 10;
+const ago = (s) => (s < 3600 ? `${Math.floor(s / 60)}m` : s < 86400 ? `${Math.floor(s / 3600)}h` : `${Math.floor(s / 86400)}d`);
+
+function chart(id, series) {
+  const svg = $(id);
+  const max = Math.max(1, ...series.flat());
+  const ns = 'http://www.w3.org/2000/svg';
+  const lines = series.map((values, i) => {
+    // One sample is a point: draw it as a short flat line.
+    if (values.length === 1) values = [values[0], values[0]];
+    const line = document.createElementNS(ns, 'polyline');
+    line.setAttribute('class', `s${i}`);
+    const step = 300 / (SAMPLES - 1);
+    const x0 = 300 - (values.length - 1) * step;
+    line.setAttribute('points', values.map((v, j) => `${(x0 + j * step).toFixed(1)},${(78 - (v / max) * 68).toFixed(1)}`).join(' '));
+    return line;
+  });
+  // The scale goes in the caption: text inside a stretched SVG would stretch too.
+  $(`${id}-max`).textContent = `· top of chart ${num(max)}`;
+  svg.replaceChildren(...lines);
+}
+
+function push(name, value) {
+  samples[name].push(num(value));
+  if (samples[name].length > SAMPLES) samples[name].shift();
+}
+
+async function poll() {
+  try {
+    const [stats, channels, disconnects] = await Promise.all([api('api/stats'), api('api/channels?top=10'), api('api/disconnects?limit=30')]);
+    const { totals, nodes } = stats;
+    $('t-nodes').textContent = totals.nodes;
+    $('t-connections').textContent = totals.connections;
+    $('t-subscriptions').textContent = totals.subscriptions;
+    $('t-publications').textContent = num(totals.rates.publications);
+    $('t-delivered').textContent = num(totals.rates.delivered);
+    push('connections', totals.connections);
+    push('publications', totals.rates.publications);
+    push('delivered', totals.rates.delivered);
+    chart('chart-connections', [samples.connections]);
+    chart('chart-rates', [samples.publications, samples.delivered]);
+    rows('nodes', nodes, (n) => [n.node.slice(0, 8), n.address ?? '(attached)', n.version, n.connections, n.subscriptions, num(n.rates?.publications), num(n.rates?.delivered), ago(n.uptime)]);
+    rows('channels', channels.channels, (c) => [c.channel, c.subscribers, c.local]);
+    rows('disconnects', disconnects.disconnects, (d) => [new Date(d.at).toLocaleTimeString(), d.user ?? '(anonymous)', d.client.slice(0, 8), d.code, d.reason, d.by]);
+    status('live', `live ${new Date().toLocaleTimeString()}`);
+  } catch (error) {
+    if (sessionStorage.getItem(KEY)) status('error', error.message);
+  }
+}
+
+function signIn() {
+  $('key-form').hidden = true;
+  $('board').hidden = false;
+  $('signout').hidden = false;
+  status('signed-out', 'connecting');
+  poll();
+  timer = setInterval(() => document.hidden || poll(), POLL_MS);
+}
+
+function signOut(why) {
+  sessionStorage.removeItem(KEY);
+  clearInterval(timer);
+  $('key-form').hidden = false;
+  $('board').hidden = true;
+  $('signout').hidden = true;
+  status('signed-out', why ?? 'signed out');
+}
+
+/** Runs a form's action, showing its answer or its error under the form. */
+function onSubmit(form, output, action) {
+  $(form).addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const out = $(output);
+    out.className = 'result';
+    try {
+      out.textContent = await action();
+    } catch (error) {
+      out.className = 'result error';
+      out.textContent = error.message;
+    }
+  });
+}
+
+$('key-form').addEventListener('submit', (event) => {
+  event.preventDefault();
+  sessionStorage.setItem(KEY, $('key').value);
+  $('key').value = '';
+  signIn();
+});
+$('signout').addEventListener('click', () => signOut());
+
+onSubmit('publish-form', 'publish-result', async () => {
+  let payload;
+  try {
+    payload = JSON.parse($('publish-payload').value);
+  } catch {
+    throw new Error('the payload must be JSON (quote a plain string)');
+  }
+  const { offset } = await api('api/publish', { channel: $('publish-channel').value, payload });
+  return offset === null ? 'published (no history on this channel)' : `published at offset ${offset}`;
+});
+
+onSubmit('disconnect-form', 'disconnect-result', async () => {
+  const reason = $('disconnect-reason').value;
+  const body = { user: $('disconnect-user').value, code: Number($('disconnect-code').value), ...(reason ? { reason } : {}) };
+  const { disconnected } = await api('api/disconnect', body);
+  return `${disconnected} connection${disconnected === 1 ? '' : 's'} closed with ${body.code}`;
+});
+
+onSubmit('presence-form', 'presence-result', async () => {
+  const channel = $('presence-channel').value;
+  const { clients, count, truncated } = await api(`api/presence?channel=${encodeURIComponent(channel)}`);
+  $('presence').replaceChildren(
+    ...clients.map((c) => {
+      const li = document.createElement('li');
+      li.textContent = `${c.user ?? '(anonymous)'} · ${c.client.slice(0, 8)}`;
+      return li;
+    }),
+  );
+  return `${count ?? clients.length} present in ${channel}${truncated ? ' (list cut short)' : ''}`;
+});
+
+// A click on a busy channel shows who is in it.
+$('channels').addEventListener('click', (event) => {
+  const cell = event.target.closest('td:first-child');
+  if (!cell) return;
+  $('presence-channel').value = cell.textContent;
+  $('presence-form').requestSubmit();
+});
+
+if (sessionStorage.getItem(KEY)) signIn();
