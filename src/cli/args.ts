@@ -119,3 +119,15 @@ export function numberFlag(values: Parsed['values'], name: string, { min = 0, in
   }
   return value;
 }
+
+/** `--header 'NAME: VALUE'` flags (and `--token` as a bearer header) as a header object. */
+export function headerFlags(values: Parsed['values']): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const header of (values.header as string[] | undefined) ?? []) {
+    const colon = header.indexOf(':');
+    if (colon <= 0) throw new UsageError(`--header: expected 'NAME: VALUE', got '${header}'`);
+    headers[header.slice(0, colon).trim()] = header.slice(colon + 1).trim();
+  }
+  if (values.token) headers.Authorization = `Bearer ${values.token as string}`;
+  return headers;
+}

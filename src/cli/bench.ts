@@ -5,7 +5,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
-import { numberFlag, UsageError, type Command } from './args.js';
+import { type Command, headerFlags, numberFlag, UsageError } from './args.js';
 import { Histogram } from './bench-histogram.js';
 import { explain, table, unitOf, type BenchResult } from './bench-report.js';
 import { nowMicros, type Scenario, type WorkerConfig, type WorkerReport } from './bench-worker.js';
@@ -64,13 +64,7 @@ export const bench: Command = {
       throw new UsageError('--addresses spreads over 127.0.0.x: the URL must name a loopback IPv4 address');
     }
     if (addressCount > 254) throw new UsageError('--addresses: at most 254');
-    const headers: Record<string, string> = {};
-    for (const header of (values.header as string[] | undefined) ?? []) {
-      const colon = header.indexOf(':');
-      if (colon <= 0) throw new UsageError(`--header: expected 'NAME: VALUE', got '${header}'`);
-      headers[header.slice(0, colon).trim()] = header.slice(colon + 1).trim();
-    }
-    if (values.token) headers.Authorization = `Bearer ${values.token as string}`;
+    const headers = headerFlags(values);
     const serverPid = values['server-pid'] === undefined ? null : numberFlag(values, 'server-pid', { min: 1 });
     const result = await runBench({
       url: url.href,

@@ -3,7 +3,7 @@
 // open until the server closes or a signal arrives.
 import { createInterface } from 'node:readline';
 import type { StreamPosition } from '../protocol/frames.js';
-import { UsageError, type Command, type Parsed } from './args.js';
+import { type Command, headerFlags, type Parsed, UsageError } from './args.js';
 import { describeClose } from './connect-format.js';
 import { interactive } from './connect-interactive.js';
 import { openSession, type SessionOptions } from './connect-session.js';
@@ -52,13 +52,7 @@ function sessionOptions({ values, positionals }: Parsed): SessionOptions {
     throw new UsageError(`not a URL: '${positionals[0]}' (like ws://127.0.0.1:8080/ws)`);
   }
   if (url.protocol !== 'ws:' && url.protocol !== 'wss:') throw new UsageError(`URL must start with ws:// or wss://, got '${url.protocol}'`);
-  const headers: Record<string, string> = {};
-  for (const header of (values.header as string[] | undefined) ?? []) {
-    const colon = header.indexOf(':');
-    if (colon <= 0) throw new UsageError(`--header: expected 'NAME: VALUE', got '${header}'`);
-    headers[header.slice(0, colon).trim()] = header.slice(colon + 1).trim();
-  }
-  if (values.token) headers.Authorization = `Bearer ${values.token as string}`;
+  const headers = headerFlags(values);
   const subscribe = ((values.subscribe as string | undefined) ?? '').split(',').map((c) => c.trim()).filter(Boolean);
   if (values.since !== undefined && subscribe.length === 0) throw new UsageError('--since needs --subscribe');
   return {
