@@ -17,6 +17,7 @@ import type { Config, NamespaceConfig } from './config.js';
 import type { LimitHits } from './limit-hits.js';
 import type { Namespaces } from './namespaces.js';
 import type { Session, Subscription } from './session.js';
+import type { SharedFrame } from './transport.js';
 import { namespaceOf } from '../protocol/channels.js';
 import type { HistoryPage } from '../brokers/broker.js';
 import { Tally } from './tally.js';
@@ -94,7 +95,7 @@ export class Hub {
     }
     const encoded = new EncodeOnce({ type: event.kind, channel, payload: event.entry });
     for (const session of sessions) {
-      if (session.subscriptions.get(channel)?.live) session.sendEncoded(encoded.for(session.codec));
+      if (session.subscriptions.get(channel)?.live) session.sendShared(encoded.for(session.codec));
     }
   };
 
@@ -357,7 +358,7 @@ export class Hub {
       return;
     }
     this.stats.delivered++;
-    session.sendEncoded((encoded ?? new EncodeOnce(messageFrame(channel, publication))).for(session.codec));
+    session.sendShared((encoded ?? new EncodeOnce(messageFrame(channel, publication))).for(session.codec));
   }
 
   /** The socket drained: send each channel's held publication, saying how many were skipped before it. */
@@ -402,18 +403,17 @@ function presenceEntry(session: Session, subscription: Subscription): PresenceEn
 
 /**
  * Encodes a frame at most once per codec, to bytes, however many sessions
- * receive it: a string would be converted again for every socket.
+ * receive it; the transport builds its wire form once on the same object.
  */
 class EncodeOnce {
-  private readonly byCodec = new Map<Codec, Uint8Array>();
+  /** At most one entry per codec in use (two today): a scan beats a Map. */
+  private readonly encoded: Array<{ codec: Codec; frame: SharedFrame }> = [];
   constructor(private readonly frame: unknown) {}
-  for(codec: Codec): Uint8Array {
-    let data = this.byCodec.get(codec);
-    if (data === undefined) {
-      const encoded = codec.encode(this.frame);
-      data = typeof encoded === 'string' ? Buffer.from(encoded) : encoded;
-      this.byCodec.set(codec, data);
-    }
-    return data;
+  for(codec: Codec): SharedFrame {
+    for (const entry of this.encoded) if (entry.codec === codec) return entry.frame;
+    const encoded = codec.encode(this.frame);
+    const frame: SharedFrame = { data: typeof encoded === 'string' ? Buffer.from(encoded) : encoded, binary: codec.binary };
+    this.encoded.push({ codec, frame });
+    return frame;
   }
 }
