@@ -8,8 +8,8 @@ import { BrokerWatch } from './broker-watch.js';
 import { Tally, type Traffic } from './tally.js';
 import { TimedBroker } from './timed-broker.js';
 import { VERSION } from './version.js';
-import type { Codec } from '../protocol/codec.js';
-import type { ClientFrame } from '../protocol/frames.js';
+import { jsonCodec, type Codec } from '../protocol/codec.js';
+import type { ClientFrame, WelcomeFrame } from '../protocol/frames.js';
 import { Control, CONTROL_CHANNEL, type Command, type Target } from './control.js';
 import { CloseCode, SwitchboardError } from '../protocol/codes.js';
 import type { Identity } from './auth.js';
@@ -76,6 +76,8 @@ export class Core {
   /** Each bound a client ran into, for /metrics. */
   readonly limitHits = new LimitHits();
   private emptyWaiters: Array<() => void> = [];
+  /** The JSON welcome after its `user`, the same for every client. */
+  private welcomeTail: string | null = null;
   /** Subscriptions of closed sessions still being removed (presence, leave events). */
   private readonly cleanups = new Set<Promise<void>>();
 
@@ -176,7 +178,8 @@ export class Core {
     this.sessions.set(session.id, session);
     const protocol = params.codec.subprotocol;
     this.bySubprotocol.set(protocol, (this.bySubprotocol.get(protocol) ?? 0) + 1);
-    this.logger.info({ client: session.id, user: session.user, ip: session.ip, protocol: params.codec.subprotocol }, 'connect');
+    // Debug, not info: at thousands of connects a second a line each costs more than the handshake.
+    this.logger.debug({ client: session.id, user: session.user, ip: session.ip, protocol: params.codec.subprotocol }, 'connect');
     if (this.hooks.connect.length === 0) {
       this.greet(session);
     } else {
@@ -211,11 +214,25 @@ export class Core {
     if (session.closed) return;
     const { limits, heartbeat } = this.config;
     session.ready = true;
-    session.send({
+    if (session.codec === jsonCodec) {
+      // Only the client and user differ from one welcome to the next: the rest is encoded once.
+      this.welcomeTail ??= JSON.stringify(this.welcome('', null).payload).replace(/^\{"client":"","user":null/, '');
+      session.sendEncoded(`{"type":"welcome","payload":{"client":${JSON.stringify(session.id)},"user":${JSON.stringify(session.user)}${this.welcomeTail}}`);
+    } else {
+      session.send(this.welcome(session.id, session.user));
+    }
+    session.scheduleExpiry();
+    this.pump(session);
+  }
+
+  /** The welcome frame (docs/protocol.md, "Connecting"). */
+  welcome(client: string, user: string | null): WelcomeFrame {
+    const { limits, heartbeat } = this.config;
+    return {
       type: 'welcome',
       payload: {
-        client: session.id,
-        user: session.user,
+        client,
+        user,
         server: this.nodeId,
         heartbeat: { interval: heartbeat.interval, timeout: heartbeat.timeout },
         limits: {
@@ -224,9 +241,7 @@ export class Core {
           idempotencyWindow: this.config.idempotencyWindow,
         },
       },
-    });
-    session.scheduleExpiry();
-    this.pump(session);
+    };
   }
 
   /** One frame arrived. */
@@ -326,7 +341,7 @@ export class Core {
     this.closes.inc([closeCodeLabel(code, by), by]);
     const protocol = session.codec.subprotocol;
     this.bySubprotocol.set(protocol, (this.bySubprotocol.get(protocol) ?? 1) - 1);
-    this.logger.info({ client: session.id, user: session.user, code, reason }, 'disconnect');
+    this.logger.debug({ client: session.id, user: session.user, code, reason }, 'disconnect');
     const cleanup = this.hub.removeSession(session).catch((error: unknown) => {
       this.logger.warn({ err: error, client: session.id }, 'cleanup after disconnect failed');
     });
