@@ -288,6 +288,14 @@ export class Core {
       session.fail(frame.id, 'rate_limited', `at most ${this.config.limits.requestsInFlight} requests in flight; wait for replies`);
       return;
     }
+    // Nothing waiting and room for it: run it now (no parking, no allocation).
+    if (session.parked.length === 0 && session.ready && session.inflight < this.config.limits.requestsInFlight) {
+      const heavy = isRead(frame);
+      if (!heavy || session.readsInFlight === 0) {
+        this.run(session, frame, heavy);
+        return;
+      }
+    }
     session.parked.push(frame);
     this.pump(session);
   }

@@ -12,13 +12,14 @@
 import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
 import type { Core, OpenParams } from './core.js';
+import type { Session } from './session.js';
 import type { SharedFrame, Transport } from './transport.js';
 
 const OPEN = 1; // WebSocket.OPEN
 
 /** A socket corked for the rest of this turn. */
 interface Corkable {
-  tcp: Duplex;
+  readonly tcp: Duplex | null;
   corked: boolean;
 }
 
@@ -30,13 +31,13 @@ function uncorkAll(): void {
   // uncork on a socket destroyed meanwhile is a no-op; its queue went with it.
   for (const link of corkedNow) {
     link.corked = false;
-    link.tcp.uncork();
+    link.tcp!.uncork();
   }
   corkedNow.length = 0;
 }
 
 function corkForTurn(link: Corkable): void {
-  if (link.corked) return;
+  if (link.corked || !link.tcp) return;
   link.corked = true;
   link.tcp.cork();
   corkedNow.push(link);
@@ -84,64 +85,119 @@ export function serverFrame(data: string | Uint8Array, binary: boolean): Buffer 
   return out;
 }
 
-export function bindWebSocket(core: Core, socket: WebSocket, params: OpenParams): void {
-  // ws keeps the TCP socket in _socket.
-  const tcp = (socket as unknown as { _socket?: Duplex })._socket;
-  const link: Corkable | null = tcp ? { tcp, corked: false } : null;
-  // With permessage-deflate, ws compresses (and may queue while it does):
-  // every frame must go through it, in order. Without it, ws's sender writes
-  // synchronously (it only queues for deflate or Blob data, never sent here),
-  // so a direct write cannot land inside one of its frames.
-  const direct = link !== null && socket.extensions === '';
-  /** Open, no close frame sent yet (ws is CLOSING from then on), socket not destroyed. */
-  const writable = () => socket.readyState === OPEN && !link!.tcp.destroyed;
+/**
+ * One connection's transport. A class rather than closures: with 100,000
+ * connections, per-connection functions are a measurable part of the memory.
+ */
+class WsTransport implements Transport, Corkable {
+  corked = false;
+  /** Frames are written straight to `tcp` (no permessage-deflate). */
+  private readonly direct: boolean;
+  session!: Session;
 
-  const transport: Transport = {
-    send: (data, binary) => {
-      if (socket.readyState !== OPEN) return;
-      if (direct) {
-        if (link.tcp.destroyed) return;
-        corkForTurn(link);
-        link.tcp.write(serverFrame(data, binary));
-        return;
-      }
-      if (link) corkForTurn(link);
-      socket.send(data, { binary });
-    },
-    sendShared: (frame: SharedFrame) => {
-      if (direct) {
-        if (!writable()) return;
-        corkForTurn(link);
-        link.tcp.write((frame.wire ??= serverFrame(frame.data, frame.binary)));
-        return;
-      }
-      if (socket.readyState !== OPEN) return;
-      if (link) corkForTurn(link);
-      socket.send(frame.data, { binary: frame.binary });
-    },
-    get bufferedAmount() {
-      // The socket's write queue (which holds the direct writes) plus ws's own.
-      return socket.bufferedAmount;
-    },
-    close: (code, reason) => socket.close(code, reason),
-    terminate: () => socket.terminate(),
-    ping: () => socket.ping(),
-    // The TCP socket's 'drain': its write buffer emptied after a write that
-    // had to wait. A 'latest' threshold is well past Node's highWaterMark, so
-    // a client over it always has such a write outstanding.
-    onDrain: (listener) => {
-      if (tcp?.writableNeedDrain) tcp.once('drain', listener);
-      else setImmediate(listener);
-    },
-    pause: () => socket.pause(),
-    resume: () => socket.resume(),
-  };
-  const session = core.open(transport, params);
-  socket.on('message', (data, isBinary) => core.message(session, data as Buffer, isBinary));
-  socket.on('pong', () => core.pong(session));
-  socket.on('ping', () => core.pong(session));
-  socket.on('close', (code, reason) => core.closed(session, code, reason.toString()));
-  // Errors (bad frames, oversize payloads) are followed by 'close' with the
-  // right code; ws has already started closing, so there is nothing to add.
-  socket.on('error', () => {});
+  constructor(
+    readonly core: Core,
+    readonly socket: WebSocket,
+    /** ws keeps the TCP socket in _socket. */
+    readonly tcp: Duplex | null,
+  ) {
+    // With permessage-deflate, ws compresses (and may queue while it does):
+    // every frame must go through it, in order. Without it, ws's sender writes
+    // synchronously (it only queues for deflate or Blob data, never sent here),
+    // so a direct write cannot land inside one of its frames.
+    this.direct = tcp !== null && socket.extensions === '';
+  }
+
+  send(data: string | Uint8Array, binary: boolean): void {
+    if (this.socket.readyState !== OPEN) return;
+    if (this.direct) {
+      if (this.tcp!.destroyed) return;
+      corkForTurn(this);
+      this.tcp!.write(serverFrame(data, binary));
+      return;
+    }
+    corkForTurn(this);
+    this.socket.send(data, { binary });
+  }
+
+  sendShared(frame: SharedFrame): void {
+    // Nothing once ws is CLOSING (it has sent or is sending a close frame) or the socket is gone.
+    if (this.socket.readyState !== OPEN) return;
+    if (this.direct) {
+      if (this.tcp!.destroyed) return;
+      corkForTurn(this);
+      this.tcp!.write((frame.wire ??= serverFrame(frame.data, frame.binary)));
+      return;
+    }
+    corkForTurn(this);
+    this.socket.send(frame.data, { binary: frame.binary });
+  }
+
+  /** The socket's write queue (which holds the direct writes) plus ws's own. */
+  get bufferedAmount(): number {
+    return this.socket.bufferedAmount;
+  }
+
+  close(code: number, reason: string): void {
+    this.socket.close(code, reason);
+  }
+
+  terminate(): void {
+    this.socket.terminate();
+  }
+
+  ping(): void {
+    this.socket.ping();
+  }
+
+  /**
+   * The TCP socket's 'drain': its write buffer emptied after a write that
+   * had to wait. A 'latest' threshold is well past Node's highWaterMark, so
+   * a client over it always has such a write outstanding.
+   */
+  onDrain(listener: () => void): void {
+    if (this.tcp?.writableNeedDrain) this.tcp.once('drain', listener);
+    else setImmediate(listener);
+  }
+
+  pause(): void {
+    this.socket.pause();
+  }
+
+  resume(): void {
+    this.socket.resume();
+  }
+}
+
+// ws calls its listeners with the WebSocket as `this`: shared functions find
+// the connection's transport on it, instead of five closures per connection.
+const TRANSPORT = Symbol('switchboard.transport');
+type Bound = WebSocket & { [TRANSPORT]: WsTransport };
+
+function onMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
+  const t = (this as Bound)[TRANSPORT];
+  t.core.message(t.session, data, isBinary);
+}
+function onPong(this: WebSocket): void {
+  const t = (this as Bound)[TRANSPORT];
+  t.core.pong(t.session);
+}
+function onClose(this: WebSocket, code: number, reason: Buffer): void {
+  const t = (this as Bound)[TRANSPORT];
+  t.core.closed(t.session, code, reason.toString());
+}
+// Errors (bad frames, oversize payloads) are followed by 'close' with the
+// right code; ws has already started closing, so there is nothing to add.
+function onError(): void {}
+
+export function bindWebSocket(core: Core, socket: WebSocket, params: OpenParams): void {
+  const tcp = (socket as unknown as { _socket?: Duplex })._socket ?? null;
+  const transport = new WsTransport(core, socket, tcp);
+  (socket as Bound)[TRANSPORT] = transport;
+  transport.session = core.open(transport, params);
+  socket.on('message', onMessage);
+  socket.on('pong', onPong);
+  socket.on('ping', onPong);
+  socket.on('close', onClose);
+  socket.on('error', onError);
 }
