@@ -276,7 +276,8 @@ export class Core {
     }
     if (frame.type === 'ping') {
       // Holds nothing and must not wait behind slow requests: the heartbeat depends on it.
-      session.send(frame.id === undefined ? { type: 'pong' } : { type: 'pong', id: frame.id });
+      if (session.codec === jsonCodec) session.sendEncoded(frame.id === undefined ? '{"type":"pong"}' : `{"type":"pong","id":${JSON.stringify(frame.id)}}`);
+      else session.send(frame.id === undefined ? { type: 'pong' } : { type: 'pong', id: frame.id });
       return;
     }
     if (session.draining) {
