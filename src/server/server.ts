@@ -28,7 +28,7 @@ import { createLogger, loggable, type Logger } from './logger.js';
 import { createMetrics } from './metrics.js';
 import type { RpcHandler, StandardSchema } from './rpc.js';
 import type { AnySchema, AppSchema, ChannelName, ChannelPayload, MethodName, RpcInput, RpcOutput } from '../protocol/schema.js';
-import { bindWebSocket } from './ws-transport.js';
+import { bindWebSocket, corkUpgrade } from './ws-transport.js';
 
 export interface ServerOptions extends ConfigInput {
   /** The broker; by default the in-memory one (single node). */
@@ -397,6 +397,7 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
       return;
     }
     (req as UpgradeRequest)[PROTOCOL] = result.codec.subprotocol;
+    corkUpgrade(socket);
     this.wss.handleUpgrade(req, socket, head, (ws) => bindWebSocket(this.core, ws, result));
   }
 

@@ -26,8 +26,13 @@ interface Corkable {
 const corkedNow: Corkable[] = [];
 let flushScheduled = false;
 
+/** Sockets being upgraded, corked for this turn: the 101 response and the welcome leave in one write. */
+const upgradingNow: Duplex[] = [];
+
 function uncorkAll(): void {
   flushScheduled = false;
+  for (const socket of upgradingNow) socket.uncork();
+  upgradingNow.length = 0;
   // uncork on a socket destroyed meanwhile is a no-op; its queue went with it.
   for (const link of corkedNow) {
     link.corked = false;
@@ -36,15 +41,31 @@ function uncorkAll(): void {
   corkedNow.length = 0;
 }
 
+function scheduleUncork(): void {
+  if (!flushScheduled) {
+    flushScheduled = true;
+    setImmediate(uncorkAll);
+  }
+}
+
+/**
+ * Cork a socket about to be upgraded until the turn is over, so that ws's
+ * 101 response and the welcome frame share one write (one TCP segment)
+ * instead of two. Corks nest: the transport's own cork is released in the
+ * same flush.
+ */
+export function corkUpgrade(socket: Duplex): void {
+  socket.cork();
+  upgradingNow.push(socket);
+  scheduleUncork();
+}
+
 function corkForTurn(link: Corkable): void {
   if (link.corked || !link.tcp) return;
   link.corked = true;
   link.tcp.cork();
   corkedNow.push(link);
-  if (!flushScheduled) {
-    flushScheduled = true;
-    setImmediate(uncorkAll);
-  }
+  scheduleUncork();
 }
 
 /** Length of the header of an unmasked frame carrying `n` payload bytes. */
