@@ -58,8 +58,11 @@ export class HubTallies {
 }
 
 export class Hub {
-  /** channel -> local sessions subscribed to it (pending or live) */
-  private readonly channels = new Map<string, Set<Session>>();
+  /**
+   * channel -> local sessions subscribed to it (pending or live), each with its
+   * subscription: fan-out reads both without a lookup per subscriber.
+   */
+  private readonly channels = new Map<string, Map<Session, Subscription>>();
   /** channel -> the broker subscription this node holds for it */
   private readonly brokerSubscriptions = new Map<string, Promise<void>>();
   readonly stats: HubStats = { publications: 0, delivered: 0, subscriptions: 0 };
@@ -90,13 +93,13 @@ export class Hub {
     if (event.kind === 'interrupted') {
       // Live delivery had a gap: the clients recover it from history by
       // reconnecting with their last position.
-      for (const session of sessions) session.close(CloseCode.Reconnect, 'delivery was interrupted; reconnect to recover');
+      for (const session of sessions.keys()) session.close(CloseCode.Reconnect, 'delivery was interrupted; reconnect to recover');
       return;
     }
     const encoded = new EncodeOnce({ type: event.kind, channel, payload: event.entry });
-    for (const session of sessions) {
-      if (session.subscriptions.get(channel)?.live) session.sendShared(encoded.for(session.codec));
-    }
+    sessions.forEach((subscription, session) => {
+      if (subscription.live) session.sendShared(encoded.for(session.codec));
+    });
   };
 
   /**
@@ -126,7 +129,7 @@ export class Hub {
     let connections = 0;
     session.subscriptions.set(channel, subscription);
     this.stats.subscriptions++;
-    this.index(channel).add(session);
+    this.index(channel).set(session, subscription);
     let replay: Publication[] = [];
     let result: SubscribeResult;
     try {
@@ -300,10 +303,10 @@ export class Hub {
     }
   }
 
-  private index(channel: string): Set<Session> {
+  private index(channel: string): Map<Session, Subscription> {
     let sessions = this.channels.get(channel);
     if (!sessions) {
-      this.channels.set(channel, (sessions = new Set()));
+      this.channels.set(channel, (sessions = new Map()));
     }
     return sessions;
   }
@@ -321,17 +324,15 @@ export class Hub {
     return pending;
   }
 
-  private fanOut(channel: string, sessions: Set<Session>, publication: Publication): void {
+  private fanOut(channel: string, sessions: Map<Session, Subscription>, publication: Publication): void {
     const encoded = new EncodeOnce(messageFrame(channel, publication));
-    for (const session of sessions) {
-      const subscription = session.subscriptions.get(channel);
-      if (!subscription) continue;
+    sessions.forEach((subscription, session) => {
       if (subscription.live) {
         this.deliver(session, channel, subscription, publication, encoded);
       } else if (subscription.buffer.push(publication) > MAX_PENDING) {
         session.close(CloseCode.SlowConsumer, 'too many publications while subscribing');
       }
-    }
+    });
   }
 
   private deliver(

@@ -154,9 +154,9 @@ class WsTransport implements Transport, Corkable {
     this.socket.send(frame.data, { binary: frame.binary });
   }
 
-  /** The socket's write queue (which holds the direct writes) plus ws's own. */
+  /** The socket's write queue (which holds the direct writes) plus ws's own, which is empty when writing directly. */
   get bufferedAmount(): number {
-    return this.socket.bufferedAmount;
+    return this.direct ? this.tcp!.writableLength : this.socket.bufferedAmount;
   }
 
   close(code: number, reason: string): void {
