@@ -23,6 +23,13 @@ interface Corkable {
   corked: boolean;
 }
 
+/**
+ * Sockets corked in this turn, in two lists: those whose first frame was one
+ * of their own (a reply, a pong, a welcome) are uncorked first. A publisher
+ * waiting for its reply would otherwise wait behind every subscriber's write
+ * of the same turn, and send its next publications that much later.
+ */
+const answeringNow: Corkable[] = [];
 const corkedNow: Corkable[] = [];
 let flushScheduled = false;
 
@@ -33,12 +40,17 @@ function uncorkAll(): void {
   flushScheduled = false;
   for (const socket of upgradingNow) socket.uncork();
   upgradingNow.length = 0;
+  uncorkEach(answeringNow);
+  uncorkEach(corkedNow);
+}
+
+function uncorkEach(links: Corkable[]): void {
   // uncork on a socket destroyed meanwhile is a no-op; its queue went with it.
-  for (const link of corkedNow) {
+  for (const link of links) {
     link.corked = false;
     link.tcp!.uncork();
   }
-  corkedNow.length = 0;
+  links.length = 0;
 }
 
 function scheduleUncork(): void {
@@ -60,11 +72,11 @@ export function corkUpgrade(socket: Duplex): void {
   scheduleUncork();
 }
 
-function corkForTurn(link: Corkable): void {
+function corkForTurn(link: Corkable, shared: boolean): void {
   if (link.corked || !link.tcp) return;
   link.corked = true;
   link.tcp.cork();
-  corkedNow.push(link);
+  (shared ? corkedNow : answeringNow).push(link);
   scheduleUncork();
 }
 
@@ -133,11 +145,11 @@ class WsTransport implements Transport, Corkable {
     if (this.socket.readyState !== OPEN) return;
     if (this.direct) {
       if (this.tcp!.destroyed) return;
-      corkForTurn(this);
+      corkForTurn(this, false);
       this.tcp!.write(serverFrame(data, binary));
       return;
     }
-    corkForTurn(this);
+    corkForTurn(this, false);
     this.socket.send(data, { binary });
   }
 
@@ -146,11 +158,11 @@ class WsTransport implements Transport, Corkable {
     if (this.socket.readyState !== OPEN) return;
     if (this.direct) {
       if (this.tcp!.destroyed) return;
-      corkForTurn(this);
+      corkForTurn(this, true);
       this.tcp!.write((frame.wire ??= serverFrame(frame.data, frame.binary)));
       return;
     }
-    corkForTurn(this);
+    corkForTurn(this, true);
     this.socket.send(frame.data, { binary: frame.binary });
   }
 
