@@ -8,8 +8,8 @@ import { BrokerWatch } from './broker-watch.js';
 import { Tally, type Traffic } from './tally.js';
 import { TimedBroker } from './timed-broker.js';
 import { VERSION } from './version.js';
-import type { Codec } from '../protocol/codec.js';
-import type { ClientFrame } from '../protocol/frames.js';
+import { jsonCodec, type Codec } from '../protocol/codec.js';
+import type { ClientFrame, WelcomeFrame } from '../protocol/frames.js';
 import { Control, CONTROL_CHANNEL, type Command, type Target } from './control.js';
 import { CloseCode, SwitchboardError } from '../protocol/codes.js';
 import type { Identity } from './auth.js';
@@ -85,6 +85,8 @@ export class Core {
   /** Each bound a client ran into, for /metrics. */
   readonly limitHits = new LimitHits();
   private emptyWaiters: Array<() => void> = [];
+  /** The JSON welcome after its `user`, the same for every client. */
+  private welcomeTail: string | null = null;
   /** Subscriptions of closed sessions still being removed (presence, leave events). */
   private readonly cleanups = new Set<Promise<void>>();
 
@@ -189,7 +191,8 @@ export class Core {
     this.sessions.set(session.id, session);
     const protocol = params.codec.subprotocol;
     this.bySubprotocol.set(protocol, (this.bySubprotocol.get(protocol) ?? 0) + 1);
-    this.logger.info({ client: session.id, user: session.user, ip: session.ip, protocol: params.codec.subprotocol }, 'connect');
+    // Debug, not info: at thousands of connects a second a line each costs more than the handshake.
+    this.logger.debug({ client: session.id, user: session.user, ip: session.ip, protocol: params.codec.subprotocol }, 'connect');
     if (this.hooks.connect.length === 0) {
       this.greet(session);
     } else {
@@ -224,11 +227,25 @@ export class Core {
     if (session.closed) return;
     const { limits, heartbeat } = this.config;
     session.ready = true;
-    session.send({
+    if (session.codec === jsonCodec) {
+      // Only the client and user differ from one welcome to the next: the rest is encoded once.
+      this.welcomeTail ??= JSON.stringify(this.welcome('', null).payload).replace(/^\{"client":"","user":null/, '');
+      session.sendEncoded(`{"type":"welcome","payload":{"client":${JSON.stringify(session.id)},"user":${JSON.stringify(session.user)}${this.welcomeTail}}`);
+    } else {
+      session.send(this.welcome(session.id, session.user));
+    }
+    session.scheduleExpiry();
+    this.pump(session);
+  }
+
+  /** The welcome frame (docs/protocol.md, "Connecting"). */
+  welcome(client: string, user: string | null): WelcomeFrame {
+    const { limits, heartbeat } = this.config;
+    return {
       type: 'welcome',
       payload: {
-        client: session.id,
-        user: session.user,
+        client,
+        user,
         server: this.nodeId,
         heartbeat: { interval: heartbeat.interval, timeout: heartbeat.timeout },
         limits: {
@@ -237,9 +254,7 @@ export class Core {
           idempotencyWindow: this.config.idempotencyWindow,
         },
       },
-    });
-    session.scheduleExpiry();
-    this.pump(session);
+    };
   }
 
   /** One frame arrived. */
@@ -274,7 +289,8 @@ export class Core {
     }
     if (frame.type === 'ping') {
       // Holds nothing and must not wait behind slow requests: the heartbeat depends on it.
-      session.send(frame.id === undefined ? { type: 'pong' } : { type: 'pong', id: frame.id });
+      if (session.codec === jsonCodec) session.sendEncoded(frame.id === undefined ? '{"type":"pong"}' : `{"type":"pong","id":${JSON.stringify(frame.id)}}`);
+      else session.send(frame.id === undefined ? { type: 'pong' } : { type: 'pong', id: frame.id });
       return;
     }
     if (session.draining) {
@@ -285,6 +301,14 @@ export class Core {
       this.limitHits.hit('requestsInFlight');
       session.fail(frame.id, 'rate_limited', `at most ${this.config.limits.requestsInFlight} requests in flight; wait for replies`);
       return;
+    }
+    // Nothing waiting and room for it: run it now (no parking, no allocation).
+    if (session.parked.length === 0 && session.ready && session.inflight < this.config.limits.requestsInFlight) {
+      const heavy = isRead(frame);
+      if (!heavy || session.readsInFlight === 0) {
+        this.run(session, frame, heavy);
+        return;
+      }
     }
     session.parked.push(frame);
     this.pump(session);
@@ -339,7 +363,7 @@ export class Core {
     this.closes.inc([closeCodeLabel(code, by), by]);
     const protocol = session.codec.subprotocol;
     this.bySubprotocol.set(protocol, (this.bySubprotocol.get(protocol) ?? 1) - 1);
-    this.logger.info({ client: session.id, user: session.user, code, reason }, 'disconnect');
+    this.logger.debug({ client: session.id, user: session.user, code, reason }, 'disconnect');
     this.recentDisconnects.add({ at: new Date().toISOString(), node: this.nodeId, client: session.id, user: session.user, code, reason, by });
     const cleanup = this.hub.removeSession(session).catch((error: unknown) => {
       this.logger.warn({ err: error, client: session.id }, 'cleanup after disconnect failed');

@@ -17,6 +17,7 @@ import type { Config, NamespaceConfig } from './config.js';
 import type { LimitHits } from './limit-hits.js';
 import type { Namespaces } from './namespaces.js';
 import type { Session, Subscription } from './session.js';
+import type { SharedFrame } from './transport.js';
 import { namespaceOf } from '../protocol/channels.js';
 import type { HistoryPage } from '../brokers/broker.js';
 import { Tally } from './tally.js';
@@ -57,8 +58,11 @@ export class HubTallies {
 }
 
 export class Hub {
-  /** channel -> local sessions subscribed to it (pending or live) */
-  private readonly channels = new Map<string, Set<Session>>();
+  /**
+   * channel -> local sessions subscribed to it (pending or live), each with its
+   * subscription: fan-out reads both without a lookup per subscriber.
+   */
+  private readonly channels = new Map<string, Map<Session, Subscription>>();
   /** channel -> the broker subscription this node holds for it */
   private readonly brokerSubscriptions = new Map<string, Promise<void>>();
   readonly stats: HubStats = { publications: 0, delivered: 0, subscriptions: 0 };
@@ -91,13 +95,13 @@ export class Hub {
     if (event.kind === 'interrupted') {
       // Live delivery had a gap: the clients recover it from history by
       // reconnecting with their last position.
-      for (const session of sessions) session.close(CloseCode.Reconnect, 'delivery was interrupted; reconnect to recover');
+      for (const session of sessions.keys()) session.close(CloseCode.Reconnect, 'delivery was interrupted; reconnect to recover');
       return;
     }
     const encoded = new EncodeOnce({ type: event.kind, channel, payload: event.entry });
-    for (const session of sessions) {
-      if (session.subscriptions.get(channel)?.live) session.sendEncoded(encoded.for(session.codec));
-    }
+    sessions.forEach((subscription, session) => {
+      if (subscription.live) session.sendShared(encoded.for(session.codec));
+    });
   };
 
   /**
@@ -127,7 +131,7 @@ export class Hub {
     let connections = 0;
     session.subscriptions.set(channel, subscription);
     this.stats.subscriptions++;
-    this.index(channel).add(session);
+    this.index(channel).set(session, subscription);
     let replay: Publication[] = [];
     let result: SubscribeResult;
     try {
@@ -318,10 +322,10 @@ export class Hub {
     }
   }
 
-  private index(channel: string): Set<Session> {
+  private index(channel: string): Map<Session, Subscription> {
     let sessions = this.channels.get(channel);
     if (!sessions) {
-      this.channels.set(channel, (sessions = new Set()));
+      this.channels.set(channel, (sessions = new Map()));
     }
     return sessions;
   }
@@ -339,17 +343,15 @@ export class Hub {
     return pending;
   }
 
-  private fanOut(channel: string, sessions: Set<Session>, publication: Publication): void {
+  private fanOut(channel: string, sessions: Map<Session, Subscription>, publication: Publication): void {
     const encoded = new EncodeOnce(messageFrame(channel, publication));
-    for (const session of sessions) {
-      const subscription = session.subscriptions.get(channel);
-      if (!subscription) continue;
+    sessions.forEach((subscription, session) => {
       if (subscription.live) {
         this.deliver(session, channel, subscription, publication, encoded);
       } else if (subscription.buffer.push(publication) > MAX_PENDING) {
         session.close(CloseCode.SlowConsumer, 'too many publications while subscribing');
       }
-    }
+    });
   }
 
   private deliver(
@@ -376,7 +378,7 @@ export class Hub {
       return;
     }
     this.stats.delivered++;
-    session.sendEncoded((encoded ?? new EncodeOnce(messageFrame(channel, publication))).for(session.codec));
+    session.sendShared((encoded ?? new EncodeOnce(messageFrame(channel, publication))).for(session.codec));
   }
 
   /** The socket drained: send each channel's held publication, saying how many were skipped before it. */
@@ -421,18 +423,17 @@ function presenceEntry(session: Session, subscription: Subscription): PresenceEn
 
 /**
  * Encodes a frame at most once per codec, to bytes, however many sessions
- * receive it: a string would be converted again for every socket.
+ * receive it; the transport builds its wire form once on the same object.
  */
 class EncodeOnce {
-  private readonly byCodec = new Map<Codec, Uint8Array>();
+  /** At most one entry per codec in use (two today): a scan beats a Map. */
+  private readonly encoded: Array<{ codec: Codec; frame: SharedFrame }> = [];
   constructor(private readonly frame: unknown) {}
-  for(codec: Codec): Uint8Array {
-    let data = this.byCodec.get(codec);
-    if (data === undefined) {
-      const encoded = codec.encode(this.frame);
-      data = typeof encoded === 'string' ? Buffer.from(encoded) : encoded;
-      this.byCodec.set(codec, data);
-    }
-    return data;
+  for(codec: Codec): SharedFrame {
+    for (const entry of this.encoded) if (entry.codec === codec) return entry.frame;
+    const encoded = codec.encode(this.frame);
+    const frame: SharedFrame = { data: typeof encoded === 'string' ? Buffer.from(encoded) : encoded, binary: codec.binary };
+    this.encoded.push({ codec, frame });
+    return frame;
   }
 }

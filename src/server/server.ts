@@ -28,7 +28,7 @@ import { createLogger, loggable, type Logger } from './logger.js';
 import { createMetrics } from './metrics.js';
 import type { RpcHandler, StandardSchema } from './rpc.js';
 import type { AnySchema, AppSchema, ChannelName, ChannelPayload, MethodName, RpcInput, RpcOutput } from '../protocol/schema.js';
-import { bindWebSocket } from './ws-transport.js';
+import { bindWebSocket, corkUpgrade } from './ws-transport.js';
 
 export interface ServerOptions extends ConfigInput {
   /** The broker; by default the in-memory one (single node). */
@@ -39,11 +39,13 @@ export interface ServerOptions extends ConfigInput {
 
 /** On a TCP socket that has not upgraded yet: the address it is counted under. */
 const PENDING_IP = Symbol('switchboard.pendingIp');
+/** The address an accepted connection counts under, for limits.connectionsPerIp. */
+const ADMITTED_IP = Symbol('switchboard.admittedIp');
 /** On an accepted upgrade request: the subprotocol for ws's handleProtocols. */
 const PROTOCOL = Symbol('switchboard.protocol');
 
 /** A TLS socket keeps its TCP socket (the one the 'connection' event saw) in _parent. */
-type CountedSocket = Duplex & { [PENDING_IP]?: string | undefined; _parent?: CountedSocket };
+type CountedSocket = Duplex & { [PENDING_IP]?: string | undefined; [ADMITTED_IP]?: string; _parent?: CountedSocket };
 type UpgradeRequest = http.IncomingMessage & { [PROTOCOL]?: string };
 
 /** The http.Server options that bound slow and oversized requests; see httpServerOptions(). */
@@ -395,6 +397,7 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
       return;
     }
     (req as UpgradeRequest)[PROTOCOL] = result.codec.subprotocol;
+    corkUpgrade(socket);
     this.wss.handleUpgrade(req, socket, head, (ws) => bindWebSocket(this.core, ws, result));
   }
 
@@ -434,10 +437,8 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
     if (refused) return refused;
     this.connections++;
     this.perIp.set(ip, (this.perIp.get(ip) ?? 0) + 1);
-    socket.once('close', () => {
-      this.connections--;
-      decrement(this.perIp, ip);
-    });
+    (socket as CountedSocket)[ADMITTED_IP] = ip;
+    socket.on('close', this.onAdmittedClose);
     this.releasePending(socket);
     return null;
   }
@@ -458,8 +459,27 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
     }
     this.pendingPerIp.set(ip, pending + 1);
     (socket as CountedSocket)[PENDING_IP] = ip;
-    socket.once('close', () => this.releasePending(socket));
+    socket.on('close', this.onPendingClose);
   };
+
+  // 'close' listeners shared by every socket ('close' fires once; the socket
+  // is `this`): no closure per connection, which adds up at 100,000 of them.
+  private readonly onPendingClose = (() => {
+    const release = (socket: Duplex) => this.releasePending(socket);
+    return function (this: Duplex) {
+      release(this);
+    };
+  })();
+
+  private readonly onAdmittedClose = (() => {
+    const leave = (ip: string) => {
+      this.connections--;
+      decrement(this.perIp, ip);
+    };
+    return function (this: CountedSocket) {
+      leave(this[ADMITTED_IP]!);
+    };
+  })();
 
   /** Stop counting the socket (or, for TLS, its TCP socket) as pending; once only. */
   private releasePending(socket: Duplex): void {

@@ -9,7 +9,7 @@ import type { ClientContext } from './hooks.js';
 import type { LimitHits } from './limit-hits.js';
 import type { Traffic } from './tally.js';
 import { RateLimiter, type RateVerdict } from './rate-limiter.js';
-import type { Transport } from './transport.js';
+import type { SharedFrame, Transport } from './transport.js';
 
 /** A subscription is pending while its reply and recovered publications are prepared. */
 export interface Subscription {
@@ -102,7 +102,7 @@ export class Session {
     if (!this.closed) this.sendEncoded(this.codec.encode(frame));
   }
 
-  /** Send an already encoded frame (fan-out encodes once per codec). */
+  /** Send an already encoded frame. */
   sendEncoded(data: string | Uint8Array): void {
     if (this.closed) return;
     // A string's UTF-8 length is at most three bytes per UTF-16 unit; checking the
@@ -110,15 +110,30 @@ export class Session {
     const size = typeof data === 'string' ? data.length * 3 : data.byteLength;
     if (this.transport.bufferedAmount + size > this.limits.outboundBufferBytes) {
       const exact = typeof data === 'string' ? Buffer.byteLength(data) : size;
-      if (this.transport.bufferedAmount + exact > this.limits.outboundBufferBytes) {
-        this.hits.hit('outboundBufferBytes');
-        this.close(CloseCode.SlowConsumer, 'outbound buffer over its limit');
-        return;
-      }
+      if (this.overLimit(exact)) return;
     }
     this.traffic.framesOut++;
     this.traffic.bytesOut += typeof data === 'string' ? Buffer.byteLength(data) : size;
     this.transport.send(data, this.codec.binary);
+  }
+
+  /** Send a frame encoded once for many sessions (fan-out); the same bound applies. */
+  sendShared(frame: SharedFrame): void {
+    if (this.closed) return;
+    const size = frame.data.byteLength;
+    if (this.overLimit(size)) return;
+    this.traffic.framesOut++;
+    this.traffic.bytesOut += size;
+    if (this.transport.sendShared) this.transport.sendShared(frame);
+    else this.transport.send(frame.data, frame.binary);
+  }
+
+  /** True, after closing with 4008, when `size` more bytes would take the queue past its limit. */
+  private overLimit(size: number): boolean {
+    if (this.transport.bufferedAmount + size <= this.limits.outboundBufferBytes) return false;
+    this.hits.hit('outboundBufferBytes');
+    this.close(CloseCode.SlowConsumer, 'outbound buffer over its limit');
+    return true;
   }
 
   /**

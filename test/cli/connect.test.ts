@@ -56,7 +56,7 @@ it('--close-on-eof closes after the answers to what was sent', async () => {
   expect(frames(c)[0]!.type).toBe('welcome');
   expect(answers).toHaveLength(2);
   expect(answers).toContainEqual({ type: 'reply', id: 1, ok: true, payload: { offset: 1 } });
-  expect(answers.find((f) => f.type === 'error')!.error.code).toBe('bad_request');
+  expect((answers.find((f) => f.type === 'error') as { error: { code: string } }).error.code).toBe('bad_request');
   expect(stderr).toContain('closed 1000');
 });
 

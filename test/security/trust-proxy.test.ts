@@ -55,7 +55,7 @@ describe('the per-IP WebSocket cap behind a proxy', () => {
 
   async function start(options: ServerOptions): Promise<{ url: string; wsUrl: string }> {
     lines.length = 0;
-    const logger = pino({ level: 'info' }, { write: (line: string) => lines.push(line) });
+    const logger = pino({ level: 'debug' }, { write: (line: string) => lines.push(line) });
     server = createServer({ logger, limits: { connectionsPerIp: 2 }, ...options });
     const { url } = await server.listen(0, '127.0.0.1');
     return { url, wsUrl: `${url.replace('http', 'ws')}/ws` };

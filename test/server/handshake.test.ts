@@ -191,3 +191,18 @@ describe('404 not_found, 429 and 503', () => {
     await small.close();
   });
 });
+
+describe('the welcome frame', () => {
+  it('is the same JSON as encoding the whole frame, for anonymous and named users, on every connection', async () => {
+    const token = await sign({ sub: 'wel"come\u2028' });
+    const users: unknown[] = [];
+    for (const url of [open.wsUrl, `${open.wsUrl}?token=${token}`, open.wsUrl]) {
+      const client = await RawClient.connect(url);
+      const { client: id, user } = client.welcome.payload;
+      users.push(user);
+      expect(client.welcome).toEqual(JSON.parse(JSON.stringify(open.server.core.welcome(id, user))));
+      await client.close();
+    }
+    expect(users).toEqual([null, 'wel"come\u2028', null]);
+  });
+});

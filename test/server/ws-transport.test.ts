@@ -1,0 +1,162 @@
+// The ws adapter's direct writes (src/server/ws-transport.ts): a publication is
+// framed once and written to every subscriber's corked socket. These are its
+// edge cases, over real sockets: a close or terminate in the same turn as a
+// burst, a slow consumer cut mid-burst, permessage-deflate (where frames go
+// through ws instead), JSON and MessagePack subscribers on one channel, and
+// frame lengths on both sides of each length encoding.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { SUBPROTOCOL_MSGPACK } from '../../src/protocol/frames.js';
+import { msgpackCodec } from '../../src/protocol/msgpack.js';
+import { RawClient } from '../helpers/raw-client.js';
+import { startServer, type TestServer } from '../helpers/server.js';
+
+const LIMIT = 256 * 1024;
+const history = { size: 1_000, ttl: 600_000 };
+
+let srv: TestServer;
+let deflating: TestServer;
+beforeAll(async () => {
+  [srv, deflating] = await Promise.all([
+    startServer({ limits: { outboundBufferBytes: LIMIT }, namespaces: { '': { history } } }),
+    startServer({ compression: true, namespaces: { '': { history } } }),
+  ]);
+});
+afterAll(() => Promise.all([srv.close(), deflating.close()]));
+
+/** Publish `count` payloads in this very turn: the memory broker fans out synchronously. */
+function burst(server: TestServer, channel: string, count: number, payload: (i: number) => unknown): void {
+  for (let i = 0; i < count; i++) void server.server.core.publish(channel, payload(i));
+}
+
+function session(server: TestServer, client: RawClient) {
+  return server.server.core.sessions.get(client.welcome.payload.client)!;
+}
+
+/** Wait until `client` holds `count` messages of `channel`, or fail after the deadline. */
+async function messagesOf(client: RawClient, channel: string, count: number) {
+  await client.next((f) => f.type === 'message' && f.channel === channel && client.messages(channel).length >= count);
+  return client.messages(channel);
+}
+
+describe('a close in the same turn as a burst', () => {
+  it('close: the burst arrives whole, then the close frame with its code', async () => {
+    const client = await RawClient.connect(srv.wsUrl);
+    const witness = await RawClient.connect(srv.wsUrl);
+    await client.ok({ type: 'subscribe', channel: 'cl' });
+    await witness.ok({ type: 'subscribe', channel: 'cl' });
+    burst(srv, 'cl', 50, (i) => i);
+    session(srv, client).close(4003, 'bye');
+    expect(await client.closed).toEqual({ code: 4003, reason: 'bye' });
+    expect(client.messages('cl').map((m) => m.payload)).toEqual([...Array(50).keys()]);
+    // The same shared frames reached the other subscriber, and it is still served.
+    expect((await messagesOf(witness, 'cl', 50)).map((m) => m.offset)).toEqual([...Array(50).keys()].map((i) => i + 1));
+    burst(srv, 'cl', 1, () => 'after');
+    expect((await messagesOf(witness, 'cl', 51))[50]!.payload).toBe('after');
+    await witness.close();
+  });
+
+  it('terminate: the socket goes without its queue, the others are unaffected', async () => {
+    const client = await RawClient.connect(srv.wsUrl);
+    const witness = await RawClient.connect(srv.wsUrl);
+    await client.ok({ type: 'subscribe', channel: 'tm' });
+    await witness.ok({ type: 'subscribe', channel: 'tm' });
+    burst(srv, 'tm', 50, (i) => i);
+    session(srv, client).terminate('test');
+    // Corked until the end of the turn, so nothing of the burst left before the socket was destroyed.
+    expect((await client.closed).code).toBe(1006);
+    expect(client.messages('tm')).toEqual([]);
+    burst(srv, 'tm', 1, () => 'after');
+    expect((await messagesOf(witness, 'tm', 51)).map((m) => m.payload)).toEqual([...[...Array(50).keys()], 'after']);
+    expect(await witness.alive()).toBe(true);
+    await witness.close();
+  });
+});
+
+it('a slow consumer is cut mid-burst with 4008 before its queue passes the limit, and nothing is queued after', async () => {
+  const slow = await RawClient.connect(srv.wsUrl);
+  await slow.ok({ type: 'subscribe', channel: 'sc' });
+  const framesOut = () => srv.server.core.traffic.framesOut;
+  const before = framesOut();
+  const payload = 'p'.repeat(10_000);
+  // The whole burst is 4x the limit and is queued in one turn, while the socket is corked.
+  burst(srv, 'sc', Math.ceil((4 * LIMIT) / payload.length), () => payload);
+  const queued = framesOut() - before;
+  expect(session(srv, slow).closed).toBe(true);
+  expect(queued * payload.length).toBeLessThanOrEqual(LIMIT);
+  expect((queued + 1) * payload.length).toBeGreaterThan(LIMIT - 1_000);
+  // Later publications queue nothing for it either.
+  burst(srv, 'sc', 5, () => payload);
+  expect(framesOut() - before).toBe(queued);
+  expect(await slow.closed).toEqual({ code: 4008, reason: 'outbound buffer over its limit' });
+  // What was queued before the cut arrived, in order, before the close frame.
+  expect(slow.messages('sc').map((m) => m.offset)).toEqual([...Array(queued).keys()].map((i) => i + 1));
+});
+
+describe('permessage-deflate negotiated', () => {
+  it('frames go through ws, compressed or not, in order, next to a subscriber without it', async () => {
+    const compressed = await RawClient.connect(deflating.wsUrl);
+    const plain = await RawClient.connect(deflating.wsUrl, { perMessageDeflate: false });
+    expect(compressed.ws.extensions).toContain('permessage-deflate');
+    expect(plain.ws.extensions).toBe('');
+    await compressed.ok({ type: 'subscribe', channel: 'df' });
+    await plain.ok({ type: 'subscribe', channel: 'df' });
+    // Big payloads are deflated asynchronously and small ones not at all (threshold 1 KiB):
+    // a small frame written around ws would overtake the big one before it.
+    const payload = (i: number) => (i % 2 === 0 ? `${i}`.padEnd(20_000, 'z') : i);
+    burst(deflating, 'df', 40, payload);
+    compressed.send({ type: 'ping', id: 'p' });
+    const pong = compressed.next((f) => f.type === 'pong');
+    const expected = [...Array(40).keys()].map(payload);
+    expect((await messagesOf(compressed, 'df', 40)).map((m) => m.payload)).toEqual(expected);
+    expect((await messagesOf(plain, 'df', 40)).map((m) => m.payload)).toEqual(expected);
+    expect(await pong).toEqual({ type: 'pong', id: 'p' });
+    // And they were compressed: 20 payloads of 20,000 bytes took far fewer bytes on the wire.
+    const read = (client: RawClient) => (client.ws as unknown as { _socket: { bytesRead: number } })._socket.bytesRead;
+    expect(read(compressed)).toBeLessThan(100_000);
+    expect(read(plain)).toBeGreaterThan(400_000);
+    await Promise.all([compressed.close(), plain.close()]);
+  });
+});
+
+it('JSON and MessagePack subscribers of one channel each get their own encoding', async () => {
+  const json = await RawClient.connect(srv.wsUrl);
+  await json.ok({ type: 'subscribe', channel: 'mixed' });
+  const binary = new WebSocket(srv.wsUrl, SUBPROTOCOL_MSGPACK);
+  const received: any[] = [];
+  const frames = new Map<string, (frame: any) => void>();
+  binary.on('message', (data, isBinary) => {
+    expect(isBinary).toBe(true);
+    const frame = msgpackCodec.decode(data as Buffer) as any;
+    received.push(frame);
+    frames.get(frame.type)?.(frame);
+  });
+  const frameOf = (type: string) => new Promise<any>((resolve) => frames.set(type, resolve));
+  await frameOf('welcome');
+  const subscribed = frameOf('reply');
+  binary.send(msgpackCodec.encode({ type: 'subscribe', channel: 'mixed', id: 1 }));
+  await subscribed;
+  const payloads = [{ n: 1 }, 'two', [3, 'three']];
+  const allThree = new Promise<void>((resolve) => frames.set('message', () => received.filter((f) => f.type === 'message').length === 3 && resolve()));
+  burst(srv, 'mixed', 3, (i) => payloads[i]);
+  await allThree;
+  const viaMsgpack = received.filter((f) => f.type === 'message').map(({ offset, payload }) => ({ offset, payload }));
+  const viaJson = (await messagesOf(json, 'mixed', 3)).map(({ offset, payload }) => ({ offset, payload }));
+  expect(viaMsgpack).toEqual(payloads.map((payload, i) => ({ offset: i + 1, payload })));
+  expect(viaJson).toEqual(viaMsgpack);
+  binary.close();
+  await json.close();
+});
+
+it('frames on both sides of the 7-bit, 16-bit and 64-bit length encodings arrive intact', async () => {
+  const client = await RawClient.connect(srv.wsUrl);
+  await client.ok({ type: 'subscribe', channel: 'len' });
+  const overhead = JSON.stringify({ type: 'message', channel: 'len', offset: 1, payload: '' }).length;
+  // Sizes of the whole frame's payload: 125 | 126, 65,535 | 65,536.
+  const sizes = [124, 125, 126, 127, 65_535, 65_536, 65_537];
+  const payloads = sizes.map((size) => 'a'.repeat(size - overhead));
+  burst(srv, 'len', payloads.length, (i) => payloads[i]);
+  const messages = await messagesOf(client, 'len', payloads.length);
+  expect(messages.map((m) => m.payload.length)).toEqual(payloads.map((p) => p.length));
+  await client.close();
+});
