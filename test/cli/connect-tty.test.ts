@@ -23,7 +23,8 @@ function terminal() {
   const command = `${process.execPath} ${BIN} connect ${srv.wsUrl}`;
   return tool(['-qfec', command, '/dev/null'], {
     command: ['script'],
-    env: { HOME: mkdtempSync(join(tmpdir(), 'sb-home-')), TERM: 'xterm-256color', NO_COLOR: undefined },
+    // A terminal user's environment: CI=true (as CI runs) makes Node report no colours.
+    env: { HOME: mkdtempSync(join(tmpdir(), 'sb-home-')), TERM: 'xterm-256color', NO_COLOR: undefined, CI: undefined },
   });
 }
 
