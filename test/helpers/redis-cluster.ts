@@ -41,6 +41,21 @@ export async function spawnRedis(port: number, args: string[]): Promise<{ child:
   };
 }
 
+/**
+ * Start a redis-server on a port that was free a moment ago. Another test
+ * running in parallel may take that port first: then try another.
+ */
+export async function spawnRedisOnFreePort(args: (port: number) => string[]): Promise<{ port: number; server: Awaited<ReturnType<typeof spawnRedis>> }> {
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    try {
+      return { port, server: await spawnRedis(port, args(port)) };
+    } catch (error) {
+      if (attempt >= 5 || !(error as Error).message.includes('Address already in use')) throw error;
+    }
+  }
+}
+
 /** Poll `check` until it answers true, or fail after `ms`. */
 export async function until(what: string, check: () => Promise<boolean>, ms = 15_000): Promise<void> {
   const deadline = Date.now() + ms;
@@ -53,10 +68,11 @@ export async function until(what: string, check: () => Promise<boolean>, ms = 15
 
 export async function startRedisCluster(): Promise<RedisCluster> {
   const dir = mkdtempSync(join(tmpdir(), 'sb-cluster-'));
-  const ports = [await freePort(), await freePort(), await freePort()];
-  const start = (port: number) =>
-    spawnRedis(port, ['--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--cluster-node-timeout', '2000', '--dir', dir]);
-  const servers = new Map(await Promise.all(ports.map(async (port) => [port, await start(port)] as const)));
+  const clusterArgs = (port: number) => ['--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--cluster-node-timeout', '2000', '--dir', dir];
+  const start = (port: number) => spawnRedis(port, clusterArgs(port));
+  const started = await Promise.all([0, 1, 2].map(() => spawnRedisOnFreePort(clusterArgs)));
+  const ports = started.map((s) => s.port);
+  const servers = new Map(started.map((s) => [s.port, s.server] as const));
   const admins = ports.map((port) => {
     const admin = new Redis(port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => 50 });
     admin.on('error', () => {}); // a killed node is expected

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import type { RedisAddress } from '../../src/brokers/redis-connection.js';
 import { freePort } from './ports.js';
-import { spawnRedis, until } from './redis-cluster.js';
+import { spawnRedis, spawnRedisOnFreePort, until } from './redis-cluster.js';
 
 export const MASTER_NAME = 'sbtest';
 
@@ -84,7 +84,8 @@ function startSentinel(dir: string, me: SentinelSpec, peers: SentinelSpec[], mas
 
 export async function startRedisSentinel(): Promise<RedisSentinelSet> {
   const dir = mkdtempSync(join(tmpdir(), 'sb-sentinel-'));
-  const [master, replica] = [await freePort(), await freePort()];
+  let master = 0;
+  let replica = 0;
   const sentinelPorts = [await freePort(), await freePort(), await freePort()];
   const processes = new Map<number, { child: ChildProcess; kill: () => Promise<void> }>();
   const admins: Redis[] = [];
@@ -102,8 +103,12 @@ export async function startRedisSentinel(): Promise<RedisSentinelSet> {
   try {
     // Diskless sync at once (the default waits 5 s for more replicas); either may be the master later.
     const replication = ['--dir', dir, '--repl-diskless-sync-delay', '0'];
-    processes.set(master, await spawnRedis(master, replication));
-    processes.set(replica, await spawnRedis(replica, [...replication, '--replicaof', '127.0.0.1', String(master)]));
+    const first = await spawnRedisOnFreePort(() => replication);
+    master = first.port;
+    processes.set(master, first.server);
+    const second = await spawnRedisOnFreePort(() => [...replication, '--replicaof', '127.0.0.1', String(master)]);
+    replica = second.port;
+    processes.set(replica, second.server);
     // In sync, and online for the master (ROLE lists only online replicas, and so WAITs only for them).
     const masterAdmin = admin(master);
     await until('the replica online', async () => ((await masterAdmin.call('ROLE')) as [string, number, unknown[]])[2].length === 1);
