@@ -5,12 +5,13 @@ import { readFileSync } from 'node:fs';
 import { ConfigError, type ConfigInput } from '../server/config.js';
 import type { Flag, Parsed } from './args.js';
 
-type Kind = 'string' | 'port' | 'list';
+type Kind = 'string' | 'port' | 'list' | 'workers';
 
 /** flag -> [config key, kind, help] */
 const SERVE_FLAGS: Record<string, [keyof ConfigInput, Kind, string, string]> = {
   port: ['port', 'port', 'PORT', 'port to listen on; 0 picks a free one (config default 8080)'],
   host: ['host', 'string', 'HOST', 'address to listen on (config default 127.0.0.1)'],
+  workers: ['workers', 'workers', 'N|auto', 'processes serving the port together; auto: one per core (config default 1)'],
   redis: ['redis', 'string', 'URL', 'run with the Redis broker, for many nodes'],
   nats: ['nats', 'string', 'URL', 'reserved for a NATS broker (not built yet)'],
   'jwt-secret': ['jwtSecret', 'string', 'SECRET', 'verify HS256 tokens with this secret'],
@@ -64,6 +65,11 @@ function convert(flag: string, raw: string, kind: Kind): unknown {
       const port = Number(raw);
       if (!/^\d+$/.test(raw) || port > 65535) throw new ConfigError(`--${flag}: expected a port number, got "${raw}"`);
       return port;
+    }
+    case 'workers': {
+      if (raw === 'auto') return raw;
+      if (!/^\d+$/.test(raw) || Number(raw) < 1) throw new ConfigError(`--${flag}: expected a number of processes or auto, got "${raw}"`);
+      return Number(raw);
     }
     case 'list':
       return raw.split(',').map((item) => item.trim()).filter(Boolean);

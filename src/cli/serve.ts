@@ -1,5 +1,9 @@
 // `switchboard serve`: start a server from flags, environment and config file,
 // and drain it on SIGTERM or SIGINT.
+import cluster from 'node:cluster';
+import { parseConfig } from '../server/config.js';
+import { Primary, workerCount } from '../server/cluster/primary.js';
+import { runWorker } from '../server/cluster/worker.js';
 import { createServer } from '../server/server.js';
 import type { Command } from './args.js';
 import { serveConfig, serveFlags } from './options.js';
@@ -19,7 +23,11 @@ export const serve: Command = {
     ],
   },
   async run({ values }) {
-    const server = createServer(serveConfig(values));
+    const input = serveConfig(values);
+    if (cluster.isWorker) return runWorker(input);
+    const workers = workerCount(parseConfig(input).workers);
+    if (workers > 1) return new Primary(parseConfig(input), workers).start();
+    const server = createServer(input);
     const { url } = await server.listen();
     // Plain text, so scripts can wait for it; logs that follow are JSON lines.
     process.stdout.write(`switchboard listening on ${url}\n`);

@@ -129,6 +129,12 @@ export const configSchema = z.strictObject({
       idempotencyBytes: positiveInt.default(67_108_864),
     })
     .prefault({}),
+  /**
+   * Processes that serve the port together (`serve` only; docs/scaling.md,
+   * "Workers"): 1 serves from this process, `auto` runs one per core. Each
+   * worker is a node; with the in-memory broker they share one in the primary.
+   */
+  workers: z.union([z.literal('auto'), z.number().int().min(1).max(256)]).default(1),
   /** Listen backlog: connections the kernel queues before the server accepts them (reconnect storms). */
   backlog: positiveInt.default(4_096),
   /** A broker command not answered within this is `unavailable`; a broker silent this long turns /readyz 503. */

@@ -153,6 +153,8 @@ export class Core {
     return {
       node: this.nodeId,
       address: this.address,
+      // Workers of one `serve --workers` share an address: the pid tells them apart.
+      pid: process.pid,
       version: VERSION,
       startedAt: new Date(this.startedAt).toISOString(),
       broker: this.broker.name,

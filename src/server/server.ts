@@ -6,9 +6,9 @@ import https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
-import type { Registry } from 'prom-client';
+import type { MetricObjectWithValues, MetricValue, Registry } from 'prom-client';
 import type { Broker } from '../brokers/broker.js';
-import { MemoryBroker } from '../brokers/memory.js';
+import { MemoryBroker, type MemoryBrokerOptions } from '../brokers/memory.js';
 import { RedisBroker } from '../brokers/redis.js';
 import { jsonCodec, type Codec } from '../protocol/codec.js';
 import { msgpackCodec } from '../protocol/msgpack.js';
@@ -35,6 +35,14 @@ export interface ServerOptions extends ConfigInput {
   broker?: Broker;
   /** A pino logger; by default one at SWITCHBOARD_LOG_LEVEL or info, to stdout. */
   logger?: Logger;
+  /** @internal What /metrics serves instead of this process's registry: a worker serves the whole cluster's (docs/scaling.md, "Workers"). */
+  metricsView?: MetricsView;
+}
+
+/** What /metrics serves: a prom-client Registry, or the cluster's merged view. */
+export interface MetricsView {
+  readonly contentType: string;
+  metrics(): Promise<string>;
 }
 
 /** On a TCP socket that has not upgraded yet: the address it is counted under. */
@@ -65,6 +73,7 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
   readonly core: Core;
   readonly logger: Logger;
   private readonly metrics: Registry;
+  private readonly metricsView: MetricsView;
   private readonly wss: WebSocketServer;
   private readonly codecs: Codec[] = [jsonCodec, msgpackCodec];
   /** Built once: the upgrade path reads it on every handshake. */
@@ -81,11 +90,12 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
   private closing: Promise<void> | null = null;
 
   constructor(options: ServerOptions = {}) {
-    const { broker, logger, ...config } = options;
+    const { broker, logger, metricsView, ...config } = options;
     this.config = parseConfig(config);
     this.logger = logger ?? createLogger();
     this.core = new Core(this.config, broker ?? defaultBroker(this.config), this.logger);
     this.metrics = createMetrics(this.core);
+    this.metricsView = metricsView ?? this.metrics;
     this.wss = new WebSocketServer({
       noServer: true,
       maxPayload: this.config.limits.maxPayload,
@@ -296,7 +306,7 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
   readonly handleRequest = (req: http.IncomingMessage, res: http.ServerResponse): Promise<boolean> => this.route(req, res, false);
 
   private route(req: http.IncomingMessage, res: http.ServerResponse, owned: boolean): Promise<boolean> {
-    return handleRoute({ core: this.core, metrics: this.metrics, isReady: () => this.isReady(), owned }, req, res);
+    return handleRoute({ core: this.core, metrics: this.metricsView, isReady: () => this.isReady(), owned }, req, res);
   }
 
   /** Listen on `port` (0 picks a free one); resolves to the URL it serves. */
@@ -335,6 +345,11 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
     this.core.address ??= `${shownHost}:${address.port}`;
     await this.join();
     return { url, port: address.port, host: address.address };
+  }
+
+  /** @internal This process's metrics, for the primary to merge with the other workers'. */
+  metricsSnapshot(): Promise<MetricObjectWithValues<MetricValue<string>>[]> {
+    return this.metrics.getMetricsAsJSON();
   }
 
   isReady(): boolean {
@@ -502,12 +517,17 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
 /** The in-memory broker, or Redis when the config names one. */
 function defaultBroker(config: Config): Broker {
   if (config.redis) return new RedisBroker({ target: config.redis, timeout: config.brokerTimeout });
-  return new MemoryBroker({
+  return new MemoryBroker(memoryBrokerOptions(config));
+}
+
+/** The in-memory broker's bounds from the config (also the workers' shared broker in the primary). */
+export function memoryBrokerOptions(config: Config): MemoryBrokerOptions {
+  return {
     maxBytes: config.limits.historyBytes,
     maxChannels: config.limits.maxChannels,
     idempotencyKeysPerChannel: config.limits.idempotencyKeysPerChannel,
     idempotencyBytes: config.limits.idempotencyBytes,
-  });
+  };
 }
 
 /** What to answer a request Node's HTTP parser gave up on, and the bound it hit if any. */

@@ -4,8 +4,8 @@
 // else is not claimed, so an app embedding Switchboard keeps its own routes,
 // /api/users included.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Registry } from 'prom-client';
 import type { Core } from '../core.js';
+import type { MetricsView } from '../server.js';
 import { isAdminPath, serveAdmin } from './admin-page.js';
 import { handleApi, isApiPath } from './api.js';
 import { isBrowserClientPath, serveBrowserClient, serveDemoPage } from './browser-client.js';
@@ -14,7 +14,7 @@ import { BAD_TARGET_MESSAGE, parseTarget } from './target.js';
 
 export interface RouteContext {
   core: Core;
-  metrics: Registry;
+  metrics: MetricsView;
   isReady: () => boolean;
   /**
    * A server Switchboard owns: it serves the demo page at the prefix's `/`

@@ -1,0 +1,239 @@
+// The broker of a server running as several worker processes on one machine
+// (`serve --workers N`, docs/scaling.md "Workers"): one MemoryBroker in the
+// primary process, shared with every worker over IPC. Each worker is a node;
+// the host knows which channels each one listens to and which presence entries
+// it added, so a worker that exits or stops renewing its lease is cleaned up at
+// once and its entries are handed to one survivor to announce.
+import { SwitchboardError } from '../protocol/codes.js';
+import type { PresenceEntry } from '../protocol/frames.js';
+import type { ChannelEvent, NodeRecord } from './broker.js';
+import type { IpcEndpoint, IpcMessage } from './ipc-endpoint.js';
+import { MemoryBroker, type MemoryBrokerOptions } from './memory.js';
+
+/** A worker as the host sees it. */
+interface Member {
+  endpoint: IpcEndpoint;
+  /** Channels whose events this worker wants. */
+  channels: Set<string>;
+  /** channel -> clients this worker added to its presence. */
+  presence: Map<string, Set<string>>;
+  /** Its lease: the record it last sent, when, and for how long it holds. */
+  record: NodeRecord | null;
+  renewedAt: number;
+  ttl: number;
+  gone: boolean;
+}
+
+/** The broker operations a worker may call, by name. */
+type Operation = (member: Member, args: unknown[]) => Promise<unknown> | unknown;
+
+export class BrokerHost {
+  private readonly broker: MemoryBroker;
+  private readonly members = new Set<Member>();
+  /** channel -> workers listening to it. */
+  private readonly listeners = new Map<string, Set<Member>>();
+  /** Leases run on the wall clock (options.now is the history's clock, which tests move). */
+  private readonly now = Date.now;
+  private sweeper: NodeJS.Timeout | null = null;
+  private readonly operations: Record<string, Operation>;
+
+  constructor(options: MemoryBrokerOptions = {}) {
+    this.broker = new MemoryBroker(options);
+    const b = this.broker;
+    this.operations = {
+      publish: (_m, [channel, publication, history, options]) => b.publish(channel as string, publication as never, history as never, options as never),
+      emit: (_m, [channel, event]) => b.emit(channel as string, event as never),
+      subscribe: (m, [channel]) => this.listen(m, channel as string),
+      unsubscribe: (m, [channel]) => this.unlisten(m, channel as string),
+      history: (_m, [channel, query, history]) => b.history(channel as string, query as never, history as never),
+      addPresence: (m, [channel, entry]) => {
+        track(m.presence, channel as string, (entry as PresenceEntry).client);
+        return b.addPresence(channel as string, entry as PresenceEntry);
+      },
+      removePresence: (m, [channel, client]) => {
+        untrack(m.presence, channel as string, client as string);
+        return b.removePresence(channel as string, client as string);
+      },
+      presence: (_m, [channel]) => b.presence(channel as string),
+      presenceCount: (_m, [channel]) => b.presenceCount(channel as string),
+      lease: (m, [record, ttl]) => {
+        m.record = record as NodeRecord;
+        m.ttl = ttl as number;
+        m.renewedAt = this.now();
+        this.sweepEvery(m.ttl);
+      },
+      nodes: () => this.liveRecords(),
+      leave: (m) => this.depart(m),
+    };
+  }
+
+  async start(): Promise<void> {
+    await this.broker.start((channel, event) => this.deliver(channel, event));
+  }
+
+  async close(): Promise<void> {
+    if (this.sweeper) clearInterval(this.sweeper);
+    this.sweeper = null;
+    await this.broker.close();
+  }
+
+  /** Serve a worker on this channel until it says goodbye or the channel closes. */
+  accept(endpoint: IpcEndpoint): void {
+    const member: Member = { endpoint, channels: new Set(), presence: new Map(), record: null, renewedAt: this.now(), ttl: 0, gone: false };
+    this.members.add(member);
+    endpoint.onMessage((message) => {
+      if (message.sb !== 'call') return;
+      else if (member.gone) this.refuse(member, message, 'this worker left the cluster (its lease lapsed)');
+      else this.call(member, message);
+    });
+    endpoint.onClose(() => this.depart(member));
+  }
+
+  /** Workers whose lease is live. */
+  get nodeCount(): number {
+    return this.liveRecords().length;
+  }
+
+  /** Wakes `onLapsed` with the endpoint of a worker whose lease lapsed: it is alive but stuck, and the cluster may replace it. */
+  onLapsed: ((endpoint: IpcEndpoint) => void) | null = null;
+
+  private refuse(member: Member, message: IpcMessage, why: string): void {
+    member.endpoint.send({ sb: 'err', id: message.id, code: 'unavailable', message: why });
+  }
+
+  private call(member: Member, message: IpcMessage): void {
+    const { id, op, args } = message as IpcMessage & { id: number; op: string; args: unknown[] };
+    const operation = this.operations[op];
+    if (!operation) {
+      this.refuse(member, message, `unknown broker operation ${op}`);
+      return;
+    }
+    // The memory broker does its work synchronously inside each call: the
+    // bounds hit during it are this worker's, and are sent with the answer so
+    // that summing the workers' /metrics counts each hit once.
+    const before = this.hitTotals();
+    let result: unknown;
+    try {
+      result = operation(member, args);
+    } catch (error) {
+      result = Promise.reject(error);
+    }
+    const hits = this.hitsSince(before);
+    Promise.resolve(result).then(
+      (value) => member.endpoint.send(hits ? { sb: 'ret', id, value, hits } : { sb: 'ret', id, value }),
+      (error: unknown) =>
+        member.endpoint.send({
+          sb: 'err',
+          id,
+          code: error instanceof SwitchboardError ? error.code : null,
+          message: error instanceof Error ? error.message : String(error),
+          ...(hits ? { hits } : {}),
+        }),
+    );
+  }
+
+  private hitTotals(): Map<string, number> {
+    return new Map(this.broker.limitHits());
+  }
+
+  /** Bounds hit since `before`, by limit name; null when none. */
+  private hitsSince(before: Map<string, number>): Array<[string, number]> | null {
+    let hits: Array<[string, number]> | null = null;
+    for (const [limit, count] of this.broker.limitHits()) {
+      const added = count - (before.get(limit) ?? 0);
+      if (added > 0) (hits ??= []).push([limit, added]);
+    }
+    return hits;
+  }
+
+  private deliver(channel: string, event: ChannelEvent): void {
+    const members = this.listeners.get(channel);
+    if (!members) return;
+    const message = { sb: 'event', channel, event };
+    for (const member of members) member.endpoint.send(message);
+  }
+
+  private async listen(member: Member, channel: string): Promise<void> {
+    member.channels.add(channel);
+    let members = this.listeners.get(channel);
+    if (!members) {
+      this.listeners.set(channel, (members = new Set()));
+      await this.broker.subscribe(channel);
+    }
+    members.add(member);
+  }
+
+  private async unlisten(member: Member, channel: string): Promise<void> {
+    member.channels.delete(channel);
+    const members = this.listeners.get(channel);
+    if (!members?.delete(member) || members.size > 0) return;
+    this.listeners.delete(channel);
+    await this.broker.unsubscribe(channel);
+  }
+
+  /**
+   * A worker left (exited, closed its channel, called leave, or let its lease
+   * lapse): it stops receiving events, drops out of nodes(), and its presence
+   * entries are removed and handed to one live worker, which sends the leaves.
+   */
+  private depart(member: Member): void {
+    if (member.gone) return;
+    member.gone = true;
+    this.members.delete(member);
+    for (const channel of [...member.channels]) void this.unlisten(member, channel);
+    const heir = [...this.members].find((m) => m.record !== null);
+    for (const [channel, clients] of member.presence) {
+      void this.orphan(channel, clients, heir);
+    }
+    member.presence.clear();
+  }
+
+  private async orphan(channel: string, clients: Set<string>, heir: Member | undefined): Promise<void> {
+    const held = new Map((await this.broker.presence(channel)).map((entry) => [entry.client, entry]));
+    const entries: PresenceEntry[] = [];
+    for (const client of clients) {
+      const entry = held.get(client);
+      if (!entry) continue;
+      await this.broker.removePresence(channel, client);
+      entries.push(entry);
+    }
+    if (entries.length > 0) heir?.endpoint.send({ sb: 'orphans', channel, entries });
+  }
+
+  private liveRecords(): NodeRecord[] {
+    const now = this.now();
+    const records: NodeRecord[] = [];
+    for (const member of this.members) {
+      if (member.record && now - member.renewedAt <= member.ttl) records.push(member.record);
+    }
+    return records;
+  }
+
+  /** Check leases often enough to find a lapsed one within its ttl. */
+  private sweepEvery(ttl: number): void {
+    if (this.sweeper) return;
+    this.sweeper = setInterval(() => {
+      const now = this.now();
+      for (const member of [...this.members]) {
+        if (member.record && now - member.renewedAt > member.ttl) {
+          this.depart(member);
+          this.onLapsed?.(member.endpoint);
+        }
+      }
+    }, Math.max(50, Math.floor(ttl / 4)));
+    this.sweeper.unref();
+  }
+}
+
+function track(index: Map<string, Set<string>>, channel: string, client: string): void {
+  let clients = index.get(channel);
+  if (!clients) index.set(channel, (clients = new Set()));
+  clients.add(client);
+}
+
+function untrack(index: Map<string, Set<string>>, channel: string, client: string): void {
+  const clients = index.get(channel);
+  if (!clients) return;
+  clients.delete(client);
+  if (clients.size === 0) index.delete(channel);
+}

@@ -1,0 +1,187 @@
+// The primary of `serve --workers N` (docs/scaling.md, "Workers"). It serves
+// no client itself: Node's cluster module hands each accepted connection to a
+// worker in turn (round robin, so no worker runs past its file limit while
+// others idle). It holds the shared in-memory broker, replaces a worker that
+// dies, merges the workers' /metrics into one view, and on SIGTERM drains
+// them all before it exits.
+import cluster, { type Worker } from 'node:cluster';
+import { availableParallelism } from 'node:os';
+import { AggregatorRegistry, Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { BrokerHost } from '../../brokers/ipc-host.js';
+import { workerEndpoint, type IpcEndpoint, type IpcMessage } from '../../brokers/ipc-endpoint.js';
+import type { Config } from '../config.js';
+import { createLogger, type Logger } from '../logger.js';
+import { memoryBrokerOptions } from '../server.js';
+import type { FromPrimary, FromWorker, MetricsJson } from './messages.js';
+
+/** How long the primary waits for each worker's metrics before it merges what it has. */
+const SNAPSHOT_TIMEOUT = 2_000;
+/** A worker that dies sooner than this after its start is restarted after a growing delay. */
+const EARLY_DEATH_MS = 5_000;
+const MAX_RESTART_DELAY_MS = 10_000;
+
+export function workerCount(setting: Config['workers']): number {
+  return setting === 'auto' ? availableParallelism() : setting;
+}
+
+interface Slot {
+  index: number;
+  worker: Worker;
+  startedAt: number;
+  listening: boolean;
+}
+
+export class Primary {
+  private readonly slots: Slot[] = [];
+  private readonly byEndpoint = new Map<IpcEndpoint, Slot>();
+  private readonly host: BrokerHost | null;
+  private readonly logger: Logger;
+  private readonly registry = new Registry();
+  private restarts = 0;
+  private restartDelay = 0;
+  private stopping = false;
+  private announced = false;
+  private nextSnapshot = 1;
+  private readonly snapshots = new Map<number, { pending: Set<Worker>; got: MetricsJson[]; done: () => void }>();
+
+  constructor(
+    private readonly config: Config,
+    private readonly count: number,
+  ) {
+    this.logger = createLogger().child({ role: 'primary' });
+    // With Redis every worker connects to it; otherwise they share this process's broker.
+    this.host = config.redis ? null : new BrokerHost(memoryBrokerOptions(config));
+    if (this.host) this.host.onLapsed = (endpoint) => this.replaceStuck(endpoint);
+    collectDefaultMetrics({ register: this.registry, prefix: 'switchboard_' });
+    const slots = this.slots;
+    new Gauge({
+      name: 'switchboard_workers',
+      help: 'Worker processes serving the port (serve --workers)',
+      registers: [this.registry],
+      collect() {
+        this.set(slots.filter((slot) => slot.listening).length);
+      },
+    });
+    const primary = this;
+    new Counter({
+      name: 'switchboard_worker_restarts_total',
+      help: 'Workers replaced after they exited or stopped renewing their lease',
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        this.inc(primary.restarts);
+      },
+    });
+  }
+
+  async start(): Promise<void> {
+    await this.host?.start();
+    // Structured clones, not JSON: publications keep their binary payloads.
+    cluster.setupPrimary({ serialization: 'advanced' });
+    for (let index = 0; index < this.count; index++) this.fork(index);
+    process.on('SIGTERM', () => void this.stop('SIGTERM'));
+    process.on('SIGINT', () => void this.stop('SIGINT'));
+  }
+
+  private fork(index: number): void {
+    const worker = cluster.fork({ SWITCHBOARD_WORKER: String(index + 1) });
+    const slot: Slot = { index, worker, startedAt: Date.now(), listening: false };
+    this.slots[index] = slot;
+    const endpoint = workerEndpoint(worker);
+    this.byEndpoint.set(endpoint, slot);
+    this.host?.accept(endpoint);
+    endpoint.onMessage((message) => this.receive(slot, message));
+    worker.on('exit', (code, signal) => {
+      this.byEndpoint.delete(endpoint);
+      this.exited(slot, code, signal);
+    });
+  }
+
+  private receive(slot: Slot, raw: IpcMessage): void {
+    const message = raw as FromWorker;
+    if (message.sb === 'listening') {
+      slot.listening = true;
+      this.restartDelay = 0;
+      if (!this.announced && this.slots.every((s) => s.listening)) {
+        this.announced = true;
+        // Plain text, as a single-process serve prints it: scripts wait for this line.
+        process.stdout.write(`switchboard listening on ${message.url}\n`);
+        this.logger.info({ url: message.url, workers: this.count, broker: this.host ? 'workers' : 'redis' }, 'listening');
+      }
+    } else if (message.sb === 'cluster-metrics') {
+      this.merged().then(
+        (text) => this.send(slot.worker, { sb: 'cluster-metrics', id: message.id, text }),
+        (error: unknown) => this.logger.error({ err: error }, 'merging metrics failed'),
+      );
+    } else if (message.sb === 'metrics') {
+      const snapshot = this.snapshots.get(message.id);
+      if (!snapshot?.pending.delete(slot.worker)) return;
+      snapshot.got.push(message.metrics);
+      if (snapshot.pending.size === 0) snapshot.done();
+    }
+  }
+
+  private send(worker: Worker, message: FromPrimary): void {
+    if (worker.isConnected()) worker.send(message, undefined, () => {});
+  }
+
+  /** Every live worker's metrics and the primary's, merged (counters and gauges summed). */
+  private async merged(): Promise<string> {
+    const id = this.nextSnapshot++;
+    const live = this.slots.map((slot) => slot.worker).filter((worker) => worker.isConnected());
+    const got: MetricsJson[] = [];
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(finish, SNAPSHOT_TIMEOUT);
+      const snapshots = this.snapshots;
+      function finish() {
+        clearTimeout(timer);
+        snapshots.delete(id);
+        resolve();
+      }
+      this.snapshots.set(id, { pending: new Set(live), got, done: finish });
+      for (const worker of live) this.send(worker, { sb: 'metrics-of', id });
+      if (live.length === 0) finish();
+    });
+    got.push(await this.registry.getMetricsAsJSON());
+    return AggregatorRegistry.aggregate(got).metrics();
+  }
+
+  private exited(slot: Slot, code: number | null, signal: string | null): void {
+    slot.listening = false;
+    if (this.stopping) return;
+    const lived = Date.now() - slot.startedAt;
+    this.restartDelay = lived < EARLY_DEATH_MS ? Math.min(MAX_RESTART_DELAY_MS, Math.max(100, this.restartDelay * 2)) : 0;
+    this.logger.error({ worker: slot.worker.id, code, signal, restartInMs: this.restartDelay }, 'worker exited; starting another');
+    this.restarts++;
+    setTimeout(() => {
+      if (!this.stopping) this.fork(slot.index);
+    }, this.restartDelay);
+  }
+
+  /** A worker alive but not renewing its lease (a stuck event loop): its clients are better off on another. */
+  private replaceStuck(endpoint: IpcEndpoint): void {
+    const slot = this.byEndpoint.get(endpoint);
+    if (!slot) return;
+    this.logger.error({ worker: slot.worker.id }, 'worker stopped renewing its lease; killing it');
+    slot.worker.process.kill('SIGKILL');
+  }
+
+  /** Drain every worker (each closes its clients with 1001 within drainTimeout), then stop. */
+  async stop(signal: string): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    this.logger.info({ signal }, 'draining workers');
+    const alive = this.slots.map((slot) => slot.worker).filter((worker) => !worker.isDead());
+    const exited = alive.map((worker) => new Promise<void>((resolve) => (worker.isDead() ? resolve() : worker.once('exit', () => resolve()))));
+    for (const worker of alive) this.send(worker, { sb: 'drain' });
+    // A worker that cannot finish its drain is cut off a little after drainTimeout.
+    const cutoff = setTimeout(() => {
+      for (const worker of alive) if (!worker.isDead()) worker.process.kill('SIGKILL');
+    }, this.config.drainTimeout + 5_000);
+    await Promise.all(exited);
+    clearTimeout(cutoff);
+    await this.host?.close();
+    process.exit(0);
+  }
+}
+

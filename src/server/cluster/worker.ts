@@ -1,0 +1,80 @@
+// One worker of `serve --workers N` (docs/scaling.md, "Workers"): a whole
+// Switchboard node in its own process, sharing the port with its siblings.
+// With the in-memory broker its broker is the primary's (over IPC); with Redis
+// it connects to Redis itself. It drains when the primary says so or on a
+// signal, and exits when the primary is gone.
+import cluster from 'node:cluster';
+import { parentEndpoint, type IpcMessage } from '../../brokers/ipc-endpoint.js';
+import { IpcBroker } from '../../brokers/ipc.js';
+import type { ConfigInput } from '../config.js';
+import { createLogger, loggable } from '../logger.js';
+import { createServer } from '../server.js';
+import type { FromPrimary, FromWorker } from './messages.js';
+
+/** How long a worker waits for the primary's merged /metrics before it fails the scrape. */
+const METRICS_TIMEOUT = 5_000;
+
+export async function runWorker(input: ConfigInput): Promise<void> {
+  const endpoint = parentEndpoint();
+  const send = (message: FromWorker) => endpoint.send(message);
+  const logger = createLogger().child({ worker: cluster.worker?.id });
+  const timeout = input.brokerTimeout ?? 2_000;
+  const waiting = new Map<number, (text: string) => void>();
+  let nextId = 1;
+
+  const server = createServer({
+    ...input,
+    ...(input.redis ? {} : { broker: new IpcBroker(endpoint, { timeout }) }),
+    logger,
+    metricsView: {
+      contentType: 'text/plain; version=0.0.4; charset=utf-8',
+      metrics: () =>
+        new Promise<string>((resolve, reject) => {
+          const id = nextId++;
+          const timer = setTimeout(() => {
+            waiting.delete(id);
+            reject(new Error('the primary did not merge the workers\' metrics in time'));
+          }, METRICS_TIMEOUT);
+          waiting.set(id, (text) => {
+            clearTimeout(timer);
+            resolve(text);
+          });
+          send({ sb: 'cluster-metrics', id });
+        }),
+    },
+  });
+
+  let stopping = false;
+  const stop = (why: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ why }, 'draining');
+    server.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        logger.error({ err: loggable(error) }, 'drain failed');
+        process.exit(1);
+      },
+    );
+  };
+
+  endpoint.onMessage((raw: IpcMessage) => {
+    const message = raw as FromPrimary;
+    if (message.sb === 'drain') stop('primary');
+    else if (message.sb === 'cluster-metrics') waiting.get(message.id)?.(message.text);
+    else if (message.sb === 'metrics-of') {
+      server.metricsSnapshot().then(
+        (metrics) => send({ sb: 'metrics', id: message.id, metrics }),
+        () => send({ sb: 'metrics', id: message.id, metrics: [] }),
+      );
+    }
+  });
+  // The primary holds the port and (with the memory broker) every channel: without it, stop.
+  endpoint.onClose(() => stop('primary gone'));
+  // A terminal's Ctrl-C reaches the whole process group; the primary drains us too.
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+
+  const { url } = await server.listen();
+  send({ sb: 'listening', url });
+}

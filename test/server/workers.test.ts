@@ -1,0 +1,205 @@
+// `switchboard serve --workers 2` as a user runs it (docs/scaling.md,
+// "Workers"): two worker processes share the port, each a node, with the
+// in-memory broker held by the primary (or Redis). A publication made on one
+// worker reaches subscribers on the other; a SIGKILLed worker's clients recover
+// on the other with nothing missing or twice and the worker is replaced;
+// /metrics is one view of all of them; SIGTERM drains them all.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { connect, type SwitchboardClient } from '../../src/client/node.js';
+import { killChildren, serve } from '../helpers/cli.js';
+import { RawClient } from '../helpers/raw-client.js';
+import { REDIS_URL, requireService } from '../helpers/services.js';
+
+const API_KEY = 'workers-key';
+const config = {
+  apiKey: API_KEY,
+  nodeTtl: 2_000,
+  drainTimeout: 2_000,
+  namespaces: { room: { history: { size: 1_000, ttl: 600_000 }, presence: true, joinLeave: true } },
+};
+
+const clients: RawClient[] = [];
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map((c) => c.close()));
+  killChildren();
+});
+
+async function cluster(args: string[] = []) {
+  const file = join(mkdtempSync(join(tmpdir(), 'sb-workers-')), 'config.json');
+  writeFileSync(file, JSON.stringify(config));
+  const running = await serve(['--workers', '2', '--config', file, ...args]);
+  return { ...running, wsUrl: `${running.url.replace(/^http/, 'ws')}/ws` };
+}
+
+/** One client on each worker: the primary hands connections to workers in turn. */
+async function clientsOnBothWorkers(wsUrl: string): Promise<[RawClient, RawClient]> {
+  const byServer = new Map<string, RawClient>();
+  for (let i = 0; i < 20 && byServer.size < 2; i++) {
+    const client = await RawClient.connect(wsUrl);
+    clients.push(client);
+    byServer.set(client.welcome.payload.server, client);
+  }
+  expect(byServer.size).toBe(2);
+  return [...byServer.values()] as [RawClient, RawClient];
+}
+
+/** The SDK client's next welcome (its first connect, or a reconnect). */
+function nextWelcome(client: SwitchboardClient): Promise<{ server: string; client: string }> {
+  return new Promise((resolve) => {
+    const off = client.on('connected', (welcome) => {
+      off();
+      resolve(welcome);
+    });
+  });
+}
+
+/**
+ * fetch, once more on a new connection if the first was reset: a kept-alive
+ * connection may have been held by the worker a test killed. (Publishes carry
+ * an idempotency key, so a retry cannot store twice.)
+ */
+async function request(url: string, init?: RequestInit): Promise<Response> {
+  try {
+    return await fetch(url, init);
+  } catch {
+    return fetch(url, init);
+  }
+}
+
+async function api(url: string, path: string, body?: unknown): Promise<any> {
+  const res = await request(`${url}${path}`, {
+    method: body === undefined ? 'GET' : 'POST',
+    headers: { authorization: `apikey ${API_KEY}`, 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  expect(res.status).toBe(200);
+  return res.json();
+}
+
+/** A sample's value in Prometheus text, summed over its label sets. */
+function sample(text: string, name: string): number {
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    if (line.startsWith(`${name} `) || line.startsWith(`${name}{`)) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return sum;
+}
+
+/** Scrape /metrics until `check` holds (the primary replaces a worker asynchronously). */
+async function metricsUntil(url: string, check: (text: string) => boolean, timeoutMs = 15_000): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const text = await (await request(`${url}/metrics`)).text();
+    if (check(text)) return text;
+    if (Date.now() > deadline) throw new Error(`metrics never matched:\n${text}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+describe('serve --workers 2 (in-memory broker in the primary)', () => {
+  it('delivers a publication made on one worker to a subscriber on the other, and shows one cluster', async () => {
+    const { url, wsUrl } = await cluster();
+    const [a, b] = await clientsOnBothWorkers(wsUrl);
+    await a.ok({ type: 'subscribe', channel: 'room:x' });
+    const joined = a.next((f) => f.type === 'join' && f.channel === 'room:x' && f.payload.client === b.welcome.payload.client);
+    await b.ok({ type: 'subscribe', channel: 'room:x' });
+    await joined;
+
+    expect(await b.ok({ type: 'publish', channel: 'room:x', payload: { n: 1 } })).toEqual({ offset: 1 });
+    const message = await a.next((f) => f.type === 'message' && f.channel === 'room:x');
+    expect(message).toMatchObject({ offset: 1, payload: { n: 1 }, from: { client: b.welcome.payload.client } });
+    // One history and one presence list, whichever worker answers.
+    expect((await a.ok({ type: 'history', channel: 'room:x' })).publications).toHaveLength(1);
+    expect((await a.ok({ type: 'presence', channel: 'room:x' })).clients).toHaveLength(2);
+
+    const { nodes } = await api(url, '/api/nodes');
+    expect(nodes.map((n: { node: string }) => n.node).sort()).toEqual([a.welcome.payload.server, b.welcome.payload.server].sort());
+    expect(new Set(nodes.map((n: { pid: number }) => n.pid)).size).toBe(2);
+    // /metrics merges every worker's, whichever worker serves the scrape.
+    const text = await metricsUntil(url, (t) => sample(t, 'switchboard_connections') === 2);
+    expect(sample(text, 'switchboard_workers')).toBe(2);
+    expect(sample(text, 'switchboard_subscriptions')).toBe(2);
+  });
+
+  it('recovers a SIGKILLed worker’s clients on the other with nothing missing or twice, and replaces the worker', async () => {
+    const { url, wsUrl } = await cluster();
+    const [watcher] = await clientsOnBothWorkers(wsUrl);
+    await watcher.ok({ type: 'subscribe', channel: 'room:r' });
+
+    // An SDK client on the worker that is not the watcher's.
+    let client = connect(wsUrl, { reconnect: { initialDelay: 5, maxDelay: 50 } });
+    const firstWelcome = await nextWelcome(client);
+    if (firstWelcome.server === watcher.welcome.payload.server) {
+      client.close();
+      client = connect(wsUrl, { reconnect: { initialDelay: 5, maxDelay: 50 } });
+    }
+    const welcome = firstWelcome.server === watcher.welcome.payload.server
+      ? await nextWelcome(client)
+      : firstWelcome;
+    expect(welcome.server).not.toBe(watcher.welcome.payload.server);
+    const received: number[] = [];
+    let allArrived!: () => void;
+    const arrived = new Promise<void>((resolve) => (allArrived = resolve));
+    const subscription = client.subscribe('room:r', (payload) => {
+      received.push((payload as { n: number }).n);
+      if (received.length === 40) allArrived();
+    });
+    await subscription.ready;
+    for (let n = 1; n <= 10; n++) await api(url, '/api/publish', { channel: 'room:r', payload: { n }, idempotencyKey: `n${n}` });
+
+    const { nodes } = await api(url, '/api/nodes');
+    const doomed = nodes.find((n: { node: string }) => n.node === welcome.server);
+    const left = watcher.next((f) => f.type === 'leave' && f.payload.client === welcome.client, 10_000);
+    const reconnected = nextWelcome(client);
+    process.kill(doomed.pid, 'SIGKILL');
+    // Published while the client is away; some may land before it notices.
+    for (let n = 11; n <= 30; n++) await api(url, '/api/publish', { channel: 'room:r', payload: { n }, idempotencyKey: `n${n}` });
+    // The survivor announces that the dead worker's client left presence.
+    await left;
+
+    const back = await reconnected;
+    expect(back.server).not.toBe(welcome.server);
+    for (let n = 31; n <= 40; n++) await api(url, '/api/publish', { channel: 'room:r', payload: { n }, idempotencyKey: `n${n}` });
+    await arrived;
+    expect(received).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
+    client.close();
+
+    const text = await metricsUntil(url, (t) => sample(t, 'switchboard_workers') === 2 && sample(t, 'switchboard_worker_restarts_total') === 1);
+    expect(sample(text, 'switchboard_worker_restarts_total')).toBe(1);
+    const after = (await api(url, '/api/nodes')).nodes.map((n: { node: string }) => n.node);
+    expect(after).not.toContain(welcome.server);
+  });
+
+  it('drains every worker on SIGTERM: clients on both get 1001, and the primary exits 0', async () => {
+    const server = await cluster();
+    const [a, b] = await clientsOnBothWorkers(server.wsUrl);
+    server.child.kill('SIGTERM');
+    expect((await a.closed).code).toBe(1001);
+    expect((await b.closed).code).toBe(1001);
+    const exit = await server.exited;
+    expect(exit).toMatchObject({ code: 0, signal: null });
+  });
+
+  it('refuses a bad workers setting with exit 2 and a message naming it', async () => {
+    const { run } = await import('../helpers/cli.js');
+    const exit = await run(['serve', '--port', '0', '--workers', 'many']).exited;
+    expect(exit.code).toBe(2);
+    expect(exit.stderr).toContain('--workers');
+  });
+});
+
+const redis = await requireService('Redis', REDIS_URL);
+
+describe.runIf(redis)('serve --workers 2 --redis', () => {
+  it('delivers across workers through Redis', async () => {
+    const { wsUrl } = await cluster(['--redis', REDIS_URL]);
+    const [a, b] = await clientsOnBothWorkers(wsUrl);
+    const channel = `room:redis-${Date.now()}`;
+    await a.ok({ type: 'subscribe', channel });
+    await b.ok({ type: 'publish', channel, payload: 'across' });
+    expect(await a.next((f) => f.type === 'message' && f.channel === channel)).toMatchObject({ payload: 'across' });
+  });
+});
