@@ -84,13 +84,33 @@ return 1`;
 
 // KEYS: meta, stream. ARGV: new epoch, position ttl, create ('1' or '0').
 // Without create, a channel with no position answers nothing and stays without one.
+// KEYS: meta hash, stream. ARGV: new epoch, position ttl, '0' for a read-only
+// read, the epoch of `since` ('' without), its offset, how many at most ('' for
+// all). Returns {epoch, offset, entries}: with `since` in the current epoch only
+// the entries after it (the first one returned tells whether it can be
+// recovered), otherwise the oldest; without `since` the newest. A resubscribe
+// after a reconnect reads what it missed, not the whole stream.
 const READ = `
 if redis.call('EXISTS', KEYS[1]) == 0 then
   if ARGV[3] == '0' then return {} end
   redis.call('HSET', KEYS[1], 'epoch', ARGV[1], 'offset', 0)
 end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
-return {redis.call('HGET', KEYS[1], 'epoch'), redis.call('HGET', KEYS[1], 'offset'), redis.call('XRANGE', KEYS[2], '-', '+')}`;
+local epoch = redis.call('HGET', KEYS[1], 'epoch')
+local count = {}
+if ARGV[6] ~= '' then
+  if tonumber(ARGV[6]) == 0 then return {epoch, redis.call('HGET', KEYS[1], 'offset'), {}} end
+  count = {'COUNT', ARGV[6]}
+end
+local entries
+if ARGV[4] == '' then
+  entries = redis.call('XREVRANGE', KEYS[2], '+', '-', unpack(count))
+elseif ARGV[4] == epoch then
+  entries = redis.call('XRANGE', KEYS[2], tostring(tonumber(ARGV[5]) + 1), '+', unpack(count))
+else
+  entries = redis.call('XRANGE', KEYS[2], '-', '+', unpack(count))
+end
+return {epoch, redis.call('HGET', KEYS[1], 'offset'), entries, ARGV[4] == '' and 1 or 0}`;
 
 // KEYS: entries hash, expiry zset. ARGV: now. Drops expired entries, returns the rest.
 const PRESENCE = `
@@ -326,12 +346,23 @@ export class RedisBroker implements Broker {
 
   async history(channel: string, query: HistoryQuery, history: HistoryPolicy): Promise<HistoryPage> {
     const positionTtl = Math.max(this.positionTtl, history.ttl);
+    const { since, limit } = query;
     const reply = await this.run(null, (redis) =>
-      redis.readScriptBuffer(this.key('m', channel), this.key('h', channel), newEpoch(), positionTtl, query.readOnly ? '0' : '1'),
+      redis.readScriptBuffer(
+        this.key('m', channel),
+        this.key('h', channel),
+        newEpoch(),
+        positionTtl,
+        query.readOnly ? '0' : '1',
+        since?.epoch ?? '',
+        since?.offset ?? 0,
+        limit === undefined || !Number.isFinite(limit) ? '' : Math.max(0, Math.floor(limit)),
+      ),
     );
     if (reply.length === 0) return emptyPage();
-    const [epoch, offset, entries] = reply;
+    const [epoch, offset, entries, newestFirst] = reply;
     const stored = (entries as Raw[]).map(toStored);
+    if (Number(newestFirst) === 1) stored.reverse();
     const held = stored.slice(firstUnexpired(stored, this.now(), history.ttl));
     return historyPage(String(epoch), Number(String(offset)), held, query);
   }
