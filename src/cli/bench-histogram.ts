@@ -74,7 +74,7 @@ export class Histogram {
 
   percentile(p: number): number | null {
     if (this.total === 0) return null;
-    const rank = Math.ceil((p / 100) * this.total);
+    const rank = Math.max(1, Math.ceil((p / 100) * this.total));
     let seen = 0;
     for (let i = 0; i < BUCKETS; i++) {
       seen += this.counts[i]!;

@@ -15,6 +15,11 @@ export interface BenchResult {
   rate: number;
   unit: string;
   published?: number;
+  /**
+   * broadcast: one publication at a time to every subscriber; per round, µs from
+   * the publish to the first subscriber's receipt, the median's, and the last's.
+   */
+  rounds?: Array<{ deliveries: number; first_us: number | null; p50_us: number | null; last_us: number | null }>;
   latency_us: { n: number; p50: number | null; p90: number | null; p99: number | null; max: number | null };
   generator: { processes: number; cpu_pct: number; busiest_worker_cpu_pct: number; cpu_us_per_message: number | null };
   server: { pid: number; cpu_pct: number | null; rss_kib: number | null; cpu_us_per_message: number | null } | null;
@@ -22,7 +27,7 @@ export interface BenchResult {
   notes: string[];
 }
 
-const UNITS: Record<Scenario, string> = { fanout: 'deliveries/s', echo: 'round trips/s', connect: 'connects/s', idle: '' };
+const UNITS: Record<Scenario, string> = { fanout: 'deliveries/s', echo: 'round trips/s', connect: 'connects/s', idle: '', broadcast: 'deliveries/s' };
 export const unitOf = (scenario: Scenario) => UNITS[scenario];
 
 /** One sentence per limit or bottleneck the run hit. */
@@ -74,7 +79,11 @@ export function table(result: BenchResult): string {
     ['scenario', `${r.scenario} against ${r.url}`],
     ['connections', `${r.connections.connected} of ${r.connections.asked} connected, ${r.connections.open} open at the end, ${r.connections.failed} failed`],
   ];
-  if (r.scenario !== 'idle') {
+  if (r.rounds) {
+    for (const [i, round] of r.rounds.entries()) {
+      rows.push([`publication ${i + 1}`, `${round.deliveries.toLocaleString('en-US')} delivered: first ${ms(round.first_us)}  median ${ms(round.p50_us)}  last ${ms(round.last_us)}`]);
+    }
+  } else if (r.scenario !== 'idle') {
     rows.push(['window', `${r.window_s.toFixed(1)} s`]);
     rows.push(['rate', `${Math.round(r.rate).toLocaleString('en-US')} ${r.unit} (${r.count.toLocaleString('en-US')} in the window${r.published !== undefined ? `, ${r.published.toLocaleString('en-US')} publications` : ''})`]);
     rows.push(['latency', `p50 ${ms(r.latency_us.p50)}  p90 ${ms(r.latency_us.p90)}  p99 ${ms(r.latency_us.p99)}  max ${ms(r.latency_us.max)}  (n=${r.latency_us.n})`]);

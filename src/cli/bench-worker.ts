@@ -5,7 +5,7 @@
 import { Histogram } from './bench-histogram.js';
 import { LeanSocket } from './bench-socket.js';
 
-export type Scenario = 'fanout' | 'echo' | 'connect' | 'idle';
+export type Scenario = 'fanout' | 'echo' | 'connect' | 'idle' | 'broadcast';
 
 export interface WorkerConfig {
   url: string;
@@ -172,8 +172,8 @@ function run(): void {
         }
         void openAll(
           config.count,
-          (socket) => (config.scenario === 'fanout' || config.scenario === 'idle' ? subscribe(socket) : undefined),
-          config.scenario === 'fanout' ? onFanout : config.scenario === 'echo' ? onEcho : undefined,
+          (socket) => (config.scenario === 'echo' ? undefined : subscribe(socket)),
+          config.scenario === 'fanout' || config.scenario === 'broadcast' ? onFanout : config.scenario === 'echo' ? onEcho : undefined,
         ).then(() => process.send!({ type: 'connected' }));
         return;
       case 'go':

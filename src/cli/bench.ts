@@ -11,8 +11,10 @@ import { explain, table, unitOf, type BenchResult } from './bench-report.js';
 import { nowMicros, type Scenario, type WorkerConfig, type WorkerReport } from './bench-worker.js';
 import { cpuSeconds, rssKiB } from './proc-stat.js';
 
-const SCENARIOS: Scenario[] = ['fanout', 'echo', 'connect', 'idle'];
-const DEFAULT_CONNECTIONS: Record<Scenario, number> = { fanout: 1000, echo: 100, connect: 50, idle: 10_000 };
+const SCENARIOS: Scenario[] = ['fanout', 'echo', 'connect', 'idle', 'broadcast'];
+const DEFAULT_CONNECTIONS: Record<Scenario, number> = { fanout: 1000, echo: 100, connect: 50, idle: 10_000, broadcast: 10_000 };
+/** broadcast: how long one publication may take to reach every subscriber. */
+const ROUND_TIMEOUT_MS = 60_000;
 /** Per process: well under the 20,000 descriptors a process may hold here. */
 const PER_WORKER = 5_000;
 /** Per source address: well under the ~28,000 ephemeral ports of one address. */
@@ -21,18 +23,19 @@ const PER_ADDRESS = 20_000;
 export const bench: Command = {
   spec: {
     name: 'bench',
-    summary: 'Load-test a server: fan-out, echo, connect or idle connections; rate, latency percentiles and CPU.',
+    summary: 'Load-test a server: fan-out, echo, connect, idle or broadcast; rate, latency percentiles and CPU.',
     args: 'URL',
     positionals: [1, 1],
     flags: {
-      scenario: { type: 'string', short: 's', value: 'NAME', default: 'fanout', help: 'fanout | echo | connect | idle' },
-      connections: { type: 'string', short: 'n', value: 'N', help: 'connections (fanout: subscribers; connect: concurrent loops); default fanout 1000, echo 100, connect 50, idle 10000' },
+      scenario: { type: 'string', short: 's', value: 'NAME', default: 'fanout', help: 'fanout | echo | connect | idle | broadcast' },
+      connections: { type: 'string', short: 'n', value: 'N', help: 'connections (fanout, broadcast: subscribers; connect: concurrent loops); default fanout 1000, echo 100, connect 50, idle and broadcast 10000' },
       duration: { type: 'string', short: 'd', value: 'SEC', default: '10', help: 'measured window' },
       warmup: { type: 'string', short: 'w', value: 'SEC', default: '2', help: 'time after connecting before the window' },
       workers: { type: 'string', value: 'N', help: `worker processes (default one per ${PER_WORKER} connections)` },
       addresses: { type: 'string', value: 'K', help: `source addresses 127.0.0.1..127.0.0.K (default one per ${PER_ADDRESS} connections)` },
       handshakes: { type: 'string', value: 'N', default: '100', help: 'handshakes in flight per worker' },
       window: { type: 'string', value: 'N', default: '4', help: 'fanout: publications in flight without a reply' },
+      rounds: { type: 'string', value: 'N', default: '5', help: 'broadcast: publications, each sent once the previous one reached every subscriber' },
       payload: { type: 'string', value: 'BYTES', default: '100', help: 'fanout: size of the payload object' },
       channel: { type: 'string', value: 'NAME', default: 'bench', help: 'fanout and idle: the channel subscribed to' },
       token: { type: 'string', value: 'JWT', env: true, help: 'send "Authorization: Bearer JWT"' },
@@ -41,7 +44,8 @@ export const bench: Command = {
       json: { type: 'boolean', help: 'print the result as one JSON object' },
     },
     notes: [
-      'Latency: fanout from publish to delivery, echo from ping to pong, connect from TCP connect to welcome; percentiles come',
+      'Latency: fanout from publish to delivery, echo from ping to pong, connect from TCP connect to welcome; broadcast sends one',
+      'publication at a time and reports when the first, median and last subscriber got it. Percentiles come',
       'from a log-linear histogram accurate to about 3%. Frames are counted by scanning bytes, not parsed. A server with',
       'default limits refuses benchmark loads (connectionsPerIp, messagesPerSecond): bench names each limit it hits.',
     ].join('\n'),
@@ -75,6 +79,7 @@ export const bench: Command = {
       headers,
       handshakes: numberFlag(values, 'handshakes', { min: 1 }),
       window: numberFlag(values, 'window', { min: 1 }),
+      rounds: numberFlag(values, 'rounds', { min: 1 }),
       payload: numberFlag(values, 'payload', { min: 16 }),
       channel: values.channel as string,
       duration: numberFlag(values, 'duration', { min: 0.1, integer: false }),
@@ -96,6 +101,7 @@ interface BenchOptions {
   headers: Record<string, string>;
   handshakes: number;
   window: number;
+  rounds: number;
   payload: number;
   channel: string;
   duration: number;
@@ -230,6 +236,34 @@ async function runBench(o: BenchOptions): Promise<BenchResult> {
       }
     };
     await wait(o.warmup, 'warming up');
+    if (o.scenario === 'broadcast' && totals.sum('connected') > 0) {
+      publisher = new Publisher(o);
+      await publisher.ready;
+      const start = await mark();
+      const rounds: NonNullable<BenchResult['rounds']> = [];
+      for (let round = 0; round < o.rounds; round++) {
+        const before = await mark();
+        const expected = before.count + totals.sum('open');
+        publisher.publishOne();
+        const deadline = performance.now() + ROUND_TIMEOUT_MS;
+        while (totals.sum('count') < expected && performance.now() < deadline) {
+          await sleep(20);
+          await poll();
+          progress.draw(`publication ${round + 1}`);
+        }
+        const after = await mark();
+        const latencies = after.histogram.minus(before.histogram);
+        rounds.push({
+          deliveries: after.count - before.count,
+          first_us: latencies.total ? latencies.percentile(0) : null,
+          p50_us: latencies.percentile(50),
+          last_us: latencies.total ? latencies.max : null,
+        });
+      }
+      const end = await mark();
+      progress.clear();
+      return { ...summarise(o, totals, start, end, children.length), rounds };
+    }
     const start = await mark();
     await wait(o.duration, 'measuring');
     const end = await mark();
@@ -265,7 +299,7 @@ function summarise(o: BenchOptions, totals: Totals, start: Mark, end: Mark, proc
     count,
     rate: count / seconds,
     unit: unitOf(o.scenario),
-    ...(o.scenario === 'fanout' ? { published: end.published - start.published } : {}),
+    ...(o.scenario === 'fanout' || o.scenario === 'broadcast' ? { published: end.published - start.published } : {}),
     latency_us: {
       n: histogram.total,
       p50: histogram.percentile(50),
@@ -354,6 +388,12 @@ class Publisher {
   start(): void {
     this.running = true;
     this.fill();
+  }
+
+  /** One publication, whatever the window (broadcast). */
+  publishOne(): void {
+    this.published += 1;
+    this.ws.send(`${this.prefix}${nowMicros()}${this.suffix}${this.nextId++}}`);
   }
 
   private fill(): void {

@@ -40,6 +40,19 @@ it('fanout: every subscriber receives every publication, with latency and CPU of
   expect(r.rate_limited).toBe(0);
 });
 
+it('broadcast: each publication reaches every subscriber before the next, with first, median and last receipt', async () => {
+  const r = await bench(RAISED, ['-s', 'broadcast', '-n', '30', '--workers', '2', '--rounds', '3']);
+  expect(r.connections).toEqual({ asked: 30, connected: 30, open: 30, failed: 0 });
+  expect(r.published).toBe(3);
+  expect(r.rounds).toHaveLength(3);
+  for (const round of r.rounds!) {
+    expect(round.deliveries).toBe(30);
+    expect(round.first_us).toBeGreaterThan(0);
+    expect(round.p50_us).toBeGreaterThanOrEqual(round.first_us!);
+    expect(round.last_us).toBeGreaterThanOrEqual(round.p50_us!);
+  }
+});
+
 it('echo counts round trips; connect counts connects', async () => {
   const echo = await bench(RAISED, ['-s', 'echo', '-n', '5']);
   expect(echo.unit).toBe('round trips/s');

@@ -64,7 +64,7 @@ it.each([
   [['publish', 'a', '1', 'extra'], "switchboard publish: unexpected argument 'extra' (usage: switchboard publish CHANNEL [JSON|-])"],
   [['connect', 'ws://x/ws', '--header'], "switchboard connect: option '--header <value>' argument missing"],
   [['connect', 'http://127.0.0.1:1/ws'], "switchboard connect: URL must start with ws:// or wss://, got 'http:'"],
-  [['bench', 'ws://127.0.0.1:1/ws', '-s', 'storm'], "switchboard bench: --scenario: expected one of fanout, echo, connect, idle, got 'storm'"],
+  [['bench', 'ws://127.0.0.1:1/ws', '-s', 'storm'], "switchboard bench: --scenario: expected one of fanout, echo, connect, idle, broadcast, got 'storm'"],
   [['bench', 'ws://127.0.0.1:1/ws', '-n', 'many'], "switchboard bench: --connections: expected an integer ≥ 1, got 'many'"],
   [['token', '--sub', 'x'], 'switchboard token: missing --jwt-secret (or SWITCHBOARD_JWT_SECRET)'],
   [['stats'], 'switchboard stats: missing --api-key (or SWITCHBOARD_API_KEY)'],
