@@ -5,11 +5,12 @@
 // on the other with nothing missing or twice and the worker is replaced;
 // /metrics is one view of all of them; SIGTERM drains them all.
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { connect, type SwitchboardClient } from '../../src/client/node.js';
-import { killChildren, serve } from '../helpers/cli.js';
+import { killChildren, run, serve } from '../helpers/cli.js';
 import { RawClient } from '../helpers/raw-client.js';
 import { REDIS_URL, requireService } from '../helpers/services.js';
 
@@ -173,6 +174,23 @@ describe('serve --workers 2 (in-memory broker in the primary)', () => {
     expect(after).not.toContain(welcome.server);
   });
 
+  it('treats a worker whose event loop is stuck past nodeTtl as dead: its presence leaves, and it is killed and replaced', async () => {
+    const { url, wsUrl } = await cluster();
+    const [watcher, stuck] = await clientsOnBothWorkers(wsUrl);
+    await watcher.ok({ type: 'subscribe', channel: 'room:s' });
+    await stuck.ok({ type: 'subscribe', channel: 'room:s' });
+    const { nodes } = await api(url, '/api/nodes');
+    const frozen = nodes.find((n: { node: string }) => n.node === stuck.welcome.payload.server);
+    const left = watcher.next((f) => f.type === 'leave' && f.payload.client === stuck.welcome.payload.client, 10_000);
+    // SIGSTOP: alive, holding its sockets, renewing nothing.
+    process.kill(frozen.pid, 'SIGSTOP');
+    await left;
+    const text = await metricsUntil(url, (t) => sample(t, 'switchboard_worker_restarts_total') === 1 && sample(t, 'switchboard_workers') === 2);
+    expect(sample(text, 'switchboard_workers')).toBe(2);
+    // It was killed (SIGKILL works on a stopped process), so its clients are cut and reconnect elsewhere.
+    expect((await stuck.closed).code).toBe(1006);
+  });
+
   it('drains every worker on SIGTERM: clients on both get 1001, and the primary exits 0', async () => {
     const server = await cluster();
     const [a, b] = await clientsOnBothWorkers(server.wsUrl);
@@ -184,10 +202,22 @@ describe('serve --workers 2 (in-memory broker in the primary)', () => {
   });
 
   it('refuses a bad workers setting with exit 2 and a message naming it', async () => {
-    const { run } = await import('../helpers/cli.js');
     const exit = await run(['serve', '--port', '0', '--workers', 'many']).exited;
     expect(exit.code).toBe(2);
     expect(exit.stderr).toContain('--workers');
+  });
+
+  it('exits 1 with the workers’ reason when they cannot listen (the port is taken)', async () => {
+    const taken = createNetServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const { port } = taken.address() as AddressInfo;
+    try {
+      const exit = await run(['serve', '--port', String(port), '--workers', '2']).exited;
+      expect(exit.code).toBe(1);
+      expect(exit.stderr).toContain('EADDRINUSE');
+    } finally {
+      taken.close();
+    }
   });
 });
 

@@ -149,6 +149,12 @@ export class Primary {
   private exited(slot: Slot, code: number | null, signal: string | null): void {
     slot.listening = false;
     if (this.stopping) return;
+    if (!this.announced) {
+      // It could not start (the port is taken, a TLS file is unreadable...): it said why on stderr.
+      this.logger.error({ worker: slot.worker.id, code, signal }, 'a worker failed to start; stopping');
+      void this.stop('worker failed to start', code ?? 1);
+      return;
+    }
     const lived = Date.now() - slot.startedAt;
     this.restartDelay = lived < EARLY_DEATH_MS ? Math.min(MAX_RESTART_DELAY_MS, Math.max(100, this.restartDelay * 2)) : 0;
     this.logger.error({ worker: slot.worker.id, code, signal, restartInMs: this.restartDelay }, 'worker exited; starting another');
@@ -167,7 +173,7 @@ export class Primary {
   }
 
   /** Drain every worker (each closes its clients with 1001 within drainTimeout), then stop. */
-  async stop(signal: string): Promise<void> {
+  async stop(signal: string, exitCode = 0): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
     this.logger.info({ signal }, 'draining workers');
@@ -181,7 +187,7 @@ export class Primary {
     await Promise.all(exited);
     clearTimeout(cutoff);
     await this.host?.close();
-    process.exit(0);
+    process.exit(exitCode);
   }
 }
 
