@@ -82,8 +82,11 @@ export interface NodeRecord {
 /**
  * Presence entries of a node whose lease lapsed, removed from `channel` by
  * this node. Exactly one surviving node is handed each dead node's entries.
+ * `left[i]` is how many connections of `entries[i]`'s user are still present
+ * (0 for an anonymous entry), as removePresence answers, so a per-user `leave`
+ * is sent only for a user who has gone.
  */
-export type OrphanHandler = (channel: string, entries: PresenceEntry[]) => void;
+export type OrphanHandler = (channel: string, entries: PresenceEntry[], left: number[]) => void;
 
 export interface NodeLease {
   /** Called at every renewal: what the node record says now. */

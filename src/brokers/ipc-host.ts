@@ -191,13 +191,14 @@ export class BrokerHost {
   private async orphan(channel: string, clients: Set<string>, heir: Member | undefined): Promise<void> {
     const held = new Map((await this.broker.presence(channel)).map((entry) => [entry.client, entry]));
     const entries: PresenceEntry[] = [];
+    const left: number[] = [];
     for (const client of clients) {
       const entry = held.get(client);
       if (!entry) continue;
-      await this.broker.removePresence(channel, client);
+      left.push(await this.broker.removePresence(channel, client));
       entries.push(entry);
     }
-    if (entries.length > 0) heir?.endpoint.send({ sb: 'orphans', channel, entries });
+    if (entries.length > 0) heir?.endpoint.send({ sb: 'orphans', channel, entries, left });
   }
 
   private liveRecords(): NodeRecord[] {

@@ -160,7 +160,7 @@ export class IpcBroker implements Broker {
         return;
       }
       case 'orphans':
-        this.lease?.onOrphans(message.channel as string, message.entries as PresenceEntry[]);
+        this.lease?.onOrphans(message.channel as string, message.entries as PresenceEntry[], message.left as number[]);
         return;
     }
   }

@@ -89,6 +89,8 @@ export class RedisNodes {
     private readonly onRevived: () => void,
     /** A channel's presence keys (entries hash, expiry zset), as the broker names them. */
     private readonly presenceKeys: (channel: string) => [string, string],
+    /** Take a removed entry out of its user's connections; resolves with how many are left. */
+    private readonly forgetConnection: (channel: string, entry: PresenceEntry) => Promise<number>,
   ) {
     this.id = lease.describe().node;
   }
@@ -191,7 +193,10 @@ export class RedisNodes {
     for (const [channel, clients] of byChannel) {
       const [entries, expiry] = this.presenceKeys(channel);
       const removed = await redis.removePresenceOfBuffer(entries, expiry, ...clients);
-      if (removed.length > 0) this.lease.onOrphans(channel, removed.map((value) => decode(value) as PresenceEntry));
+      if (removed.length === 0) continue;
+      const orphans = removed.map((value) => decode(value) as PresenceEntry);
+      const left = await Promise.all(orphans.map((entry) => this.forgetConnection(channel, entry)));
+      this.lease.onOrphans(channel, orphans, left);
     }
     return members;
   }

@@ -395,6 +395,13 @@ export class RedisBroker implements Broker {
     return Number(await this.run(null, (redis) => redis.userPresenceScript(this.userKey(channel, owner), client, 0, now, this.presenceTtl * 2, '0')));
   }
 
+  /** A dead node's entry, already out of the channel's presence: out of its user's connections too. */
+  private async forgetConnection(channel: string, entry: PresenceEntry): Promise<number> {
+    if (entry.user === null) return 0;
+    const now = this.now();
+    return Number(await this.run(null, (redis) => redis.userPresenceScript(this.userKey(channel, entry.user!), entry.client, 0, now, this.presenceTtl * 2, '0')));
+  }
+
   async presenceCount(channel: string): Promise<{ clients: number; users: number }> {
     const [clients, users] = await this.run(null, (redis) => redis.presenceCountScript(this.key('p', channel), this.key('pe', channel), this.now()));
     return { clients: Number(clients), users: Number(users) };
@@ -438,7 +445,14 @@ export class RedisBroker implements Broker {
 
   async registerNode(lease: NodeLease): Promise<void> {
     if (!this.commands) throw new SwitchboardError('unavailable', 'the broker is closed');
-    this.lease = new RedisNodes(() => this.commands, this.prefix, lease, () => void this.refreshPresence(), (channel) => [this.key('p', channel), this.key('pe', channel)]);
+    this.lease = new RedisNodes(
+      () => this.commands,
+      this.prefix,
+      lease,
+      () => void this.refreshPresence(),
+      (channel) => [this.key('p', channel), this.key('pe', channel)],
+      (channel, entry) => this.forgetConnection(channel, entry),
+    );
     await this.run(null, () => this.lease!.start());
     // Entries added before the lease existed were not indexed yet.
     await this.refreshPresence();

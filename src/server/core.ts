@@ -138,9 +138,9 @@ export class Core {
   async joinCluster(): Promise<void> {
     await this.broker.registerNode({
       describe: () => this.nodeRecord(),
-      onOrphans: (channel, entries) => {
+      onOrphans: (channel, entries, left) => {
         this.logger.info({ channel, clients: entries.length }, 'removed presence of a dead node');
-        this.hub.announceOrphans(channel, entries).catch((error: unknown) => {
+        this.hub.announceOrphans(channel, entries, left).catch((error: unknown) => {
           this.logger.warn({ err: error, channel }, 'leave events for a dead node failed');
         });
       },

@@ -209,9 +209,10 @@ export class Hub {
 
   /**
    * A dead node's presence entries this node took out (docs/scaling.md,
-   * "Nodes and ghosts"): tell the channel they left, where it has join/leave.
+   * "Nodes and ghosts"): tell the channel they left, where it has join/leave
+   * (per user: only users with no connection left, as `left` says).
    */
-  async announceOrphans(channel: string, entries: PresenceEntry[]): Promise<void> {
+  async announceOrphans(channel: string, entries: PresenceEntry[], left: number[]): Promise<void> {
     let namespace: NamespaceConfig;
     try {
       namespace = this.namespaces.resolve(channel);
@@ -219,7 +220,8 @@ export class Hub {
       return; // a namespace this node's config no longer has
     }
     if (!namespace.joinLeave) return;
-    await Promise.all(entries.map((entry) => this.broker.emit(channel, { kind: 'leave', entry })));
+    const gone = namespace.joinLeave === 'user' ? entries.filter((_, i) => left[i] === 0) : entries;
+    await Promise.all(gone.map((entry) => this.broker.emit(channel, { kind: 'leave', entry })));
   }
 
   /**

@@ -393,12 +393,12 @@ export function brokerConformance(name: string, harness: BrokerHarness): void {
         const ttl = 1_000;
         const dying = await node();
         const survivors = [await node(), await node()];
-        const orphans: Array<{ channel: string; entries: PresenceEntry[] }> = [];
+        const orphans: Array<{ channel: string; entries: PresenceEntry[]; left: number[] }> = [];
         const arrivals = new EventLog(); // woken at each hand-over
         await dying.broker.registerNode(lease(randomUUID(), ttl));
         for (const survivor of survivors) {
-          await survivor.broker.registerNode(lease(randomUUID(), ttl, (channel, entries) => {
-            orphans.push({ channel, entries });
+          await survivor.broker.registerNode(lease(randomUUID(), ttl, (channel, entries, left) => {
+            orphans.push({ channel, entries, left });
             arrivals.handler(channel, { kind: 'interrupted' });
           }));
         }
@@ -410,6 +410,9 @@ export function brokerConformance(name: string, harness: BrokerHarness): void {
         await dying.broker.addPresence(c2, ann);
         const kept = { client: `kept-${randomUUID()}`, user: null, info: null };
         await survivors[0]!.broker.addPresence(c1, kept);
+        // Ann is also connected to a survivor on c2: she has not left c2.
+        const annAlive = { client: `ann-alive-${randomUUID()}`, user: 'ann', info: null };
+        await survivors[0]!.broker.addPresence(c2, annAlive);
         const crashedAt = Date.now();
         harness.crash!(dying.broker);
         const ours = () => orphans.filter((o) => o.channel === c1 || o.channel === c2);
@@ -420,7 +423,16 @@ export function brokerConformance(name: string, harness: BrokerHarness): void {
         expect(clients()).toEqual([`${c1}/${ann.client}`, `${c1}/${bob.client}`, `${c2}/${ann.client}`].sort());
         expect(ours().find((o) => o.channel === c1)!.entries.find((e) => e.client === bob.client)).toEqual(bob);
         expect(await survivors[1]!.broker.presence(c1)).toEqual([kept]);
-        expect(await survivors[1]!.broker.presence(c2)).toEqual([]);
+        expect(await survivors[1]!.broker.presence(c2)).toEqual([annAlive]);
+        // How many of each user's connections are left, per orphan.
+        const leftOf = (c: string, client: string) => {
+          const o = ours().find((x) => x.channel === c)!;
+          return o.left[o.entries.findIndex((e) => e.client === client)];
+        };
+        expect([leftOf(c1, ann.client), leftOf(c1, bob.client), leftOf(c2, ann.client)]).toEqual([0, 0, 1]);
+        // The dead node's connections no longer count for their users: ann's next one is her first.
+        expect(await survivors[1]!.broker.addPresence(c1, { client: `ann-${randomUUID()}`, user: 'ann', info: null })).toBe(1);
+        expect(await survivors[1]!.broker.presenceCount(c1)).toEqual({ clients: 2, users: 1 });
       });
 
       it('delivers one node’s publications to another, in order, with shared offsets', async () => {
