@@ -89,6 +89,20 @@ function sample(text: string, name: string): number {
   return sum;
 }
 
+/** Resolves once no process has this pid (it is not our child, so there is no exit event to wait for). */
+async function exitOf(pid: number, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return;
+    }
+    if (Date.now() > deadline) throw new Error(`process ${pid} is still running`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
 /** Scrape /metrics until `check` holds (the primary replaces a worker asynchronously). */
 async function metricsUntil(url: string, check: (text: string) => boolean, timeoutMs = 15_000): Promise<string> {
   const deadline = Date.now() + timeoutMs;
@@ -199,6 +213,17 @@ describe('serve --workers 2 (in-memory broker in the primary)', () => {
     expect((await b.closed).code).toBe(1001);
     const exit = await server.exited;
     expect(exit).toMatchObject({ code: 0, signal: null });
+  });
+
+  it('stops every worker when the primary is SIGKILLed: no worker is left holding the port with a dead broker', async () => {
+    const server = await cluster();
+    const [a, b] = await clientsOnBothWorkers(server.wsUrl);
+    const pids: number[] = (await api(server.url, '/api/nodes')).nodes.map((n: { pid: number }) => n.pid);
+    server.child.kill('SIGKILL');
+    // Node's cluster exits a worker at once when its primary is gone: the clients see the TCP close.
+    expect((await a.closed).code).toBe(1006);
+    expect((await b.closed).code).toBe(1006);
+    for (const pid of pids) await exitOf(pid);
   });
 
   it('refuses a bad workers setting with exit 2 and a message naming it', async () => {

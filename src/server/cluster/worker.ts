@@ -69,8 +69,9 @@ export async function runWorker(input: ConfigInput): Promise<void> {
       );
     }
   });
-  // The primary holds the port and (with the memory broker) every channel: without it, stop.
-  endpoint.onClose(() => stop('primary gone'));
+  // Without the primary (it holds the port and, with the memory broker, every
+  // channel) there is nothing to serve: Node's cluster exits a worker at once
+  // when its primary's channel closes (test: "primary is SIGKILLed").
   // A terminal's Ctrl-C reaches the whole process group; the primary drains us too.
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
