@@ -86,7 +86,7 @@ export async function startRedisSentinel(): Promise<RedisSentinelSet> {
   const dir = mkdtempSync(join(tmpdir(), 'sb-sentinel-'));
   let master = 0;
   let replica = 0;
-  const sentinelPorts = [await freePort(), await freePort(), await freePort()];
+  let sentinelPorts: number[] = [];
   const processes = new Map<number, { child: ChildProcess; kill: () => Promise<void> }>();
   const admins: Redis[] = [];
   const close = async () => {
@@ -112,9 +112,23 @@ export async function startRedisSentinel(): Promise<RedisSentinelSet> {
     // In sync, and online for the master (ROLE lists only online replicas, and so WAITs only for them).
     const masterAdmin = admin(master);
     await until('the replica online', async () => ((await masterAdmin.call('ROLE')) as [string, number, unknown[]])[2].length === 1);
-    const specs = sentinelPorts.map((port) => ({ port, id: randomBytes(20).toString('hex') }));
-    for (const spec of specs) {
-      processes.set(spec.port, await startSentinel(dir, spec, specs.filter((peer) => peer !== spec), master, replica));
+    // Each sentinel's config names the others' ports, so when a parallel test
+    // takes one of the free ports first, the three start again on new ones.
+    for (let attempt = 1; ; attempt++) {
+      sentinelPorts = [await freePort(), await freePort(), await freePort()];
+      const specs = sentinelPorts.map((port) => ({ port, id: randomBytes(20).toString('hex') }));
+      try {
+        for (const spec of specs) {
+          processes.set(spec.port, await startSentinel(dir, spec, specs.filter((peer) => peer !== spec), master, replica));
+        }
+        break;
+      } catch (error) {
+        for (const spec of specs) {
+          await processes.get(spec.port)?.kill();
+          processes.delete(spec.port);
+        }
+        if (attempt === 3) throw error;
+      }
     }
     const sentinelAdmins = sentinelPorts.map(admin);
     await until('every sentinel to know the replica and a quorum', async () => {
