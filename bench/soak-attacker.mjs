@@ -5,6 +5,7 @@
 import net from 'node:net';
 import { encode, decode } from '@msgpack/msgpack';
 import fc from 'fast-check';
+import { channelArb, deepJsonArb as deepJson, mutate, oddValue, requestArb } from '../test/helpers/hostile-frames.mjs';
 import WebSocket from 'ws';
 
 const opts = JSON.parse(process.argv[2]);
@@ -30,42 +31,8 @@ process.on('disconnect', () => process.exit(0));
 const report = () => process.connected && process.send({ type: 'progress', stats });
 setInterval(report, 1000).unref();
 
-// ------------------------------------------------------------ JSON (as the fuzz test)
+// ------------------------------------------------------------ JSON (the fuzz test's generators)
 
-const channelArb = fc.oneof(
-  fc.constantFrom('a', 'chat:room', 'feed:news', 'nowhere:x', 'inbox#7', 'x'.repeat(255)),
-  fc.stringMatching(/^[A-Za-z0-9_\-:.@#/]{1,20}$/),
-  fc.string({ unit: 'grapheme', maxLength: 20 }),
-  fc.string({ minLength: 256, maxLength: 300 }),
-);
-const oddValue = fc.oneof(
-  fc.jsonValue({ maxDepth: 3 }),
-  fc.constantFrom(1e308, -1e308, 2 ** 53 + 1, -0, 0.5, '', '\u0000', '\ud800', '😀'.repeat(100), [], {}),
-  fc.string({ unit: 'grapheme' }),
-);
-const requestArb = fc.record(
-  {
-    type: fc.oneof(fc.constantFrom('subscribe', 'unsubscribe', 'publish', 'rpc', 'presence', 'history', 'refresh', 'ping'), fc.string({ maxLength: 10 })),
-    id: fc.oneof(fc.integer(), fc.string({ maxLength: 70 }), oddValue),
-    channel: channelArb,
-    payload: fc.jsonValue({ maxDepth: 4 }),
-    method: fc.oneof(fc.constantFrom('echo', ''), fc.string({ maxLength: 300 })),
-    token: fc.oneof(fc.constantFrom('', 'a.b.c', 'eyJhbGciOiJIUzI1NiJ9.e30.x'), fc.string()),
-    limit: fc.oneof(fc.integer({ min: -5, max: 500 }), oddValue),
-    since: fc.oneof(fc.record({ epoch: fc.string(), offset: fc.integer({ min: -3, max: 1e9 }) }), oddValue),
-  },
-  { requiredKeys: ['type'] },
-);
-const mutate = (arb, odd) =>
-  fc.tuple(arb, fc.constantFrom('type', 'id', 'channel', 'payload', 'method', 'token', 'limit', 'since', 'none'), fc.option(odd)).map(([frame, key, value]) => {
-    const copy = { ...frame };
-    if (key !== 'none') {
-      if (value === null) delete copy[key];
-      else copy[key] = value;
-    }
-    return copy;
-  });
-const deepJson = fc.integer({ min: 60, max: 100_000 }).map((d) => `{"type":"publish","channel":"a","payload":${'['.repeat(d)}${']'.repeat(d)}}`);
 const textArb = fc.oneof(
   { weight: 5, arbitrary: mutate(requestArb, oddValue).map((f) => ({ kind: 'json-request', text: JSON.stringify(f) })) },
   { weight: 2, arbitrary: fc.jsonValue().map((v) => ({ kind: 'json-value', text: JSON.stringify(v) })) },

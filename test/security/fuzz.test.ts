@@ -6,6 +6,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { ERROR_CODES } from '../../src/protocol/codes.js';
+import { deepJsonArb, mutate, oddValue, requestArb } from '../helpers/hostile-frames.mjs';
 import { RawClient, type Frame } from '../helpers/raw-client.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 
@@ -57,49 +58,13 @@ function wellFormed(f: Record<string, unknown>): boolean {
 
 // ---- generators ----
 
-const channelArb = fc.oneof(
-  fc.constantFrom('a', 'chat:room', 'feed:news', 'nowhere:x', 'inbox#7', 'x'.repeat(255)),
-  fc.stringMatching(/^[A-Za-z0-9_\-:.@#/]{1,20}$/),
-  fc.string({ unit: 'grapheme', maxLength: 20 }),
-  fc.string({ minLength: 256, maxLength: 300 }),
-);
-const oddValue = fc.oneof(
-  fc.jsonValue({ maxDepth: 3 }),
-  fc.constantFrom(1e308, -1e308, 2 ** 53 + 1, -0, 0.5, '', '\u0000', '\ud800', '😀'.repeat(100), [], {}),
-  fc.string({ unit: 'grapheme' }),
-);
-const requestArb = fc.record(
-  {
-    type: fc.oneof(
-      fc.constantFrom('subscribe', 'unsubscribe', 'publish', 'rpc', 'presence', 'history', 'refresh', 'ping'),
-      fc.string({ maxLength: 10 }),
-    ),
-    channel: channelArb,
-    payload: fc.jsonValue({ maxDepth: 4 }),
-    method: fc.oneof(fc.constantFrom('echo', ''), fc.string({ maxLength: 300 })),
-    token: fc.oneof(fc.constantFrom('', 'a.b.c', 'eyJhbGciOiJIUzI1NiJ9.e30.x'), fc.string()),
-    limit: fc.oneof(fc.integer({ min: -5, max: 500 }), oddValue),
-    since: fc.oneof(fc.record({ epoch: fc.string(), offset: fc.integer({ min: -3, max: 1e9 }) }), oddValue),
-  },
-  { requiredKeys: ['type'] },
-);
-/** A request with one field replaced by an odd value, or removed. */
-const mutatedArb = fc
-  .tuple(requestArb, fc.constantFrom('type', 'channel', 'payload', 'method', 'token', 'limit', 'since', 'none'), fc.option(oddValue))
-  .map(([frame, key, value]) => {
-    const copy: Record<string, unknown> = { ...frame };
-    if (key !== 'none') {
-      if (value === null) delete copy[key];
-      else copy[key] = value;
-    }
-    return copy;
-  });
-const deepArb = fc.integer({ min: 60, max: 100_000 }).map((depth) => `{"type":"publish","channel":"a","payload":${'['.repeat(depth)}${']'.repeat(depth)}}`);
+/** A request with one field replaced by an odd value, or removed (the id is ours, set when sent). */
+const mutatedArb = mutate(requestArb, oddValue);
 const textArb = fc.oneof(
   { weight: 5, arbitrary: mutatedArb.map((f) => ({ frame: f })) },
   { weight: 2, arbitrary: fc.jsonValue().map((v) => ({ text: JSON.stringify(v) })) },
   { weight: 2, arbitrary: fc.string({ unit: 'grapheme', maxLength: 200 }).map((text) => ({ text })) },
-  { weight: 1, arbitrary: deepArb.map((text) => ({ text })) },
+  { weight: 1, arbitrary: deepJsonArb.map((text) => ({ text })) },
 );
 
 function checkFrame(frame: Frame): void {
