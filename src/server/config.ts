@@ -105,6 +105,8 @@ export const configSchema = z.strictObject({
       connectionsPerIp: positiveInt.default(1_000),
       maxConnections: positiveInt.default(100_000),
       outboundBufferBytes: positiveInt.default(4_194_304),
+      /** Bytes queued for all connections of this node together; past it, the connections holding the most are closed with 4008 (checked every second). */
+      outboundBytes: positiveInt.default(1_073_741_824),
       /** An upgrade request whose headers take longer than this is dropped (slowloris). */
       handshakeTimeout: positiveInt.default(10_000),
       /** TCP connections from one address that have not (yet) upgraded; past it, new ones are dropped. */

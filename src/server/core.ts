@@ -23,6 +23,7 @@ import { Hub } from './hub.js';
 import { LimitHits } from './limit-hits.js';
 import { loggable } from './logger.js';
 import { Namespaces } from './namespaces.js';
+import { OutboundBudget } from './outbound-budget.js';
 import { RateMeter } from './rate-meter.js';
 import { RecentDisconnects } from './recent-disconnects.js';
 import { RpcRegistry } from './rpc.js';
@@ -59,6 +60,8 @@ export class Core {
   /** Commands that reach every node (server-side subscribe, unsubscribe, disconnect). */
   readonly control: Control;
   private readonly heartbeat: Heartbeat;
+  /** The node's bound on bytes queued for clients, all together. */
+  readonly outbound: OutboundBudget;
   /** Frames received, publications and deliveries per second, for /api/stats. */
   readonly rates = new RateMeter(() => ({
     received: this.counters.received,
@@ -110,6 +113,7 @@ export class Core {
     this.control = new Control(broker, this.nodeId, (command) => this.applyControl(command), config.brokerTimeout, (error) =>
       this.logger.warn({ err: loggable(error) }, 'control command failed'),
     );
+    this.outbound = new OutboundBudget(() => this.sessions.values(), config.limits.outboundBytes, this.limitHits);
     this.heartbeat = new Heartbeat(
       () => this.sessions.values(),
       config.heartbeat.interval,
@@ -127,6 +131,7 @@ export class Core {
     );
     await this.control.start();
     this.heartbeat.start();
+    this.outbound.start();
     this.rates.start();
     this.brokerWatch.start();
   }
@@ -176,6 +181,7 @@ export class Core {
 
   async stop(): Promise<void> {
     this.heartbeat.stop();
+    this.outbound.stop();
     this.rates.stop();
     this.brokerWatch.stop();
     // Let departed clients leave presence before the broker goes.

@@ -9,6 +9,7 @@ export type LimitName =
   | 'messagesPerSecond'
   | 'bytesPerSecond'
   | 'outboundBufferBytes'
+  | 'outboundBytes'
   | 'subscriptionsPerConnection'
   | 'requestsInFlight'
   | 'maxReplyBytes'

@@ -60,6 +60,7 @@ export function createMetrics(core: Core): Registry {
       for (const [subprotocol, count] of core.bySubprotocol) this.set({ subprotocol }, count);
     },
   });
+  gauge('switchboard_outbound_bytes', 'Bytes queued for this node\'s connections, all together, at the last check (limits.outboundBytes bounds it)', () => core.outbound.total);
   gauge('switchboard_channels', 'Channels with at least one subscriber on this node', () => core.hub.localChannelCount());
   gauge('switchboard_subscriptions', 'Subscriptions held by this node\'s connections', () => core.hub.stats.subscriptions);
   tallied('switchboard_handshake_refusals_total', 'WebSocket handshakes refused, by HTTP status and error code', ['status', 'code'], core.refusals);
