@@ -3,11 +3,12 @@
 // clones: a cluster worker's IPC channel with `serialization: 'advanced'`, or a
 // worker_threads MessagePort, which the conformance suite uses to run many
 // nodes in one process.
-import type { Worker as ClusterWorker } from 'node:cluster';
+import type { ChildProcess } from 'node:child_process';
 import type { MessagePort } from 'node:worker_threads';
 
 export interface IpcEndpoint {
-  send(message: IpcMessage): void;
+  /** False when the message had to wait behind a backlog (the other end is not keeping up); it is still sent. */
+  send(message: IpcMessage): boolean;
   /** Every Switchboard message that arrives; others on the same channel (cluster's, prom-client's) are not passed on. */
   onMessage(listener: (message: IpcMessage) => void): void;
   /** The other end is gone (process exited, channel closed). Called at most once. */
@@ -35,6 +36,7 @@ export function portEndpoint(port: MessagePort): IpcEndpoint {
   return {
     send: (message) => {
       if (!closed) port.postMessage(message);
+      return true;
     },
     onMessage: (listener) => {
       port.on('message', (message: unknown) => {
@@ -49,10 +51,8 @@ export function portEndpoint(port: MessagePort): IpcEndpoint {
 /** This process's channel to the cluster primary (in a worker). */
 export function parentEndpoint(proc: NodeJS.Process = process): IpcEndpoint {
   return {
-    send: (message) => {
-      // A send after the primary went away is dropped: disconnect is reported separately.
-      if (proc.connected) proc.send!(message, undefined, undefined, () => {});
-    },
+    // A send after the primary went away is dropped: disconnect is reported separately.
+    send: (message) => (proc.connected ? proc.send!(message, undefined, undefined, () => {}) : true),
     onMessage: (listener) => {
       proc.on('message', (message: unknown) => {
         if (isOurs(message)) listener(message);
@@ -63,8 +63,12 @@ export function parentEndpoint(proc: NodeJS.Process = process): IpcEndpoint {
   };
 }
 
-/** The primary's channel to one cluster worker. */
-export function workerEndpoint(worker: ClusterWorker): IpcEndpoint {
+/**
+ * The primary's channel to one worker process (a cluster worker's `process`,
+ * or any child forked with an IPC channel). `send` answers false while the
+ * channel is backed up: the worker is not reading as fast as it is sent to.
+ */
+export function childEndpoint(child: ChildProcess): IpcEndpoint {
   let closed = false;
   const closeListeners: Array<() => void> = [];
   const gone = () => {
@@ -72,18 +76,16 @@ export function workerEndpoint(worker: ClusterWorker): IpcEndpoint {
     closed = true;
     for (const listener of closeListeners) listener();
   };
-  worker.once('exit', gone);
-  worker.once('disconnect', gone);
+  child.once('exit', gone);
+  child.once('disconnect', gone);
   return {
-    send: (message) => {
-      if (!closed && worker.isConnected()) worker.send(message, undefined, () => {});
-    },
+    send: (message) => (!closed && child.connected ? child.send(message, undefined, undefined, () => {}) : true),
     onMessage: (listener) => {
-      worker.on('message', (message: unknown) => {
+      child.on('message', (message: unknown) => {
         if (isOurs(message)) listener(message);
       });
     },
     onClose: (listener) => closeListeners.push(listener),
-    close: () => worker.disconnect(),
+    close: () => child.disconnect(),
   };
 }

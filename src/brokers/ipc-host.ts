@@ -22,6 +22,17 @@ interface Member {
   renewedAt: number;
   ttl: number;
   gone: boolean;
+  /** When its channel started to back up (0: it keeps up). */
+  backedUpSince: number;
+}
+
+export interface BrokerHostOptions extends MemoryBrokerOptions {
+  /**
+   * A worker whose channel stays backed up this long (ms) is not reading what
+   * it is sent: it is dropped and reported stuck, so the primary does not
+   * queue its events without bound. Default 15,000 (nodeTtl's default).
+   */
+  maxBacklogMs?: number;
 }
 
 /** The broker operations a worker may call, by name. */
@@ -37,8 +48,11 @@ export class BrokerHost {
   private sweeper: NodeJS.Timeout | null = null;
   private readonly operations: Record<string, Operation>;
 
-  constructor(options: MemoryBrokerOptions = {}) {
+  private readonly maxBacklogMs: number;
+
+  constructor(options: BrokerHostOptions = {}) {
     this.broker = new MemoryBroker(options);
+    this.maxBacklogMs = options.maxBacklogMs ?? 15_000;
     const b = this.broker;
     this.operations = {
       publish: (_m, [channel, publication, history, options]) => b.publish(channel as string, publication as never, history as never, options as never),
@@ -79,7 +93,7 @@ export class BrokerHost {
 
   /** Serve a worker on this channel until it says goodbye or the channel closes. */
   accept(endpoint: IpcEndpoint): void {
-    const member: Member = { endpoint, channels: new Set(), presence: new Map(), record: null, renewedAt: this.now(), ttl: 0, gone: false };
+    const member: Member = { endpoint, channels: new Set(), presence: new Map(), record: null, renewedAt: this.now(), ttl: 0, gone: false, backedUpSince: 0 };
     this.members.add(member);
     endpoint.onMessage((message) => {
       if (message.sb !== 'call') return;
@@ -94,11 +108,30 @@ export class BrokerHost {
     return this.liveRecords().length;
   }
 
-  /** Wakes `onLapsed` with the endpoint of a worker whose lease lapsed: it is alive but stuck, and the cluster may replace it. */
-  onLapsed: ((endpoint: IpcEndpoint) => void) | null = null;
+  /**
+   * Told of a worker that is alive but stuck (its lease lapsed, or it stopped
+   * reading its channel): it has been dropped, and the cluster may replace it.
+   */
+  onStuck: ((endpoint: IpcEndpoint) => void) | null = null;
 
   private refuse(member: Member, message: IpcMessage, why: string): void {
-    member.endpoint.send({ sb: 'err', id: message.id, code: 'unavailable', message: why });
+    this.send(member, { sb: 'err', id: message.id, code: 'unavailable', message: why });
+  }
+
+  /** Send, and drop a worker whose channel has been backed up for longer than maxBacklogMs. */
+  private send(member: Member, message: IpcMessage): void {
+    if (member.endpoint.send(message)) {
+      member.backedUpSince = 0;
+      return;
+    }
+    const now = this.now();
+    if (member.backedUpSince === 0) member.backedUpSince = now;
+    else if (now - member.backedUpSince > this.maxBacklogMs && !member.gone) this.stuck(member);
+  }
+
+  private stuck(member: Member): void {
+    this.depart(member);
+    this.onStuck?.(member.endpoint);
   }
 
   private call(member: Member, message: IpcMessage): void {
@@ -120,9 +153,9 @@ export class BrokerHost {
     }
     const hits = this.hitsSince(before);
     Promise.resolve(result).then(
-      (value) => member.endpoint.send(hits ? { sb: 'ret', id, value, hits } : { sb: 'ret', id, value }),
+      (value) => this.send(member, hits ? { sb: 'ret', id, value, hits } : { sb: 'ret', id, value }),
       (error: unknown) =>
-        member.endpoint.send({
+        this.send(member, {
           sb: 'err',
           id,
           code: error instanceof SwitchboardError ? error.code : null,
@@ -150,7 +183,7 @@ export class BrokerHost {
     const members = this.listeners.get(channel);
     if (!members) return;
     const message = { sb: 'event', channel, event };
-    for (const member of members) member.endpoint.send(message);
+    for (const member of members) this.send(member, message);
   }
 
   private async listen(member: Member, channel: string): Promise<void> {
@@ -198,7 +231,7 @@ export class BrokerHost {
       left.push(await this.broker.removePresence(channel, client));
       entries.push(entry);
     }
-    if (entries.length > 0) heir?.endpoint.send({ sb: 'orphans', channel, entries, left });
+    if (entries.length > 0 && heir) this.send(heir, { sb: 'orphans', channel, entries, left });
   }
 
   private liveRecords(): NodeRecord[] {
@@ -216,10 +249,7 @@ export class BrokerHost {
     this.sweeper = setInterval(() => {
       const now = this.now();
       for (const member of [...this.members]) {
-        if (member.record && now - member.renewedAt > member.ttl) {
-          this.depart(member);
-          this.onLapsed?.(member.endpoint);
-        }
+        if (member.record && now - member.renewedAt > member.ttl) this.stuck(member);
       }
     }, Math.max(50, Math.floor(ttl / 4)));
     this.sweeper.unref();

@@ -8,7 +8,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { AggregatorRegistry, Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { BrokerHost } from '../../brokers/ipc-host.js';
-import { workerEndpoint, type IpcEndpoint, type IpcMessage } from '../../brokers/ipc-endpoint.js';
+import { childEndpoint, type IpcEndpoint, type IpcMessage } from '../../brokers/ipc-endpoint.js';
 import type { Config } from '../config.js';
 import { createLogger, type Logger } from '../logger.js';
 import { memoryBrokerOptions } from '../server.js';
@@ -50,8 +50,8 @@ export class Primary {
   ) {
     this.logger = createLogger().child({ role: 'primary' });
     // With Redis every worker connects to it; otherwise they share this process's broker.
-    this.host = config.redis ? null : new BrokerHost(memoryBrokerOptions(config));
-    if (this.host) this.host.onLapsed = (endpoint) => this.replaceStuck(endpoint);
+    this.host = config.redis ? null : new BrokerHost({ ...memoryBrokerOptions(config), maxBacklogMs: config.nodeTtl });
+    if (this.host) this.host.onStuck = (endpoint) => this.replaceStuck(endpoint);
     collectDefaultMetrics({ register: this.registry, prefix: 'switchboard_' });
     const slots = this.slots;
     new Gauge({
@@ -87,7 +87,7 @@ export class Primary {
     const worker = cluster.fork({ SWITCHBOARD_WORKER: String(index + 1) });
     const slot: Slot = { index, worker, startedAt: Date.now(), listening: false };
     this.slots[index] = slot;
-    const endpoint = workerEndpoint(worker);
+    const endpoint = childEndpoint(worker.process);
     this.byEndpoint.set(endpoint, slot);
     this.host?.accept(endpoint);
     endpoint.onMessage((message) => this.receive(slot, message));
@@ -164,11 +164,11 @@ export class Primary {
     }, this.restartDelay);
   }
 
-  /** A worker alive but not renewing its lease (a stuck event loop): its clients are better off on another. */
+  /** A worker alive but stuck (not renewing its lease, or not reading its channel): its clients are better off on another. */
   private replaceStuck(endpoint: IpcEndpoint): void {
     const slot = this.byEndpoint.get(endpoint);
     if (!slot) return;
-    this.logger.error({ worker: slot.worker.id }, 'worker stopped renewing its lease; killing it');
+    this.logger.error({ worker: slot.worker.id }, 'worker stuck (lease lapsed or channel backed up); killing it');
     slot.worker.process.kill('SIGKILL');
   }
 
