@@ -12,6 +12,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { connect, type SwitchboardClient } from '../../src/client/node.js';
 import { killChildren, run, serve } from '../helpers/cli.js';
 import { RawClient } from '../helpers/raw-client.js';
+import { clientPerWorker } from '../helpers/workers.js';
 import { REDIS_URL, requireService } from '../helpers/services.js';
 
 const API_KEY = 'workers-key';
@@ -35,17 +36,8 @@ async function cluster(args: string[] = []) {
   return { ...running, wsUrl: `${running.url.replace(/^http/, 'ws')}/ws` };
 }
 
-/** One client on each worker: the primary hands connections to workers in turn. */
-async function clientsOnBothWorkers(wsUrl: string): Promise<[RawClient, RawClient]> {
-  const byServer = new Map<string, RawClient>();
-  for (let i = 0; i < 20 && byServer.size < 2; i++) {
-    const client = await RawClient.connect(wsUrl);
-    clients.push(client);
-    byServer.set(client.welcome.payload.server, client);
-  }
-  expect(byServer.size).toBe(2);
-  return [...byServer.values()] as [RawClient, RawClient];
-}
+/** One client on each worker. */
+const clientsOnBothWorkers = async (wsUrl: string) => (await clientPerWorker(wsUrl, 2, clients)) as [RawClient, RawClient];
 
 /** The SDK client's next welcome (its first connect, or a reconnect). */
 function nextWelcome(client: SwitchboardClient): Promise<{ server: string; client: string }> {
