@@ -19,16 +19,29 @@ if (cluster.isPrimary) {
   cluster.setupPrimary({ serialization: 'advanced' });
   const host = new BrokerHost();
   await host.start();
+  /** @type {Map<import('switchboard/workers').IpcEndpoint, import('node:cluster').Worker>} */
+  const byEndpoint = new Map();
+  // A worker the broker dropped (stuck, or not reading its channel) is replaced.
+  host.onStuck = (endpoint) => byEndpoint.get(endpoint)?.process.kill('SIGKILL');
   let listening = 0;
-  for (let i = 0; i < workers; i++) {
+  let stopping = false;
+  const fork = () => {
     const worker = cluster.fork();
-    host.accept(childEndpoint(worker.process));
+    const endpoint = childEndpoint(worker.process);
+    byEndpoint.set(endpoint, worker);
+    host.accept(endpoint);
     worker.on('message', (message) => {
       if (message?.app === 'listening' && ++listening === workers) console.log(`app listening on ${message.url}`);
     });
-  }
+    worker.on('exit', () => {
+      byEndpoint.delete(endpoint);
+      if (!stopping) fork();
+    });
+  };
+  for (let i = 0; i < workers; i++) fork();
   // Drain every worker, then stop.
   process.on('SIGTERM', () => {
+    stopping = true;
     for (const worker of Object.values(cluster.workers ?? {})) worker?.send({ app: 'drain' });
     cluster.on('exit', () => Object.keys(cluster.workers ?? {}).length === 0 && process.exit(0));
   });

@@ -22,6 +22,8 @@ interface Member {
   renewedAt: number;
   ttl: number;
   gone: boolean;
+  /** Why it was dropped, for the refusal of its later calls. */
+  goneBecause: string;
   /** When its channel started to back up (0: it keeps up). */
   backedUpSince: number;
 }
@@ -49,6 +51,7 @@ export class BrokerHost {
   private readonly operations: Record<string, Operation>;
 
   private readonly maxBacklogMs: number;
+  private closed = false;
 
   constructor(options: BrokerHostOptions = {}) {
     this.broker = new MemoryBroker(options);
@@ -77,7 +80,7 @@ export class BrokerHost {
         this.sweepEvery(m.ttl);
       },
       nodes: () => this.liveRecords(),
-      leave: (m) => this.depart(m),
+      leave: (m) => this.depart(m, 'it left'),
     };
   }
 
@@ -86,6 +89,7 @@ export class BrokerHost {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     if (this.sweeper) clearInterval(this.sweeper);
     this.sweeper = null;
     await this.broker.close();
@@ -93,19 +97,35 @@ export class BrokerHost {
 
   /** Serve a worker on this channel until it says goodbye or the channel closes. */
   accept(endpoint: IpcEndpoint): void {
-    const member: Member = { endpoint, channels: new Set(), presence: new Map(), record: null, renewedAt: this.now(), ttl: 0, gone: false, backedUpSince: 0 };
+    const member: Member = {
+      endpoint,
+      channels: new Set(),
+      presence: new Map(),
+      record: null,
+      renewedAt: this.now(),
+      ttl: 0,
+      gone: false,
+      goneBecause: '',
+      backedUpSince: 0,
+    };
     this.members.add(member);
     endpoint.onMessage((message) => {
       if (message.sb !== 'call') return;
-      else if (member.gone) this.refuse(member, message, 'this worker left the cluster (its lease lapsed)');
+      else if (this.closed) this.refuse(member, message, 'the broker (primary process) is shutting down');
+      else if (member.gone) this.refuse(member, message, `this worker was dropped from the cluster: ${member.goneBecause}`);
       else this.call(member, message);
     });
-    endpoint.onClose(() => this.depart(member));
+    endpoint.onClose(() => this.depart(member, 'its channel closed'));
   }
 
   /** Workers whose lease is live. */
   get nodeCount(): number {
     return this.liveRecords().length;
+  }
+
+  /** Channels some worker listens to (each held in the shared broker). */
+  get listenedChannels(): number {
+    return this.listeners.size;
   }
 
   /**
@@ -126,11 +146,17 @@ export class BrokerHost {
     }
     const now = this.now();
     if (member.backedUpSince === 0) member.backedUpSince = now;
-    else if (now - member.backedUpSince > this.maxBacklogMs && !member.gone) this.stuck(member);
+    else if (now - member.backedUpSince > this.maxBacklogMs && !member.gone) this.stuck(member, `it has not read its channel for ${this.maxBacklogMs} ms`);
   }
 
-  private stuck(member: Member): void {
-    this.depart(member);
+  /**
+   * Drop a worker that is alive but not keeping up, and tell it (it reads the
+   * notice whenever it gets to it): it reports itself unhealthy and closes its
+   * subscribers with 4000, so none of them waits for events that will not come.
+   */
+  private stuck(member: Member, why: string): void {
+    this.depart(member, why);
+    member.endpoint.send({ sb: 'dropped', why });
     this.onStuck?.(member.endpoint);
   }
 
@@ -186,14 +212,19 @@ export class BrokerHost {
     for (const member of members) this.send(member, message);
   }
 
+  /**
+   * Everything here happens before the first await: an unsubscribe read from
+   * the same channel right after must find the worker listed, or the channel
+   * would stay subscribed (and held) for good.
+   */
   private async listen(member: Member, channel: string): Promise<void> {
+    if (member.gone) return;
     member.channels.add(channel);
     let members = this.listeners.get(channel);
-    if (!members) {
-      this.listeners.set(channel, (members = new Set()));
-      await this.broker.subscribe(channel);
-    }
+    const first = !members;
+    if (!members) this.listeners.set(channel, (members = new Set()));
     members.add(member);
+    if (first) await this.broker.subscribe(channel);
   }
 
   private async unlisten(member: Member, channel: string): Promise<void> {
@@ -209,12 +240,15 @@ export class BrokerHost {
    * lapse): it stops receiving events, drops out of nodes(), and its presence
    * entries are removed and handed to one live worker, which sends the leaves.
    */
-  private depart(member: Member): void {
+  private depart(member: Member, why: string): void {
     if (member.gone) return;
     member.gone = true;
+    member.goneBecause = why;
     this.members.delete(member);
     for (const channel of [...member.channels]) void this.unlisten(member, channel);
-    const heir = [...this.members].find((m) => m.record !== null);
+    // The heir must be able to send the leaves: a live lease, not one about to lapse unnoticed.
+    const now = this.now();
+    const heir = [...this.members].find((m) => m.record !== null && now - m.renewedAt <= m.ttl);
     for (const [channel, clients] of member.presence) {
       void this.orphan(channel, clients, heir);
     }
@@ -249,7 +283,7 @@ export class BrokerHost {
     this.sweeper = setInterval(() => {
       const now = this.now();
       for (const member of [...this.members]) {
-        if (member.record && now - member.renewedAt > member.ttl) this.stuck(member);
+        if (member.record && now - member.renewedAt > member.ttl) this.stuck(member, `its lease was not renewed for ${member.ttl} ms`);
       }
     }, Math.max(50, Math.floor(ttl / 4)));
     this.sweeper.unref();

@@ -38,6 +38,8 @@ export class IpcBroker implements Broker {
   private open = true;
   private lease: NodeLease | null = null;
   private renewer: NodeJS.Timeout | null = null;
+  /** Channels this worker listens to, to tell them of a gap if the host drops it. */
+  private readonly channels = new Set<string>();
   /** Bounds the host hit while answering this worker's calls. */
   private readonly hits = new Map<string, number>();
   private readonly timeout: number;
@@ -82,10 +84,12 @@ export class IpcBroker implements Broker {
   }
 
   subscribe(channel: string): Promise<void> {
+    this.channels.add(channel);
     return this.call('subscribe', [channel]);
   }
 
   unsubscribe(channel: string): Promise<void> {
+    this.channels.delete(channel);
     return this.call('unsubscribe', [channel]);
   }
 
@@ -148,15 +152,23 @@ export class IpcBroker implements Broker {
         return;
       case 'ret':
       case 'err': {
+        // Bounds the host hit count even when the answer came too late for its caller.
+        for (const [limit, added] of (message.hits as Array<[string, number]> | undefined) ?? []) {
+          this.hits.set(limit, (this.hits.get(limit) ?? 0) + added);
+        }
         const pending = this.pending.get(message.id as number);
         if (!pending) return;
         this.pending.delete(message.id as number);
         clearTimeout(pending.timer);
-        for (const [limit, added] of (message.hits as Array<[string, number]> | undefined) ?? []) {
-          this.hits.set(limit, (this.hits.get(limit) ?? 0) + added);
-        }
         if (message.sb === 'ret') pending.resolve(message.value);
         else pending.reject(hostError(message));
+        return;
+      }
+      case 'dropped': {
+        // The host stopped sending this worker events: its subscribers have a gap (they reconnect and recover).
+        const handler = this.handler;
+        this.lost();
+        for (const channel of this.channels) handler?.(channel, { kind: 'interrupted' });
         return;
       }
       case 'orphans':

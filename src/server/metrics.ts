@@ -106,7 +106,16 @@ export function createMetrics(core: Core): Registry {
     rpcSeconds.observe({ method }, seconds);
   };
 
-  gauge('switchboard_broker_up', '1 while the broker can publish and deliver, 0 while it is down', () => (core.broker.isHealthy() ? 1 : 0));
+  new Gauge({
+    name: 'switchboard_broker_up',
+    help: '1 while the broker can publish and deliver, 0 while it is down',
+    registers,
+    // Merged over the workers of `serve --workers`: 0 if any worker's broker is down.
+    aggregator: 'min',
+    collect() {
+      this.set(core.broker.isHealthy() ? 1 : 0);
+    },
+  });
   counter('switchboard_broker_outages_total', 'Times the broker went down', () => core.brokerWatch.outages);
   const brokerSeconds = new Histogram({
     name: 'switchboard_broker_operation_duration_seconds',

@@ -1,8 +1,10 @@
-// The workers' broker bounds what it queues for a worker that stopped reading:
-// a real child process on a real IPC channel, stopped with SIGSTOP while
-// publications to its channel keep coming, is dropped (and reported stuck)
-// once its channel has been backed up for maxBacklogMs, instead of the
-// primary queueing its events without bound.
+// The workers' broker with real child processes on real IPC channels, where
+// messages arrive in batches (a MessagePort delivers each on its own):
+// - a worker stopped with SIGSTOP while publications to its channel keep
+//   coming is dropped (and reported stuck) once its channel has been backed
+//   up for maxBacklogMs, instead of the primary queueing its events without
+//   bound; when it runs again it learns so, and tells its channel of the gap;
+// - a subscribe and an unsubscribe read together leave nothing held.
 import { fork } from 'node:child_process';
 import { join } from 'node:path';
 import { MessageChannel } from 'node:worker_threads';
@@ -19,7 +21,7 @@ it('drops a worker whose channel stays backed up past maxBacklogMs, and stops se
   const host = new BrokerHost({ maxBacklogMs: 300 });
   await host.start();
   const stuck = new Promise<IpcEndpoint>((resolve) => (host.onStuck = resolve));
-  const child = fork(NODE, ['flooded'], { serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = fork(NODE, ['flooded', 'flooded'], { serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   cleanups.push(() => child.kill('SIGKILL'), () => void host.close());
   const childSide = childEndpoint(child);
   const ready = new Promise<void>((resolve) => child.on('message', (m: { sb?: string }) => m.sb === 'ready' && resolve()));
@@ -51,6 +53,23 @@ it('drops a worker whose channel stays backed up past maxBacklogMs, and stops se
   const sentAfter = countSends(childSide);
   for (let i = 0; i < 20; i++) await publisher.publish('flooded', { payload }, null);
   expect(sentAfter()).toBe(0);
+  expect(host.listenedChannels).toBe(0);
+
+  // Running again, it reads its backlog, then the notice: its channel hears of the gap, and it is unhealthy.
+  const told = new Promise((resolve) => child.on('message', (m: { sb?: string }) => m.sb === 'event' && resolve(m)));
+  process.kill(child.pid!, 'SIGCONT');
+  expect(await told).toEqual({ sb: 'event', channel: 'flooded', kind: 'interrupted', healthy: false });
+});
+
+it('holds no channel after a worker’s subscribe and unsubscribe of it arrive together', async () => {
+  const host = new BrokerHost();
+  await host.start();
+  const child = fork(NODE, ['churn', '100'], { serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  cleanups.push(() => child.kill('SIGKILL'), () => void host.close());
+  const ready = new Promise<void>((resolve) => child.on('message', (m: { sb?: string }) => m.sb === 'ready' && resolve()));
+  host.accept(childEndpoint(child));
+  await ready;
+  expect(host.listenedChannels).toBe(0);
 });
 
 /** How many times `endpoint.send` is called from now on. */

@@ -159,6 +159,7 @@ describe('serve --workers 2 (in-memory broker in the primary)', () => {
 
     const { nodes } = await api(url, '/api/nodes');
     const doomed = nodes.find((n: { node: string }) => n.node === welcome.server);
+    const framesBefore = sample(await metricsUntil(url, () => true), 'switchboard_frames_received_total');
     const left = watcher.next((f) => f.type === 'leave' && f.payload.client === welcome.client, 10_000);
     const reconnected = nextWelcome(client);
     process.kill(doomed.pid, 'SIGKILL');
@@ -176,6 +177,8 @@ describe('serve --workers 2 (in-memory broker in the primary)', () => {
 
     const text = await metricsUntil(url, (t) => sample(t, 'switchboard_workers') === 2 && sample(t, 'switchboard_worker_restarts_total') === 1);
     expect(sample(text, 'switchboard_worker_restarts_total')).toBe(1);
+    // The dead worker's counts stay in the sums: a counter never goes back (Prometheus would see a reset).
+    expect(sample(text, 'switchboard_frames_received_total')).toBeGreaterThanOrEqual(framesBefore);
     const after = (await api(url, '/api/nodes')).nodes.map((n: { node: string }) => n.node);
     expect(after).not.toContain(welcome.server);
   });

@@ -42,6 +42,10 @@ export class Primary {
   private stopping = false;
   private announced = false;
   private nextSnapshot = 1;
+  private merging: Promise<string> | null = null;
+  /** Each live worker's metrics as last scraped, and the counters of the workers that exited, summed. */
+  private readonly lastMetrics = new Map<Worker, MetricsJson>();
+  private retired: MetricsJson | null = null;
   private readonly snapshots = new Map<number, { pending: Set<Worker>; got: MetricsJson[]; done: () => void }>();
 
   constructor(
@@ -93,6 +97,7 @@ export class Primary {
     endpoint.onMessage((message) => this.receive(slot, message));
     worker.on('exit', (code, signal) => {
       this.byEndpoint.delete(endpoint);
+      void this.retire(worker);
       this.exited(slot, code, signal);
     });
   }
@@ -101,7 +106,8 @@ export class Primary {
     const message = raw as FromWorker;
     if (message.sb === 'listening') {
       slot.listening = true;
-      this.restartDelay = 0;
+      // A drain sent while it was still loading was not heard: say it again.
+      if (this.stopping) this.send(slot.worker, { sb: 'drain' });
       if (!this.announced && this.slots.every((s) => s.listening)) {
         this.announced = true;
         // Plain text, as a single-process serve prints it: scripts wait for this line.
@@ -109,7 +115,9 @@ export class Primary {
         this.logger.info({ url: message.url, workers: this.count, broker: this.host ? 'workers' : 'redis' }, 'listening');
       }
     } else if (message.sb === 'cluster-metrics') {
-      this.merged().then(
+      // Scrapes that arrive while a merge runs share it: the primary merges one at a time.
+      this.merging ??= this.merged().finally(() => (this.merging = null));
+      this.merging.then(
         (text) => this.send(slot.worker, { sb: 'cluster-metrics', id: message.id, text }),
         (error: unknown) => this.logger.error({ err: error }, 'merging metrics failed'),
       );
@@ -117,6 +125,7 @@ export class Primary {
       const snapshot = this.snapshots.get(message.id);
       if (!snapshot?.pending.delete(slot.worker)) return;
       snapshot.got.push(message.metrics);
+      this.lastMetrics.set(slot.worker, message.metrics);
       if (snapshot.pending.size === 0) snapshot.done();
     }
   }
@@ -143,7 +152,22 @@ export class Primary {
       if (live.length === 0) finish();
     });
     got.push(await this.registry.getMetricsAsJSON());
+    if (this.retired) got.push(this.retired);
     return AggregatorRegistry.aggregate(got).metrics();
+  }
+
+  /**
+   * A worker that exited keeps counting in the merged counters, with what its
+   * last scrape showed, so that no counter goes backwards when a worker is
+   * replaced (Prometheus would read a drop as a reset). Its gauges go with it.
+   */
+  private async retire(worker: Worker): Promise<void> {
+    const last = this.lastMetrics.get(worker);
+    this.lastMetrics.delete(worker);
+    if (!last) return;
+    // At run time the type is a string ('counter'); prom-client's typings say a numeric enum.
+    const counted = last.filter((metric) => ['counter', 'histogram'].includes(String(metric.type)));
+    this.retired = await AggregatorRegistry.aggregate(this.retired ? [this.retired, counted] : [counted]).getMetricsAsJSON();
   }
 
   private exited(slot: Slot, code: number | null, signal: string | null): void {

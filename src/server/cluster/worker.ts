@@ -36,6 +36,7 @@ export async function runWorker(input: ConfigInput): Promise<void> {
             reject(new Error('the primary did not merge the workers\' metrics in time'));
           }, METRICS_TIMEOUT);
           waiting.set(id, (text) => {
+            waiting.delete(id);
             clearTimeout(timer);
             resolve(text);
           });
