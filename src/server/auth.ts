@@ -22,7 +22,8 @@ export interface Identity {
 
 export const ANONYMOUS: Identity = { user: null, expiresAt: null, info: null, channels: [] };
 
-export function tokenFromRequest(req: IncomingMessage, url: URL): string | null {
+/** `url`: the parsed request target, or null when it has no query. */
+export function tokenFromRequest(req: IncomingMessage, url: URL | null): string | null {
   const authorization = req.headers.authorization;
   if (authorization) {
     const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
@@ -31,7 +32,7 @@ export function tokenFromRequest(req: IncomingMessage, url: URL): string | null 
   const fromProtocol = tokenFromSubprotocols(req.headers['sec-websocket-protocol']);
   if (fromProtocol) return fromProtocol;
   // Kept for hand-written clients; a URL is written to access logs (docs/security.md).
-  const fromQuery = url.searchParams.get('token');
+  const fromQuery = url?.searchParams.get('token');
   if (fromQuery) return fromQuery;
   return cookieValue(req.headers.cookie, TOKEN_COOKIE);
 }

@@ -41,8 +41,11 @@ export interface HandshakePolicy {
    * it holds no slot: the caller takes one once the handshake is accepted.
    */
   admission: (ip: string) => Refusal | null;
-  /** The application's authenticate hooks: an identity, or null to leave it to the token. */
-  authenticate?: (req: IncomingMessage) => Promise<Identity | null>;
+  /**
+   * The application's authenticate hooks: an identity, or null to leave it
+   * to the token; null at once (no promise) when there are none.
+   */
+  authenticate?: (req: IncomingMessage) => Promise<Identity | null> | null;
   /** An authenticate hook failed with something other than a contract error. */
   onHookError?: (error: unknown) => void;
   /** The client's address for the per-IP cap, logs and hooks (trustProxy). */
@@ -52,10 +55,20 @@ export interface HandshakePolicy {
 const WEBSOCKET_KEY = /^[+/0-9A-Za-z]{22}==$/;
 const LOCALHOST_ORIGIN = /^https?:\/\/(localhost|127\.0\.0\.1|\[::1\])(:\d+)?$/i;
 
-export async function checkHandshake(req: IncomingMessage, policy: HandshakePolicy): Promise<Accepted | Refusal> {
-  const url = parseTarget(req.url);
-  if (!url) return refusal(400, 'bad_request', BAD_TARGET_MESSAGE);
-  if (url.pathname !== policy.path) return refusal(404, 'not_found', `no WebSocket endpoint at ${url.pathname}`);
+/**
+ * Accept or refuse an upgrade request. Synchronous unless something must be
+ * waited for (an authenticate hook, a token to verify): most handshakes
+ * settle in the same tick, without a promise.
+ */
+export function checkHandshake(req: IncomingMessage, policy: HandshakePolicy): Accepted | Refusal | Promise<Accepted | Refusal> {
+  // The common target, the endpoint's own path without a query, needs no URL
+  // parsing: `new URL` is a measurable part of a handshake.
+  let url: URL | null = null;
+  if (req.url !== policy.path || !plainPath(policy.path)) {
+    url = parseTarget(req.url);
+    if (!url) return refusal(400, 'bad_request', BAD_TARGET_MESSAGE);
+    if (url.pathname !== policy.path) return refusal(404, 'not_found', `no WebSocket endpoint at ${url.pathname}`);
+  }
 
   const upgradeProblem = checkUpgradeHeaders(req);
   if (upgradeProblem) return upgradeProblem;
@@ -75,30 +88,44 @@ export async function checkHandshake(req: IncomingMessage, policy: HandshakePoli
     return refusal(400, 'bad_request', `no supported subprotocol offered (a token entry needs one beside it); this server speaks ${known}`);
   }
 
-  if (policy.authenticate) {
-    // The application's own authentication (a session cookie, an API key) comes first.
-    try {
-      const identity = await policy.authenticate(req);
-      if (identity) return { identity, codec, ip };
-    } catch (error) {
-      if (error instanceof SwitchboardError && error.code !== 'internal') return refusal(statusOf(error.code), error.code, error.message);
-      policy.onHookError?.(error);
-      return refusal(500, 'internal', 'internal error');
-    }
-  }
+  // The application's own authentication (a session cookie, an API key) comes first.
+  const hooked = policy.authenticate?.(req) ?? null;
+  if (hooked) return hooked.then((identity) => (identity ? { identity, codec, ip } : fromToken(req, url, policy, codec, ip)), (error: unknown) => hookRefusal(error, policy));
+  return fromToken(req, url, policy, codec, ip);
+}
 
+function hookRefusal(error: unknown, policy: HandshakePolicy): Refusal {
+  if (error instanceof SwitchboardError && error.code !== 'internal') return refusal(statusOf(error.code), error.code, error.message);
+  policy.onHookError?.(error);
+  return refusal(500, 'internal', 'internal error');
+}
+
+/** The identity from the request's token, or anonymous when there is none and none is required. */
+function fromToken(req: IncomingMessage, url: URL | null, policy: HandshakePolicy, codec: Codec, ip: string): Accepted | Refusal | Promise<Accepted | Refusal> {
   const token = tokenFromRequest(req, url);
   if (token === null) {
     if (policy.requireToken) return refusal(401, 'unauthorized', 'a token is required');
     return { identity: ANONYMOUS, codec, ip };
   }
-  try {
-    return { identity: await policy.verifier.verify(token), codec, ip };
-  } catch (error) {
-    if (error instanceof SwitchboardError && error.code === 'unavailable') return refusal(503, 'unavailable', error.message);
-    const message = error instanceof SwitchboardError ? error.message : 'token could not be verified';
-    return refusal(401, 'unauthorized', message);
+  return policy.verifier.verify(token).then(
+    (identity): Accepted => ({ identity, codec, ip }),
+    (error: unknown): Refusal => {
+      if (error instanceof SwitchboardError && error.code === 'unavailable') return refusal(503, 'unavailable', error.message);
+      const message = error instanceof SwitchboardError ? error.message : 'token could not be verified';
+      return refusal(401, 'unauthorized', message);
+    },
+  );
+}
+
+/** Paths that `new URL` leaves as they are: a target equal to one is its own pathname. */
+const plainPaths = new Map<string, boolean>();
+function plainPath(path: string): boolean {
+  let plain = plainPaths.get(path);
+  if (plain === undefined) {
+    plain = parseTarget(path)?.pathname === path;
+    plainPaths.set(path, plain);
   }
+  return plain;
 }
 
 export function isRefusal(result: Accepted | Refusal): result is Refusal {

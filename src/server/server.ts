@@ -21,7 +21,7 @@ import type { AuthenticateHook, ConnectHook, DisconnectHook, PublishHook, Subscr
 import type { SchemaOutput } from './standard-schema.js';
 import type { HistoryResult, PresenceResult, StreamPosition } from '../protocol/frames.js';
 import { TrustedProxies } from './client-address.js';
-import { checkHandshake, isRefusal, refusal, upgradePath, writeRefusal, type HandshakePolicy, type Refusal } from './handshake.js';
+import { checkHandshake, isRefusal, refusal, upgradePath, writeRefusal, type Accepted, type HandshakePolicy, type Refusal } from './handshake.js';
 import type { LimitName } from './limit-hits.js';
 import { handleRoute, notFound } from './http/routes.js';
 import { createLogger, loggable, type Logger } from './logger.js';
@@ -113,7 +113,7 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
       verifier: this.core.verifier,
       requireToken: !this.core.namespaces.allowsAnonymous,
       admission: (ip) => this.admission(ip),
-      authenticate: (req) => this.authenticateHooks(req),
+      authenticate: (req) => (this.core.hooks.authenticate.length === 0 ? null : this.authenticateHooks(req)),
       onHookError: (error) => this.logger.error({ err: loggable(error) }, 'authenticate hook failed'),
       clientAddress: (req) => this.proxies.clientAddress(req),
     };
@@ -388,18 +388,33 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
 
   private readonly handleUpgrade = (req: http.IncomingMessage, socket: Duplex, head: Buffer): void => {
     socket.on('error', destroyOnError);
-    this.upgrade(req, socket, head).catch((error: unknown) => {
-      this.logger.error({ err: loggable(error) }, 'upgrade failed');
-      socket.destroy();
-    });
+    try {
+      this.upgrade(req, socket, head);
+    } catch (error) {
+      this.upgradeFailed(socket, error);
+    }
   };
 
-  private async upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+  private upgradeFailed(socket: Duplex, error: unknown): void {
+    this.logger.error({ err: loggable(error) }, 'upgrade failed');
+    socket.destroy();
+  }
+
+  /** Synchronous unless the handshake waits for a hook or a token's verification. */
+  private upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
     if (this.draining) {
       this.refuse(socket, refusal(503, 'unavailable', 'server is shutting down'), req);
       return;
     }
-    const result = await checkHandshake(req, this.policy);
+    const result = checkHandshake(req, this.policy);
+    if (result instanceof Promise) {
+      result.then((settled) => this.completeUpgrade(req, socket, head, settled)).catch((error: unknown) => this.upgradeFailed(socket, error));
+    } else {
+      this.completeUpgrade(req, socket, head, result);
+    }
+  }
+
+  private completeUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer, result: Accepted | Refusal): void {
     // Gone while its token was verified: nothing to answer, no slot to take.
     if (socket.destroyed) return;
     if (isRefusal(result)) {

@@ -3,12 +3,15 @@
 //
 // Frames go straight to the TCP socket, built here as RFC 6455 server frames
 // (FIN, opcode, unmasked length, payload): a publication's frame is built once
-// and the same bytes are written to every subscriber. Each socket is corked
-// on its first write of an event-loop turn and uncorked in setImmediate, so a
-// burst becomes one writev per client. ws never sees those writes: it stays in
-// charge of reading, control frames and the closing handshake, and of sending
-// on connections that negotiated permessage-deflate, whose frames cannot be
-// shared.
+// and the same bytes are written to every subscriber. A connection's own
+// frames (replies, pongs, the welcome) cork its socket on the first one of an
+// event-loop turn, and it is uncorked in setImmediate, so a burst becomes one
+// writev. Shared frames are not written one by one: the turn's sequence of
+// them per socket is a Run (below), written at the end of the turn as one
+// buffer that every socket which received the same sequence shares. ws never
+// sees those writes: it stays in charge of reading, control frames and the
+// closing handshake, and of sending on connections that negotiated
+// permessage-deflate, whose frames cannot be shared.
 import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
 import type { Core, OpenParams } from './core.js';
@@ -24,13 +27,81 @@ interface Corkable {
 }
 
 /**
+ * Runs longer than this are written frame by frame rather than joined: past
+ * it, a chunk per frame costs little beside the bytes, and one big copy per
+ * turn would not be worth it.
+ */
+const JOIN_LIMIT = 65_536;
+
+/**
+ * A sequence of shared frames sent to a socket in this turn, as a node of a
+ * tree whose root is the turn's empty sequence: each frame moves a socket
+ * from its run to the run's child for that frame. Subscribers that received
+ * the same frames in the same order (every subscriber of a busy channel) end
+ * on the same run, whose frames are joined into one buffer once and written
+ * to each of them as a single chunk: no per-frame stream write, chunk object
+ * or iovec per subscriber.
+ */
+class Run {
+  /** Sockets whose turn ends on this run, counted at the flush. */
+  ends = 0;
+  private joinedWire: Buffer | null = null;
+  /** The child most runs have, kept out of a Map; others go in `more`. */
+  private nextFrame: SharedFrame | null = null;
+  private nextRun: Run | null = null;
+  private more: Map<SharedFrame, Run> | null = null;
+
+  constructor(
+    readonly parent: Run | null,
+    /** This run's last frame, on the wire; null for the root. */
+    readonly wire: Uint8Array | null,
+    /** Bytes of every frame in the run: what the socket has queued beyond its stream. */
+    readonly bytes: number,
+    readonly length: number,
+  ) {}
+
+  next(frame: SharedFrame, wire: Uint8Array): Run {
+    if (this.nextFrame === frame) return this.nextRun!;
+    let run = this.more?.get(frame);
+    if (run === undefined) {
+      run = new Run(this, wire, this.bytes + wire.byteLength, this.length + 1);
+      if (this.nextFrame === null) {
+        this.nextFrame = frame;
+        this.nextRun = run;
+      } else {
+        (this.more ??= new Map()).set(frame, run);
+      }
+    }
+    return run;
+  }
+
+  /** The run's frames in order. */
+  frames(): Uint8Array[] {
+    const frames: Uint8Array[] = new Array(this.length);
+    let i = this.length;
+    for (let run: Run = this; run.wire !== null; run = run.parent!) frames[--i] = run.wire;
+    return frames;
+  }
+
+  /** All the frames in one buffer, built once for every socket that ends here. */
+  joined(): Buffer {
+    return (this.joinedWire ??= Buffer.concat(this.frames(), this.bytes));
+  }
+}
+
+/** The turn's empty sequence; replaced at each flush, so the tree is garbage once written. */
+let root = new Run(null, null, 0, 0);
+/** Sockets with shared frames this turn (whose run may since have been written early). */
+const runningNow: WsTransport[] = [];
+
+/**
  * Sockets corked in this turn, in two lists: those whose first frame was one
  * of their own (a reply, a pong, a welcome) are uncorked first. A publisher
  * waiting for its reply would otherwise wait behind every subscriber's write
  * of the same turn, and send its next publications that much later.
  */
-const answeringNow: Corkable[] = [];
-const corkedNow: Corkable[] = [];
+const answeringNow: WsTransport[] = [];
+const corkedNow: WsTransport[] = [];
 let flushScheduled = false;
 
 /** Sockets being upgraded, corked for this turn: the 101 response and the welcome leave in one write. */
@@ -40,7 +111,17 @@ function uncorkAll(): void {
   flushScheduled = false;
   for (const socket of upgradingNow) socket.uncork();
   upgradingNow.length = 0;
+  // Replies first: a socket that answered and also holds shared frames gets
+  // them in the same writev, queued behind its own frames.
+  for (const link of answeringNow) link.writeRun(false);
   uncorkEach(answeringNow);
+  for (const link of runningNow) if (link.run !== null) link.run.ends++;
+  for (const link of runningNow) {
+    link.running = false;
+    link.writeRun(true);
+  }
+  runningNow.length = 0;
+  root = new Run(null, null, 0, 0);
   uncorkEach(corkedNow);
 }
 
@@ -72,7 +153,7 @@ export function corkUpgrade(socket: Duplex): void {
   scheduleUncork();
 }
 
-function corkForTurn(link: Corkable, shared: boolean): void {
+function corkForTurn(link: WsTransport, shared: boolean): void {
   if (link.corked || !link.tcp) return;
   link.corked = true;
   link.tcp.cork();
@@ -124,6 +205,10 @@ export function serverFrame(data: string | Uint8Array, binary: boolean): Buffer 
  */
 class WsTransport implements Transport, Corkable {
   corked = false;
+  /** Shared frames sent this turn and not yet written to the socket. */
+  run: Run | null = null;
+  /** In runningNow for this turn. */
+  running = false;
   /** Frames are written straight to `tcp` (no permessage-deflate). */
   private readonly direct: boolean;
   session!: Session;
@@ -146,6 +231,8 @@ class WsTransport implements Transport, Corkable {
     if (this.direct) {
       if (this.tcp!.destroyed) return;
       corkForTurn(this, false);
+      // Shared frames sent earlier in the turn go first.
+      if (this.run !== null) this.writeRun(false);
       this.tcp!.write(serverFrame(data, binary));
       return;
     }
@@ -157,29 +244,67 @@ class WsTransport implements Transport, Corkable {
     // Nothing once ws is CLOSING (it has sent or is sending a close frame) or the socket is gone.
     if (this.socket.readyState !== OPEN) return;
     if (this.direct) {
+      const wire = (frame.wire ??= serverFrame(frame.data, frame.binary));
+      if (this.run !== null) {
+        this.run = this.run.next(frame, wire);
+        return;
+      }
       if (this.tcp!.destroyed) return;
-      corkForTurn(this, true);
-      this.tcp!.write((frame.wire ??= serverFrame(frame.data, frame.binary)));
+      this.run = root.next(frame, wire);
+      if (!this.running) {
+        this.running = true;
+        runningNow.push(this);
+        scheduleUncork();
+      }
       return;
     }
     corkForTurn(this, true);
     this.socket.send(frame.data, { binary: frame.binary });
   }
 
-  /** The socket's write queue (which holds the direct writes) plus ws's own, which is empty when writing directly. */
+  /**
+   * Write the shared frames of this turn held for this socket: as the run's
+   * joined buffer when other sockets ended on the same run (`shared`, at the
+   * flush), else frame by frame. Nothing once ws is CLOSING or the socket is
+   * gone: a close ws sent meanwhile (answering the peer's) must stay last.
+   */
+  writeRun(shared: boolean): void {
+    const run = this.run;
+    if (run === null) return;
+    this.run = null;
+    const tcp = this.tcp!;
+    if (this.socket.readyState !== OPEN || tcp.destroyed) return;
+    if (run.length === 1) {
+      tcp.write(run.wire!);
+    } else if (shared && run.ends > 1 && run.bytes <= JOIN_LIMIT) {
+      tcp.write(run.joined());
+    } else {
+      tcp.cork();
+      for (const wire of run.frames()) tcp.write(wire);
+      tcp.uncork();
+    }
+  }
+
+  /** The socket's write queue (which holds the direct writes) and the shared frames held for it; ws's own queue when not writing directly. */
   get bufferedAmount(): number {
-    return this.direct ? this.tcp!.writableLength : this.socket.bufferedAmount;
+    if (!this.direct) return this.socket.bufferedAmount;
+    const queued = this.tcp!.writableLength;
+    return this.run === null ? queued : queued + this.run.bytes;
   }
 
   close(code: number, reason: string): void {
+    // What was sent before the close goes before the close frame.
+    this.writeRun(false);
     this.socket.close(code, reason);
   }
 
   terminate(): void {
+    this.run = null;
     this.socket.terminate();
   }
 
   ping(): void {
+    this.writeRun(false);
     this.socket.ping();
   }
 
@@ -189,6 +314,8 @@ class WsTransport implements Transport, Corkable {
    * a client over it always has such a write outstanding.
    */
   onDrain(listener: () => void): void {
+    // Shared frames held for the socket are written in an immediate queued
+    // before this one: the listener then finds them in the socket's queue.
     if (this.tcp?.writableNeedDrain) this.tcp.once('drain', listener);
     else setImmediate(listener);
   }

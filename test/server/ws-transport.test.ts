@@ -1,9 +1,12 @@
 // The ws adapter's direct writes (src/server/ws-transport.ts): a publication is
-// framed once and written to every subscriber's corked socket. These are its
-// edge cases, over real sockets: a close or terminate in the same turn as a
-// burst, a slow consumer cut mid-burst, permessage-deflate (where frames go
-// through ws instead), JSON and MessagePack subscribers on one channel, and
-// frame lengths on both sides of each length encoding.
+// framed once, and a turn's frames are held per socket and written at the end
+// of the turn, as one buffer shared by the subscribers that received the same
+// ones. These are its edge cases, over real sockets: a close or terminate in
+// the same turn as a burst, a slow consumer cut mid-burst, subscribers whose
+// frames of a turn differ, an own frame or a ping between shared ones,
+// permessage-deflate (where frames go through ws instead), JSON and
+// MessagePack subscribers on one channel, and frame lengths on both sides of
+// each length encoding.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { SUBPROTOCOL_MSGPACK } from '../../src/protocol/frames.js';
@@ -39,12 +42,18 @@ async function messagesOf(client: RawClient, channel: string, count: number) {
   return client.messages(channel);
 }
 
+/** A client and a witness, both subscribed to `channel`. */
+async function pairOn(channel: string): Promise<[RawClient, RawClient]> {
+  const client = await RawClient.connect(srv.wsUrl);
+  const witness = await RawClient.connect(srv.wsUrl);
+  await client.ok({ type: 'subscribe', channel });
+  await witness.ok({ type: 'subscribe', channel });
+  return [client, witness];
+}
+
 describe('a close in the same turn as a burst', () => {
   it('close: the burst arrives whole, then the close frame with its code', async () => {
-    const client = await RawClient.connect(srv.wsUrl);
-    const witness = await RawClient.connect(srv.wsUrl);
-    await client.ok({ type: 'subscribe', channel: 'cl' });
-    await witness.ok({ type: 'subscribe', channel: 'cl' });
+    const [client, witness] = await pairOn('cl');
     burst(srv, 'cl', 50, (i) => i);
     session(srv, client).close(4003, 'bye');
     expect(await client.closed).toEqual({ code: 4003, reason: 'bye' });
@@ -57,10 +66,7 @@ describe('a close in the same turn as a burst', () => {
   });
 
   it('terminate: the socket goes without its queue, the others are unaffected', async () => {
-    const client = await RawClient.connect(srv.wsUrl);
-    const witness = await RawClient.connect(srv.wsUrl);
-    await client.ok({ type: 'subscribe', channel: 'tm' });
-    await witness.ok({ type: 'subscribe', channel: 'tm' });
+    const [client, witness] = await pairOn('tm');
     burst(srv, 'tm', 50, (i) => i);
     session(srv, client).terminate('test');
     // Corked until the end of the turn, so nothing of the burst left before the socket was destroyed.
@@ -91,6 +97,55 @@ it('a slow consumer is cut mid-burst with 4008 before its queue passes the limit
   expect(await slow.closed).toEqual({ code: 4008, reason: 'outbound buffer over its limit' });
   // What was queued before the cut arrived, in order, before the close frame.
   expect(slow.messages('sc').map((m) => m.offset)).toEqual([...Array(queued).keys()].map((i) => i + 1));
+});
+
+describe("a turn's shared frames, held per socket and written at the end of the turn", () => {
+  it('subscribers that received the same frames share one write; one that received more gets its own, all in order', async () => {
+    const connect = () => RawClient.connect(srv.wsUrl);
+    const [a, b, c, d] = await Promise.all([connect(), connect(), connect(), connect()]);
+    for (const client of [a, b, c, d]) await client.ok({ type: 'subscribe', channel: 'run-x' });
+    await a.ok({ type: 'subscribe', channel: 'run-y' });
+    await c.ok({ type: 'subscribe', channel: 'run-z' });
+    // One turn: x to all four, then y to a only, then x again, then z to c only (b and d share their write).
+    burst(srv, 'run-x', 20, (i) => `x${i}`);
+    burst(srv, 'run-y', 3, (i) => `y${i}`);
+    burst(srv, 'run-x', 5, (i) => `x${20 + i}`);
+    burst(srv, 'run-z', 2, (i) => `z${i}`);
+    const xs = [...Array(25).keys()].map((i) => `x${i}`);
+    const ys = ['y0', 'y1', 'y2'];
+    const zs = ['z0', 'z1'];
+    await Promise.all([messagesOf(a, 'run-x', 25), messagesOf(a, 'run-y', 3), messagesOf(b, 'run-x', 25), messagesOf(c, 'run-z', 2), messagesOf(d, 'run-x', 25)]);
+    const payloads = (client: RawClient) => client.messages().map((m) => m.payload);
+    expect(payloads(a)).toEqual([...xs.slice(0, 20), ...ys, ...xs.slice(20)]);
+    expect(payloads(b)).toEqual(xs);
+    expect(payloads(d)).toEqual(xs);
+    expect(payloads(c)).toEqual([...xs, ...zs]);
+    expect(b.messages('run-x').map((m) => m.offset)).toEqual([...Array(25).keys()].map((i) => i + 1));
+    await Promise.all([a.close(), b.close(), c.close(), d.close()]);
+  });
+
+  it("a connection's own frame sent mid-turn goes after the shared frames before it and before those after it", async () => {
+    const [client, witness] = await pairOn('own');
+    burst(srv, 'own', 4, (i) => i);
+    session(srv, client).send({ type: 'error', error: { code: 'internal', message: 'between' } });
+    burst(srv, 'own', 4, (i) => 4 + i);
+    await messagesOf(client, 'own', 8);
+    const order = client.frames.filter((f) => f.type === 'message' || f.type === 'error').map((f) => (f.type === 'error' ? 'own' : f.payload));
+    expect(order).toEqual([0, 1, 2, 3, 'own', 4, 5, 6, 7]);
+    expect((await messagesOf(witness, 'own', 8)).map((m) => m.payload)).toEqual([...Array(8).keys()]);
+    await Promise.all([client.close(), witness.close()]);
+  });
+
+  it('a heartbeat ping mid-turn leaves the frames intact and the connection alive', async () => {
+    const client = await RawClient.connect(srv.wsUrl);
+    await client.ok({ type: 'subscribe', channel: 'hb' });
+    burst(srv, 'hb', 10, (i) => i);
+    session(srv, client).ping(Date.now());
+    burst(srv, 'hb', 10, (i) => 10 + i);
+    expect((await messagesOf(client, 'hb', 20)).map((m) => m.payload)).toEqual([...Array(20).keys()]);
+    expect(await client.alive()).toBe(true);
+    await client.close();
+  });
 });
 
 describe('permessage-deflate negotiated', () => {
