@@ -40,7 +40,7 @@ export const bench: Command = {
       channel: { type: 'string', value: 'NAME', default: 'bench', help: 'fanout and idle: the channel subscribed to' },
       token: { type: 'string', value: 'JWT', env: true, help: 'send "Authorization: Bearer JWT"' },
       header: { type: 'string', value: "'NAME: VALUE'", multiple: true, help: 'extra handshake header' },
-      'server-pid': { type: 'string', value: 'PID', help: 'measure this process\'s CPU and memory from /proc beside the generator\'s' },
+      'server-pid': { type: 'string', value: 'PID', help: 'measure this process\'s CPU and memory (with its children\'s: a --workers server) from /proc beside the generator\'s' },
       json: { type: 'boolean', help: 'print the result as one JSON object' },
     },
     notes: [
