@@ -1,24 +1,32 @@
 // What an application's message handler received, and a way to wait, without
-// sleeping, until it has received enough.
+// sleeping, until it has received enough, or a given payload.
 export interface Recorder {
   seen: unknown[];
   handler: (payload: unknown) => void;
   until: (count: number) => Promise<void>;
+  /** Resolves once `payload` (compared with ===) has been received. */
+  untilSeen: (payload: unknown) => Promise<void>;
 }
 
 export function recorder(): Recorder {
   const seen: unknown[] = [];
-  let waiter: { count: number; wake: () => void } | null = null;
+  let waiters: Array<{ done: () => boolean; wake: () => void }> = [];
+  const wait = (done: () => boolean) =>
+    new Promise<void>((resolve) => {
+      if (done()) resolve();
+      else waiters.push({ done, wake: resolve });
+    });
   return {
     seen,
     handler: (payload) => {
       seen.push(payload);
-      if (waiter && seen.length >= waiter.count) waiter.wake();
+      waiters = waiters.filter((waiter) => {
+        if (!waiter.done()) return true;
+        waiter.wake();
+        return false;
+      });
     },
-    until: (count) =>
-      new Promise<void>((resolve) => {
-        if (seen.length >= count) resolve();
-        else waiter = { count, wake: resolve };
-      }),
+    until: (count) => wait(() => seen.length >= count),
+    untilSeen: (payload) => wait(() => seen.includes(payload)),
   };
 }
