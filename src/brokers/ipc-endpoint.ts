@@ -24,18 +24,28 @@ function isOurs(message: unknown): message is IpcMessage {
   return typeof message === 'object' && message !== null && typeof (message as { sb?: unknown }).sb === 'string';
 }
 
+/** The close listeners of an endpoint, told once however many ways the channel reports its end. */
+function closeSignal() {
+  const listeners: Array<() => void> = [];
+  const signal = {
+    closed: false,
+    listen: (listener: () => void) => void listeners.push(listener),
+    fire: () => {
+      if (signal.closed) return;
+      signal.closed = true;
+      for (const listener of listeners) listener();
+    },
+  };
+  return signal;
+}
+
 /** A MessagePort (worker_threads): the conformance suite's channel. */
 export function portEndpoint(port: MessagePort): IpcEndpoint {
-  let closed = false;
-  const closeListeners: Array<() => void> = [];
-  port.on('close', () => {
-    if (closed) return;
-    closed = true;
-    for (const listener of closeListeners) listener();
-  });
+  const end = closeSignal();
+  port.on('close', end.fire);
   return {
     send: (message) => {
-      if (!closed) port.postMessage(message);
+      if (!end.closed) port.postMessage(message);
       return true;
     },
     onMessage: (listener) => {
@@ -43,7 +53,7 @@ export function portEndpoint(port: MessagePort): IpcEndpoint {
         if (isOurs(message)) listener(message);
       });
     },
-    onClose: (listener) => closeListeners.push(listener),
+    onClose: end.listen,
     close: () => port.close(),
   };
 }
@@ -69,23 +79,17 @@ export function parentEndpoint(proc: NodeJS.Process = process): IpcEndpoint {
  * channel is backed up: the worker is not reading as fast as it is sent to.
  */
 export function childEndpoint(child: ChildProcess): IpcEndpoint {
-  let closed = false;
-  const closeListeners: Array<() => void> = [];
-  const gone = () => {
-    if (closed) return;
-    closed = true;
-    for (const listener of closeListeners) listener();
-  };
-  child.once('exit', gone);
-  child.once('disconnect', gone);
+  const end = closeSignal();
+  child.once('exit', end.fire);
+  child.once('disconnect', end.fire);
   return {
-    send: (message) => (!closed && child.connected ? child.send(message, undefined, undefined, () => {}) : true),
+    send: (message) => (!end.closed && child.connected ? child.send(message, undefined, undefined, () => {}) : true),
     onMessage: (listener) => {
       child.on('message', (message: unknown) => {
         if (isOurs(message)) listener(message);
       });
     },
-    onClose: (listener) => closeListeners.push(listener),
+    onClose: end.listen,
     close: () => child.disconnect(),
   };
 }

@@ -52,9 +52,12 @@ export class BrokerHost {
 
   private readonly maxBacklogMs: number;
   private closed = false;
+  /** A call is being run; bounds it hits, by limit (made at the first one). */
+  private inCall = false;
+  private callHits: Map<string, number> | null = null;
 
   constructor(options: BrokerHostOptions = {}) {
-    this.broker = new MemoryBroker(options);
+    this.broker = new MemoryBroker({ ...options, onLimitHit: (limit) => this.hitDuringCall(limit) });
     this.maxBacklogMs = options.maxBacklogMs ?? 15_000;
     const b = this.broker;
     this.operations = {
@@ -170,14 +173,16 @@ export class BrokerHost {
     // The memory broker does its work synchronously inside each call: the
     // bounds hit during it are this worker's, and are sent with the answer so
     // that summing the workers' /metrics counts each hit once.
-    const before = this.hitTotals();
+    this.inCall = true;
     let result: unknown;
     try {
       result = operation(member, args);
     } catch (error) {
       result = Promise.reject(error);
     }
-    const hits = this.hitsSince(before);
+    this.inCall = false;
+    const hits = this.callHits && [...this.callHits];
+    this.callHits = null;
     Promise.resolve(result).then(
       (value) => this.send(member, hits ? { sb: 'ret', id, value, hits } : { sb: 'ret', id, value }),
       (error: unknown) =>
@@ -191,18 +196,10 @@ export class BrokerHost {
     );
   }
 
-  private hitTotals(): Map<string, number> {
-    return new Map(this.broker.limitHits());
-  }
-
-  /** Bounds hit since `before`, by limit name; null when none. */
-  private hitsSince(before: Map<string, number>): Array<[string, number]> | null {
-    let hits: Array<[string, number]> | null = null;
-    for (const [limit, count] of this.broker.limitHits()) {
-      const added = count - (before.get(limit) ?? 0);
-      if (added > 0) (hits ??= []).push([limit, added]);
-    }
-    return hits;
+  private hitDuringCall(limit: string): void {
+    if (!this.inCall) return;
+    this.callHits ??= new Map();
+    this.callHits.set(limit, (this.callHits.get(limit) ?? 0) + 1);
   }
 
   private deliver(channel: string, event: ChannelEvent): void {
@@ -248,7 +245,7 @@ export class BrokerHost {
     for (const channel of [...member.channels]) void this.unlisten(member, channel);
     // The heir must be able to send the leaves: a live lease, not one about to lapse unnoticed.
     const now = this.now();
-    const heir = [...this.members].find((m) => m.record !== null && now - m.renewedAt <= m.ttl);
+    const heir = [...this.members].find((m) => leaseLive(m, now));
     for (const [channel, clients] of member.presence) {
       void this.orphan(channel, clients, heir);
     }
@@ -272,7 +269,7 @@ export class BrokerHost {
     const now = this.now();
     const records: NodeRecord[] = [];
     for (const member of this.members) {
-      if (member.record && now - member.renewedAt <= member.ttl) records.push(member.record);
+      if (leaseLive(member, now)) records.push(member.record!);
     }
     return records;
   }
@@ -283,11 +280,16 @@ export class BrokerHost {
     this.sweeper = setInterval(() => {
       const now = this.now();
       for (const member of [...this.members]) {
-        if (member.record && now - member.renewedAt > member.ttl) this.stuck(member, `its lease was not renewed for ${member.ttl} ms`);
+        if (member.record && !leaseLive(member, now)) this.stuck(member, `its lease was not renewed for ${member.ttl} ms`);
       }
     }, Math.max(50, Math.floor(ttl / 4)));
     this.sweeper.unref();
   }
+}
+
+/** The worker registered as a node and renewed its lease within its ttl. */
+function leaseLive(member: Member, now: number): boolean {
+  return member.record !== null && now - member.renewedAt <= member.ttl;
 }
 
 function track(index: Map<string, Set<string>>, channel: string, client: string): void {

@@ -55,6 +55,8 @@ export interface MemoryBrokerOptions {
   idempotencyBytes?: number;
   /** Clock, for tests of ttl eviction. */
   now?: () => number;
+  /** Told of each bound hit as it happens (the workers' host attributes hits to the worker whose call hit them). */
+  onLimitHit?: (limit: string) => void;
 }
 
 /** How many least recently used channels a new one looks at for one to evict. */
@@ -80,6 +82,7 @@ export class MemoryBroker implements Broker {
   private readonly maxBytes: number;
   private readonly maxChannels: number;
   private readonly now: () => number;
+  private readonly onLimitHit: ((limit: string) => void) | undefined;
   private sweeper: NodeJS.Timeout | null = null;
   private lease: NodeLease | null = null;
   private readonly keys: IdempotencyKeys;
@@ -94,6 +97,7 @@ export class MemoryBroker implements Broker {
     this.maxBytes = options.maxBytes ?? 268_435_456;
     this.maxChannels = options.maxChannels ?? 100_000;
     this.now = options.now ?? Date.now;
+    this.onLimitHit = options.onLimitHit;
   }
 
   async start(handler: ChannelEventHandler): Promise<void> {
@@ -312,6 +316,7 @@ export class MemoryBroker implements Broker {
 
   private hit(limit: string): void {
     this.hits.set(limit, (this.hits.get(limit) ?? 0) + 1);
+    this.onLimitHit?.(limit);
   }
 
   /** Forget channels nobody here listens to whose history is gone and position is stale. */

@@ -4,6 +4,7 @@ import cluster from 'node:cluster';
 import { parseConfig } from '../server/config.js';
 import { Primary, workerCount } from '../server/cluster/primary.js';
 import { runWorker } from '../server/cluster/worker.js';
+import { drainAndExit } from '../server/drain-and-exit.js';
 import { createServer } from '../server/server.js';
 import type { Command } from './args.js';
 import { serveConfig, serveFlags } from './options.js';
@@ -25,27 +26,16 @@ export const serve: Command = {
   async run({ values }) {
     const input = serveConfig(values);
     if (cluster.isWorker) return runWorker(input);
-    const workers = workerCount(parseConfig(input).workers);
-    if (workers > 1) return new Primary(parseConfig(input), workers).start();
+    const config = parseConfig(input);
+    const workers = workerCount(config.workers);
+    if (workers > 1) return new Primary(config, workers).start();
     const server = createServer(input);
     const { url } = await server.listen();
     // Plain text, so scripts can wait for it; logs that follow are JSON lines.
     process.stdout.write(`switchboard listening on ${url}\n`);
     server.logger.info({ url, path: server.config.path, broker: server.core.broker.name }, 'listening');
 
-    let stopping = false;
-    const stop = (signal: string) => {
-      if (stopping) return;
-      stopping = true;
-      server.logger.info({ signal }, 'draining');
-      server.close().then(
-        () => process.exit(0),
-        (error: unknown) => {
-          server.logger.error({ err: error }, 'drain failed');
-          process.exit(1);
-        },
-      );
-    };
+    const stop = drainAndExit(server, server.logger);
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));
   },

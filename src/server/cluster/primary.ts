@@ -27,6 +27,7 @@ export function workerCount(setting: Config['workers']): number {
 interface Slot {
   index: number;
   worker: Worker;
+  endpoint: IpcEndpoint;
   startedAt: number;
   listening: boolean;
 }
@@ -89,9 +90,9 @@ export class Primary {
 
   private fork(index: number): void {
     const worker = cluster.fork({ SWITCHBOARD_WORKER: String(index + 1) });
-    const slot: Slot = { index, worker, startedAt: Date.now(), listening: false };
-    this.slots[index] = slot;
     const endpoint = childEndpoint(worker.process);
+    const slot: Slot = { index, worker, endpoint, startedAt: Date.now(), listening: false };
+    this.slots[index] = slot;
     this.byEndpoint.set(endpoint, slot);
     this.host?.accept(endpoint);
     endpoint.onMessage((message) => this.receive(slot, message));
@@ -107,7 +108,7 @@ export class Primary {
     if (message.sb === 'listening') {
       slot.listening = true;
       // A drain sent while it was still loading was not heard: say it again.
-      if (this.stopping) this.send(slot.worker, { sb: 'drain' });
+      if (this.stopping) slot.endpoint.send({ sb: 'drain' } satisfies FromPrimary);
       if (!this.announced && this.slots.every((s) => s.listening)) {
         this.announced = true;
         // Plain text, as a single-process serve prints it: scripts wait for this line.
@@ -118,7 +119,7 @@ export class Primary {
       // Scrapes that arrive while a merge runs share it: the primary merges one at a time.
       this.merging ??= this.merged().finally(() => (this.merging = null));
       this.merging.then(
-        (text) => this.send(slot.worker, { sb: 'cluster-metrics', id: message.id, text }),
+        (text) => slot.endpoint.send({ sb: 'cluster-metrics', id: message.id, text } satisfies FromPrimary),
         (error: unknown) => this.logger.error({ err: error }, 'merging metrics failed'),
       );
     } else if (message.sb === 'metrics') {
@@ -130,14 +131,10 @@ export class Primary {
     }
   }
 
-  private send(worker: Worker, message: FromPrimary): void {
-    if (worker.isConnected()) worker.send(message, undefined, () => {});
-  }
-
   /** Every live worker's metrics and the primary's, merged (counters and gauges summed). */
   private async merged(): Promise<string> {
     const id = this.nextSnapshot++;
-    const live = this.slots.map((slot) => slot.worker).filter((worker) => worker.isConnected());
+    const live = this.slots.filter((slot) => slot.worker.isConnected());
     const got: MetricsJson[] = [];
     await new Promise<void>((resolve) => {
       const timer = setTimeout(finish, SNAPSHOT_TIMEOUT);
@@ -147,8 +144,8 @@ export class Primary {
         snapshots.delete(id);
         resolve();
       }
-      this.snapshots.set(id, { pending: new Set(live), got, done: finish });
-      for (const worker of live) this.send(worker, { sb: 'metrics-of', id });
+      this.snapshots.set(id, { pending: new Set(live.map((slot) => slot.worker)), got, done: finish });
+      for (const slot of live) slot.endpoint.send({ sb: 'metrics-of', id } satisfies FromPrimary);
       if (live.length === 0) finish();
     });
     got.push(await this.registry.getMetricsAsJSON());
@@ -201,12 +198,12 @@ export class Primary {
     if (this.stopping) return;
     this.stopping = true;
     this.logger.info({ signal }, 'draining workers');
-    const alive = this.slots.map((slot) => slot.worker).filter((worker) => !worker.isDead());
-    const exited = alive.map((worker) => new Promise<void>((resolve) => (worker.isDead() ? resolve() : worker.once('exit', () => resolve()))));
-    for (const worker of alive) this.send(worker, { sb: 'drain' });
+    const alive = this.slots.filter((slot) => !slot.worker.isDead());
+    const exited = alive.map(({ worker }) => new Promise<void>((resolve) => worker.once('exit', () => resolve())));
+    for (const slot of alive) slot.endpoint.send({ sb: 'drain' } satisfies FromPrimary);
     // A worker that cannot finish its drain is cut off a little after drainTimeout.
     const cutoff = setTimeout(() => {
-      for (const worker of alive) if (!worker.isDead()) worker.process.kill('SIGKILL');
+      for (const { worker } of alive) if (!worker.isDead()) worker.process.kill('SIGKILL');
     }, this.config.drainTimeout + 5_000);
     await Promise.all(exited);
     clearTimeout(cutoff);

@@ -4,10 +4,12 @@
 // it connects to Redis itself. It drains when the primary says so or on a
 // signal, and exits when the primary is gone.
 import cluster from 'node:cluster';
+import { prometheusContentType } from 'prom-client';
 import { parentEndpoint, type IpcMessage } from '../../brokers/ipc-endpoint.js';
 import { IpcBroker } from '../../brokers/ipc.js';
 import type { ConfigInput } from '../config.js';
-import { createLogger, loggable } from '../logger.js';
+import { drainAndExit } from '../drain-and-exit.js';
+import { createLogger } from '../logger.js';
 import { createServer } from '../server.js';
 import type { FromPrimary, FromWorker } from './messages.js';
 
@@ -27,7 +29,7 @@ export async function runWorker(input: ConfigInput): Promise<void> {
     ...(input.redis ? {} : { broker: new IpcBroker(endpoint, { timeout }) }),
     logger,
     metricsView: {
-      contentType: 'text/plain; version=0.0.4; charset=utf-8',
+      contentType: prometheusContentType,
       metrics: () =>
         new Promise<string>((resolve, reject) => {
           const id = nextId++;
@@ -45,19 +47,7 @@ export async function runWorker(input: ConfigInput): Promise<void> {
     },
   });
 
-  let stopping = false;
-  const stop = (why: string) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ why }, 'draining');
-    server.close().then(
-      () => process.exit(0),
-      (error: unknown) => {
-        logger.error({ err: loggable(error) }, 'drain failed');
-        process.exit(1);
-      },
-    );
-  };
+  const stop = drainAndExit(server, logger);
 
   endpoint.onMessage((raw: IpcMessage) => {
     const message = raw as FromPrimary;
