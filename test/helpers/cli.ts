@@ -17,6 +17,8 @@ export interface Running {
   exited: Promise<Exit>;
   /** The URL of the listening line; rejects if the process exits first. */
   listening: Promise<string>;
+  /** Everything printed on stdout so far (the listening line, then log lines at SWITCHBOARD_LOG_LEVEL). */
+  stdout: () => string;
 }
 
 export function run(args: string[], env: Record<string, string> = {}): Running {
@@ -33,8 +35,8 @@ export function runScript(script: string, args: string[], env: Record<string, st
   let stderr = '';
   child.stderr!.on('data', (chunk) => (stderr += chunk));
   const exited = new Promise<Exit>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal, stderr })));
+  let out = '';
   const listening = new Promise<string>((resolve, reject) => {
-    let out = '';
     child.stdout!.on('data', (chunk) => {
       out += chunk;
       const match = /listening on (https?:\/\/[^\s]+)/.exec(out);
@@ -44,7 +46,7 @@ export function runScript(script: string, args: string[], env: Record<string, st
   });
   // Tests of a process that should fail only await `exited`.
   listening.catch(() => {});
-  return { child, exited, listening };
+  return { child, exited, listening, stdout: () => out };
 }
 
 /** `switchboard serve --port 0 ...`, resolved once it listens. */

@@ -13,6 +13,7 @@ import { connect, type SwitchboardClient } from '../../src/client/node.js';
 import { killChildren, run, serve } from '../helpers/cli.js';
 import { RawClient } from '../helpers/raw-client.js';
 import { clientPerWorker } from '../helpers/workers.js';
+import { processTree } from '../../src/cli/proc-stat.js';
 import { REDIS_URL, requireService } from '../helpers/services.js';
 
 const API_KEY = 'workers-key';
@@ -29,10 +30,10 @@ afterEach(async () => {
   killChildren();
 });
 
-async function cluster(args: string[] = []) {
+async function cluster(args: string[] = [], env: Record<string, string> = {}) {
   const file = join(mkdtempSync(join(tmpdir(), 'sb-workers-')), 'config.json');
   writeFileSync(file, JSON.stringify(config));
-  const running = await serve(['--workers', '2', '--config', file, ...args]);
+  const running = await serve(['--workers', '2', '--config', file, ...args], env);
   return { ...running, wsUrl: `${running.url.replace(/^http/, 'ws')}/ws` };
 }
 
@@ -79,6 +80,26 @@ function sample(text: string, name: string): number {
     if (line.startsWith(`${name} `) || line.startsWith(`${name}{`)) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
   }
   return sum;
+}
+
+/** The primary's worker processes, once there are `count` of them and none is in `old`. */
+async function freshWorkers(primary: number, old: number[] = []): Promise<number[]> {
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const workers = processTree(primary).slice(1);
+    if (workers.some((pid) => !old.includes(pid))) return workers;
+    if (Date.now() > deadline) throw new Error('no new worker was started');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** The JSON log lines a process printed with this message. */
+function logged(stdout: string, msg: string): Array<Record<string, unknown>> {
+  return stdout
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as Record<string, unknown>)
+    .filter((line) => line.msg === msg);
 }
 
 /** Resolves once no process has this pid (it is not our child, so there is no exit event to wait for). */
@@ -129,6 +150,8 @@ describe('serve --workers 2 (in-memory broker in the primary)', () => {
     const text = await metricsUntil(url, (t) => sample(t, 'switchboard_connections') === 2);
     expect(sample(text, 'switchboard_workers')).toBe(2);
     expect(sample(text, 'switchboard_subscriptions')).toBe(2);
+    // Not summed: 1 while every worker's broker is up.
+    expect(sample(text, 'switchboard_broker_up')).toBe(1);
   });
 
   it('recovers a SIGKILLed worker’s clients on the other with nothing missing or twice, and replaces the worker', async () => {
@@ -198,6 +221,35 @@ describe('serve --workers 2 (in-memory broker in the primary)', () => {
     expect(sample(text, 'switchboard_workers')).toBe(2);
     // It was killed (SIGKILL works on a stopped process), so its clients are cut and reconnect elsewhere.
     expect((await stuck.closed).code).toBe(1006);
+  });
+
+  it('restarts workers that keep dying young after a growing delay', async () => {
+    const server = await cluster();
+    const primary = server.child.pid!;
+    let workers = processTree(primary).slice(1);
+    let victim = workers[0]!;
+    for (let death = 1; death <= 3; death++) {
+      process.kill(victim, 'SIGKILL');
+      const now = await freshWorkers(primary, workers);
+      victim = now.find((pid) => !workers.includes(pid))!;
+      workers = now;
+      // Its replacement listening, well within 5 s of its start: it dies young next.
+      await metricsUntil(server.url, (t) => sample(t, 'switchboard_workers') === 2 && sample(t, 'switchboard_worker_restarts_total') === death);
+    }
+    const delays = logged(server.stdout(), 'worker exited; starting another').map((line) => line.restartInMs);
+    expect(delays).toEqual([100, 200, 400]);
+  });
+
+  it('drains a worker that was still starting when SIGTERM came', async () => {
+    const server = await cluster([], { SWITCHBOARD_LOG_LEVEL: 'info' });
+    const workers = processTree(server.child.pid!).slice(1);
+    process.kill(workers[0]!, 'SIGKILL');
+    await freshWorkers(server.child.pid!, workers);
+    // The replacement is loading: the drain sent now reaches it before its listener does.
+    server.child.kill('SIGTERM');
+    expect((await server.exited).code).toBe(0);
+    const drained = logged(server.stdout(), 'draining').map((line) => line.worker);
+    expect(drained).toContain(3);
   });
 
   it('drains every worker on SIGTERM: clients on both get 1001, and the primary exits 0', async () => {
