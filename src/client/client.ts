@@ -2,6 +2,7 @@
 // backoff as the close code advises, subscriptions resubscribed and recovered,
 // requests queued while offline, tokens fetched before each connect and
 // refreshed before expiry. Browser-safe: no Node built-ins.
+import { fitCloseReason } from '../protocol/close-reason.js';
 import { closeAdvice, CloseCode, SwitchboardError } from '../protocol/codes.js';
 import { jsonCodec, type Codec } from '../protocol/codec.js';
 import { canCarryToken, tokenSubprotocol } from '../protocol/token-subprotocol.js';
@@ -207,7 +208,8 @@ export class SwitchboardClient<S extends AppSchema = AnySchema> extends Emitter<
     if (this.state === 'closed') return;
     this.stopTimers();
     const socket = this.detach();
-    socket?.close(code, reason);
+    // A browser's WebSocket throws for a reason over 123 bytes, as ws does.
+    socket?.close(code, fitCloseReason(reason));
     this.finish(code, reason);
   }
 

@@ -4,3 +4,4 @@ export * from './channels.js';
 export * from './codec.js';
 export * from './schema.js';
 export * from './token-subprotocol.js';
+export * from './close-reason.js';

@@ -1,6 +1,7 @@
 // One client connection as the core sees it: who it is, what it subscribed to,
 // when it last spoke, and how much it may send. Transport-free.
 import type { Codec } from '../protocol/codec.js';
+import { fitCloseReason } from '../protocol/close-reason.js';
 import { CloseCode, type ErrorCode } from '../protocol/codes.js';
 import type { ClientFrame, RequestId, ServerFrame } from '../protocol/frames.js';
 import type { Publication } from '../brokers/broker.js';
@@ -182,14 +183,24 @@ export class Session {
     return messages === 'limit' || bytes === 'limit' ? 'limit' : 'allow';
   }
 
+  /**
+   * Start the closing handshake. Never throws: the reason is fitted to what a
+   * close frame carries, and a transport that fails to close is dropped
+   * instead, so no socket outlives its session.
+   */
   close(code: number, reason: string): void {
     if (this.closed) return;
+    const fitted = fitCloseReason(reason);
     this.closed = true;
     this.parked.length = 0; // nobody to answer them
     this.closeCode = code;
-    this.closeReason = reason;
+    this.closeReason = fitted;
     this.clearExpiry();
-    this.transport.close(code, reason);
+    try {
+      this.transport.close(code, fitted);
+    } catch {
+      this.dropTransport();
+    }
   }
 
   /** Drop the connection without a close frame (the peer sees 1006). */
@@ -201,7 +212,15 @@ export class Session {
     this.closed = true;
     this.parked.length = 0;
     this.clearExpiry();
-    this.transport.terminate();
+    this.dropTransport();
+  }
+
+  private dropTransport(): void {
+    try {
+      this.transport.terminate();
+    } catch {
+      // Nothing is left to do for a socket that cannot even be destroyed.
+    }
   }
 
   /** Pause reading from the client (requests are parked) or resume it. */
