@@ -51,6 +51,7 @@ export class Dispatcher {
         this.namespaces.checkSubscribe(session.identity, frame.channel);
         let info: unknown = session.identity.info;
         for (const hook of this.hooks.subscribe) {
+          if (session.closed) return;
           const decided = await this.hooks.run('subscribe', () => hook(session.context(), frame.channel));
           if (decided && 'info' in decided) info = decided.info;
         }

@@ -115,6 +115,9 @@ export class Hub {
     ready: (result: SubscribeResult) => void,
     options: SubscribeOptions = {},
   ): Promise<void> {
+    // A session that went away while a hook decided is past removeSession:
+    // anything registered for it now would never be undone.
+    if (session.closed) return;
     // The server's own subscriptions skip the namespace's rules; the namespace must exist.
     const namespace = options.byServer ? this.namespaces.resolve(channel) : this.namespaces.checkSubscribe(session.identity, channel);
     if (session.subscriptions.has(channel)) {
