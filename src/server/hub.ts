@@ -314,7 +314,12 @@ export class Hub {
   }
 
   private detach(session: Session, channel: string): void {
-    if (session.subscriptions.delete(channel)) this.stats.subscriptions--;
+    const subscription = session.subscriptions.get(channel);
+    if (subscription) {
+      releaseHeld(session, subscription);
+      session.subscriptions.delete(channel);
+      this.stats.subscriptions--;
+    }
     const sessions = this.channels.get(channel);
     if (!sessions) return;
     sessions.delete(session);
@@ -374,11 +379,15 @@ export class Hub {
     }
     // The sender's own publication, excluded: passed over, its position still advanced.
     if (publication.from?.client === session.id && (publication.excludeSender || subscription.excludeSelf)) return;
-    if (subscription.latest && (subscription.held || session.bufferedAmount > this.limits.latestThresholdBytes)) {
-      // Behind in a 'latest' namespace: hold only the newest, send it once the socket drains.
+    if (subscription.latest && (subscription.held || session.socketBufferedAmount > this.limits.latestThresholdBytes)) {
+      // Behind in a 'latest' namespace: hold only the newest, send it once the
+      // socket drains. What is held counts as queued for the client.
       if (subscription.held) subscription.skipped = (subscription.skipped ?? 0) + 1;
       else this.hits.hit('latestThresholdBytes');
+      const bytes = (encoded ?? new EncodeOnce(messageFrame(channel, publication))).for(session.codec).data.byteLength;
       subscription.held = publication;
+      if (!session.hold(bytes - (subscription.heldBytes ?? 0))) return;
+      subscription.heldBytes = bytes;
       session.whenDrained(() => this.sendHeld(session));
       return;
     }
@@ -391,13 +400,13 @@ export class Hub {
     for (const [channel, subscription] of session.subscriptions) {
       const held = subscription.held;
       if (!held) continue;
-      if (session.bufferedAmount > this.limits.latestThresholdBytes) {
+      if (session.socketBufferedAmount > this.limits.latestThresholdBytes) {
         session.whenDrained(() => this.sendHeld(session));
         return;
       }
       const frame = messageFrame(channel, held);
       if (subscription.skipped) frame.skipped = subscription.skipped;
-      subscription.held = null;
+      releaseHeld(session, subscription);
       subscription.skipped = 0;
       this.stats.delivered++;
       session.send(frame);
@@ -420,6 +429,13 @@ function messageFrame(channel: string, publication: Publication): MessageFrame {
     offset === undefined ? { type: 'message', channel, payload } : { type: 'message', channel, offset, payload };
   if (from) frame.from = from;
   return frame;
+}
+
+/** Drop a subscription's held publication from what its session counts as queued. */
+function releaseHeld(session: Session, subscription: Subscription): void {
+  subscription.held = null;
+  if (subscription.heldBytes) session.hold(-subscription.heldBytes);
+  subscription.heldBytes = 0;
 }
 
 function presenceEntry(session: Session, subscription: Subscription): PresenceEntry {

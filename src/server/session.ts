@@ -29,6 +29,8 @@ export interface Subscription {
   held?: Publication | null;
   /** Publications replaced by a newer `held` one since the last one sent. */
   skipped?: number;
+  /** The encoded size of `held`, counted in the session's `heldBytes`. */
+  heldBytes?: number;
 }
 
 export interface SessionLimits {
@@ -57,6 +59,11 @@ export class Session {
   readsInFlight = 0;
   /** Requests received past the in-flight bound, answered in order as earlier ones finish. */
   readonly parked: ClientFrame[] = [];
+  /**
+   * Bytes of the publications held for this client outside its socket ('latest'
+   * namespaces): they count against outboundBufferBytes and the node's budget.
+   */
+  heldBytes = 0;
   /** False while connect hooks decide: frames wait until the welcome is sent. */
   ready = true;
   /** The server is shutting down: new requests are refused with `unavailable`. */
@@ -109,7 +116,7 @@ export class Session {
     // A string's UTF-8 length is at most three bytes per UTF-16 unit; checking the
     // bound before queueing keeps the client's queue under the limit.
     const size = typeof data === 'string' ? data.length * 3 : data.byteLength;
-    if (this.transport.bufferedAmount + size > this.limits.outboundBufferBytes) {
+    if (this.bufferedAmount + size > this.limits.outboundBufferBytes) {
       const exact = typeof data === 'string' ? Buffer.byteLength(data) : size;
       if (this.overLimit(exact)) return;
     }
@@ -131,7 +138,7 @@ export class Session {
 
   /** True, after closing with 4008, when `size` more bytes would take the queue past its limit. */
   private overLimit(size: number): boolean {
-    if (this.transport.bufferedAmount + size <= this.limits.outboundBufferBytes) return false;
+    if (this.bufferedAmount + size <= this.limits.outboundBufferBytes) return false;
     this.hits.hit('outboundBufferBytes');
     this.close(CloseCode.SlowConsumer, 'outbound buffer over its limit');
     return true;
@@ -159,9 +166,24 @@ export class Session {
     }
   }
 
-  /** Bytes queued for this client but not yet written to its socket. */
+  /** Bytes queued for this client but not yet written to its socket, held publications included. */
   get bufferedAmount(): number {
+    return this.transport.bufferedAmount + this.heldBytes;
+  }
+
+  /** Bytes in the socket's queue alone: how far behind the client is reading. */
+  get socketBufferedAmount(): number {
     return this.transport.bufferedAmount;
+  }
+
+  /**
+   * Count `delta` more (or fewer) bytes held for this client outside its
+   * socket. False, after closing with 4008, when that takes it past
+   * outboundBufferBytes.
+   */
+  hold(delta: number): boolean {
+    this.heldBytes += delta;
+    return delta <= 0 || !this.overLimit(0);
   }
 
   reply(id: RequestId | undefined, payload: unknown): void {
