@@ -3,6 +3,7 @@ import { namespaceOf, userOfChannel } from '../protocol/channels.js';
 import { SwitchboardError } from '../protocol/codes.js';
 import type { Identity } from './auth.js';
 import type { NamespaceConfig } from './config.js';
+import { globMatches } from './glob.js';
 
 export class Namespaces {
   /** True when some namespace lets a client without a token subscribe or publish. */
@@ -60,17 +61,4 @@ export class Namespaces {
     return config;
   }
 
-}
-
-const globCache = new Map<string, RegExp>();
-
-/** `*` matches any run of characters, `?` any one; everything else is literal. */
-export function globMatches(pattern: string, channel: string): boolean {
-  let regex = globCache.get(pattern);
-  if (!regex) {
-    const body = pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
-    regex = new RegExp(`^${body}$`);
-    if (globCache.size < 10_000) globCache.set(pattern, regex);
-  }
-  return regex.test(channel);
 }
