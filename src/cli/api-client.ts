@@ -2,6 +2,7 @@
 // commands: shared flags, the apikey header, and errors as one line.
 import type { Flag, Parsed } from './args.js';
 import { UsageError } from './args.js';
+import { safeFor, safeLinesFor } from './terminal-safe.js';
 
 export const apiFlags: Record<string, Flag> = {
   url: { type: 'string', value: 'URL', env: true, default: 'http://127.0.0.1:8080', help: 'the server\'s HTTP address' },
@@ -67,15 +68,17 @@ export function apiFrom(values: Parsed['values']): Api {
   };
 }
 
-/** Print rows as an aligned table; cells are strings. */
+/** Print rows as an aligned table; cells are strings, their controls escaped on a terminal. */
 export function printTable(header: string[], rows: string[][]): void {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const safe = safeFor(process.stdout);
+  const table = [header, ...rows].map((cells) => cells.map(safe));
+  const widths = header.map((_h, i) => Math.max(...table.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd();
-  process.stdout.write(`${[line(header), ...rows.map(line)].join('\n')}\n`);
+  process.stdout.write(`${table.map(line).join('\n')}\n`);
 }
 
 export function printJson(value: unknown): void {
-  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+  process.stdout.write(`${safeLinesFor(process.stdout, JSON.stringify(value, null, 2))}\n`);
 }
 
 /** A cell: strings as they are, anything else as compact JSON. */

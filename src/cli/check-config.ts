@@ -3,6 +3,7 @@
 import { parseConfig } from '../server/config.js';
 import type { Command } from './args.js';
 import { readConfigFile } from './options.js';
+import { safeLinesFor } from './terminal-safe.js';
 
 const SECRETS = ['jwtSecret', 'apiKey'] as const;
 
@@ -21,6 +22,6 @@ export const checkConfig: Command = {
     if (!values['show-secrets']) {
       for (const key of SECRETS) if (typeof config[key] === 'string') config[key] = `(set, ${(config[key] as string).length} characters)`;
     }
-    process.stdout.write(`${JSON.stringify(config, null, 2)}\n`);
+    process.stdout.write(`${safeLinesFor(process.stdout, JSON.stringify(config, null, 2))}\n`);
   },
 };

@@ -5,6 +5,7 @@ import { TokenVerifier } from '../server/auth.js';
 import { parseConfig } from '../server/config.js';
 import { UsageError, type Command } from './args.js';
 import { readConfigFile } from './options.js';
+import { safeFor } from './terminal-safe.js';
 
 export const checkToken: Command = {
   spec: {
@@ -39,13 +40,15 @@ export const checkToken: Command = {
       throw new Error(`not a JWT: ${(error as Error).message}`);
     }
     const verifier = new TokenVerifier({ jwtSecret, jwks, jwksCooldown: file?.jwksCooldown ?? 30_000 });
-    const out = process.stdout;
-    out.write(`header  ${JSON.stringify(header)}\n`);
-    out.write(`claims  ${JSON.stringify(claims)}\n`);
-    out.write(`expiry  ${describeExpiry(claims.exp)}\n`);
+    // The token may come from someone else: its claims are theirs to write.
+    const safe = safeFor(process.stdout);
+    const out = (line: string) => process.stdout.write(`${safe(line)}\n`);
+    out(`header  ${JSON.stringify(header)}`);
+    out(`claims  ${JSON.stringify(claims)}`);
+    out(`expiry  ${describeExpiry(claims.exp)}`);
     try {
       const identity = await verifier.verify(token);
-      out.write(`valid   user ${identity.user}, channels ${JSON.stringify(identity.channels)}, info ${JSON.stringify(identity.info)}\n`);
+      out(`valid   user ${identity.user}, channels ${JSON.stringify(identity.channels)}, info ${JSON.stringify(identity.info)}`);
     } catch (error) {
       const code = (error as { code?: string }).code;
       throw new Error(`refused: ${code ? `${code}: ` : ''}${(error as Error).message}`);

@@ -1,6 +1,7 @@
 // How `connect` shows frames on a terminal (time, direction, colour) and what
 // a close code means (docs/protocol.md, "Errors and close codes").
 import { closeAdvice } from '../protocol/codes.js';
+import { escapeControls as data } from './terminal-safe.js';
 
 const MEANINGS: Record<number, string> = {
   1000: 'normal closure',
@@ -38,17 +39,17 @@ function clock(): string {
   return new Date().toISOString().slice(11, 23);
 }
 
-/** One line per frame: time, arrow, type, the interesting fields, then the rest as JSON. */
+/** One line per frame: time, arrow, type, the interesting fields, then the rest as JSON; for a terminal, so what the server sent is escaped. */
 export function prettyFrame(paint: Paint, direction: 'in' | 'out', frame: unknown): string {
   const arrow = direction === 'in' ? paint('cyan', '←') : paint('yellow', '→');
   const head = `${paint('dim', clock())} ${arrow}`;
-  if (typeof frame !== 'object' || frame === null || Array.isArray(frame)) return `${head} ${JSON.stringify(frame)}`;
+  if (typeof frame !== 'object' || frame === null || Array.isArray(frame)) return `${head} ${data(JSON.stringify(frame))}`;
   const { type, ...rest } = frame as Record<string, unknown>;
   const failed = type === 'error' || (type === 'reply' && rest.ok === false);
   const colour = failed ? 'red' : type === 'message' ? 'green' : type === 'join' || type === 'leave' ? 'magenta' : 'blue';
-  const parts = [paint(colour, paint('bold', String(type)))];
+  const parts = [paint(colour, paint('bold', data(String(type))))];
   if (typeof rest.channel === 'string') {
-    parts.push(rest.channel);
+    parts.push(data(rest.channel));
     delete rest.channel;
   }
   if (type === 'message' && typeof rest.offset === 'number') {
@@ -56,18 +57,18 @@ export function prettyFrame(paint: Paint, direction: 'in' | 'out', frame: unknow
     delete rest.offset;
   }
   if (rest.id !== undefined) {
-    parts.push(paint('dim', `id=${JSON.stringify(rest.id)}`));
+    parts.push(paint('dim', data(`id=${JSON.stringify(rest.id)}`)));
     delete rest.id;
   }
   if (type === 'reply') {
     delete rest.ok;
     if (failed) {
       const error = rest.error as { code?: string; message?: string } | undefined;
-      parts.push(paint('red', `${error?.code}: ${error?.message}`));
+      parts.push(paint('red', data(`${error?.code}: ${error?.message}`)));
       delete rest.error;
     }
   }
-  if (Object.keys(rest).length === 1 && 'payload' in rest) parts.push(JSON.stringify(rest.payload));
-  else if (Object.keys(rest).length > 0) parts.push(JSON.stringify(rest));
+  if (Object.keys(rest).length === 1 && 'payload' in rest) parts.push(data(JSON.stringify(rest.payload)));
+  else if (Object.keys(rest).length > 0) parts.push(data(JSON.stringify(rest)));
   return `${head} ${parts.join(' ')}`;
 }

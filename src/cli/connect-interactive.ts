@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { describeClose, painter, prettyFrame } from './connect-format.js';
 import { openSession, type SessionOptions } from './connect-session.js';
+import { escapeControls as data } from './terminal-safe.js';
 
 const HISTORY_FILE = join(homedir(), '.switchboard_history');
 const HISTORY_SIZE = 500;
@@ -51,16 +52,16 @@ export function interactive(options: SessionOptions): Promise<void> {
       }
     },
     refused(status, body) {
-      show(paint('red', `refused: ${status} ${body}`));
+      show(paint('red', `refused: ${status} ${data(body)}`));
       process.exit(1);
     },
-    notice: (line) => show(paint('yellow', `* ${line}`)),
+    notice: (line) => show(paint('yellow', `* ${data(line)}`)),
     closed(code, reason) {
-      process.stdout.write(`\r\x1b[K${paint(code === 1000 ? 'dim' : 'red', describeClose(code, reason))}\n`);
+      process.stdout.write(`\r\x1b[K${paint(code === 1000 ? 'dim' : 'red', describeClose(code, data(reason)))}\n`);
       process.exit(code === 1000 || closing ? 0 : 1);
     },
     error(message) {
-      show(paint('red', `error: ${message}`));
+      show(paint('red', `error: ${data(message)}`));
       process.exit(1);
     },
   });

@@ -7,6 +7,7 @@ import { type Command, headerFlags, type Parsed, UsageError } from './args.js';
 import { describeClose } from './connect-format.js';
 import { interactive } from './connect-interactive.js';
 import { openSession, type SessionOptions } from './connect-session.js';
+import { safeFor } from './terminal-safe.js';
 
 export const connect: Command = {
   spec: {
@@ -83,26 +84,29 @@ export function frameJson(frame: unknown): string {
 const EOF_PING = 'connect:eof';
 
 function piped(options: SessionOptions, closeOnEof: boolean): Promise<void> {
+  // What the server sent, escaped if a terminal shows it (--json, or piped input).
+  const out = safeFor(process.stdout);
+  const err = (line: string) => process.stderr.write(`${safeFor(process.stderr)(line)}\n`);
   return new Promise((_resolve) => {
     let closing = false;
     const session = openSession(options, {
       frame(frame, text) {
-        process.stdout.write(`${text ?? frameJson(frame)}\n`);
+        process.stdout.write(`${out(text ?? frameJson(frame))}\n`);
         const f = frame as { type?: string; id?: unknown };
         if (f.type === 'welcome') lines.resume();
         if (f.type === 'pong' && (f.id === EOF_PING || f.id === `cli:${EOF_PING}`)) stop();
       },
       refused(status, body) {
-        process.stderr.write(`refused: ${status} ${body}\n`);
+        err(`refused: ${status} ${body}`);
         process.exit(1);
       },
-      notice: (line) => process.stderr.write(`${line}\n`),
+      notice: err,
       closed(code, reason) {
-        process.stderr.write(`${describeClose(code, reason)}\n`);
+        err(describeClose(code, reason));
         process.exit(code === 1000 || closing ? 0 : 1);
       },
       error(message) {
-        process.stderr.write(`error: ${message}\n`);
+        err(`error: ${message}`);
         process.exit(1);
       },
     });
@@ -125,7 +129,7 @@ function piped(options: SessionOptions, closeOnEof: boolean): Promise<void> {
         frame = JSON.parse(line) as Record<string, unknown>;
       } catch (error) {
         if (options.msgpack || options.reconnect) {
-          process.stderr.write(`not sent, not JSON: ${(error as Error).message}\n`);
+          err(`not sent, not JSON: ${(error as Error).message}`);
           return;
         }
         frame = {}; // raw JSON mode sends what was typed; the server answers bad_request

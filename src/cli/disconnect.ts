@@ -1,6 +1,7 @@
 // `switchboard disconnect`: close a user's or a client's connections, via POST /api/disconnect.
 import { numberFlag, UsageError, type Command } from './args.js';
 import { apiFlags, apiFrom, printJson } from './api-client.js';
+import { safeFor } from './terminal-safe.js';
 
 export const disconnect: Command = {
   spec: {
@@ -27,6 +28,6 @@ export const disconnect: Command = {
       ...(values.reason !== undefined ? { reason: values.reason } : {}),
     })) as { disconnected: number };
     if (values.json) return printJson(answer);
-    process.stdout.write(`disconnected ${answer.disconnected} connection(s) with ${code}\n`);
+    process.stdout.write(`disconnected ${safeFor(process.stdout)(String(answer.disconnected))} connection(s) with ${code}\n`);
   },
 };

@@ -1,6 +1,7 @@
 // `switchboard history CHANNEL`: a channel's recent publications via GET /api/history.
 import { numberFlag, type Command } from './args.js';
 import { apiFlags, apiFrom, cell, printJson, printTable } from './api-client.js';
+import { safeFor } from './terminal-safe.js';
 
 interface HistoryAnswer {
   epoch: string;
@@ -22,7 +23,8 @@ export const history: Command = {
     const limit = numberFlag(values, 'limit', { min: 1 });
     const answer = (await apiFrom(values).get('/api/history', { channel: positionals[0], limit: String(limit) })) as HistoryAnswer;
     if (values.json) return printJson(answer);
-    process.stdout.write(`epoch ${answer.epoch}, latest offset ${answer.offset}${answer.truncated ? ' (truncated to the reply limit)' : ''}\n`);
+    const position = safeFor(process.stdout)(`epoch ${answer.epoch}, latest offset ${answer.offset}`);
+    process.stdout.write(`${position}${answer.truncated ? ' (truncated to the reply limit)' : ''}\n`);
     printTable(
       ['offset', 'from', 'payload'],
       answer.publications.map((p) => [String(p.offset), cell((p.from as { user?: unknown } | undefined)?.user ?? p.from), cell(p.payload)]),

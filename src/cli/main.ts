@@ -15,6 +15,7 @@ import { presence } from './presence.js';
 import { publish } from './publish.js';
 import { serve } from './serve.js';
 import { stats } from './stats.js';
+import { safeFor } from './terminal-safe.js';
 import { token } from './token.js';
 
 const COMMANDS: Command[] = [serve, connect, publish, history, presence, stats, nodes, disconnect, checkConfig, checkToken, token, bench];
@@ -46,7 +47,8 @@ function usage(): string {
 }
 
 function fail(name: string | undefined, error: unknown): never {
-  const message = error instanceof Error ? error.message : String(error);
+  // A message can carry the server's words (an API error, a close reason).
+  const message = safeFor(process.stderr)(error instanceof Error ? error.message : String(error));
   process.stderr.write(`switchboard${name ? ` ${name}` : ''}: ${message}\n`);
   process.exit(error instanceof UsageError || error instanceof ConfigError ? 2 : 1);
 }

@@ -1,6 +1,7 @@
 // `switchboard presence CHANNEL`: who is subscribed, via GET /api/presence.
 import type { Command } from './args.js';
 import { apiFlags, apiFrom, cell, printJson, printTable } from './api-client.js';
+import { safeFor } from './terminal-safe.js';
 
 interface PresenceAnswer {
   clients: { client: string; user: string | null; info: unknown }[];
@@ -20,6 +21,6 @@ export const presence: Command = {
     const answer = (await apiFrom(values).get('/api/presence', { channel: positionals[0] })) as PresenceAnswer;
     if (values.json) return printJson(answer);
     printTable(['client', 'user', 'info'], answer.clients.map((c) => [c.client, cell(c.user), cell(c.info)]));
-    process.stdout.write(`${answer.clients.length} client(s)${answer.truncated ? ', truncated to the reply limit' : ''}\n`);
+    process.stdout.write(`${safeFor(process.stdout)(String(answer.clients.length))} client(s)${answer.truncated ? ', truncated to the reply limit' : ''}\n`);
   },
 };

@@ -4,6 +4,7 @@
 import { createInterface } from 'node:readline';
 import { UsageError, type Command } from './args.js';
 import { apiFlags, apiFrom, type Api } from './api-client.js';
+import { safeFor } from './terminal-safe.js';
 
 export const publish: Command = {
   spec: {
@@ -55,7 +56,7 @@ function payloadOf(text: string, raw: boolean, where: string): unknown {
 }
 
 async function send(api: Api, channel: string, payload: unknown): Promise<void> {
-  process.stdout.write(`${JSON.stringify(await api.post('/api/publish', { channel, payload }))}\n`);
+  process.stdout.write(`${safeFor(process.stdout)(JSON.stringify(await api.post('/api/publish', { channel, payload })))}\n`);
 }
 
 async function readStdin(): Promise<string> {
