@@ -3,6 +3,7 @@
 // before any WebSocket exists.
 import type { IncomingMessage } from 'node:http';
 import { STATUS_CODES } from 'node:http';
+import { isIP } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Codec } from '../protocol/codec.js';
 import { jsonCodec } from '../protocol/codec.js';
@@ -30,6 +31,12 @@ export interface HandshakePolicy {
   path: string;
   /** Empty: the server's own origin and localhost origins. */
   allowedOrigins: string[];
+  /**
+   * Host names the server listens on (listen()'s host when it is a name):
+   * with an empty allowedOrigins, an origin is the server's own only when
+   * its Host is one of these, an IP address or localhost (DNS rebinding).
+   */
+  listenHosts: ReadonlySet<string>;
   tls: boolean;
   codecs: Codec[];
   verifier: TokenVerifier;
@@ -78,8 +85,9 @@ export function checkHandshake(req: IncomingMessage, policy: HandshakePolicy): A
   if (admission) return admission;
 
   const origin = req.headers.origin;
-  if (origin !== undefined && !originAllowed(origin, req, policy)) {
-    return refusal(403, 'forbidden_origin', `origin ${origin} is not allowed`);
+  if (origin !== undefined) {
+    const refused = checkOrigin(origin, req, policy);
+    if (refused) return refused;
   }
 
   const codec = chooseCodec(req.headers['sec-websocket-protocol'], policy.codecs);
@@ -182,14 +190,37 @@ function checkUpgradeHeaders(req: IncomingMessage): Refusal | null {
   return null;
 }
 
-function originAllowed(origin: string, req: IncomingMessage, policy: HandshakePolicy): boolean {
+/**
+ * Null when `origin` may connect. With no allowedOrigins, localhost origins
+ * and the server's own origin may; an origin is the server's own only when
+ * the request's Host names the server (an IP address, localhost, or a host it
+ * listens on), since a page whose name was re-pointed at the server's address
+ * (DNS rebinding) sends its own name as both Origin and Host.
+ */
+function checkOrigin(origin: string, req: IncomingMessage, policy: HandshakePolicy): Refusal | null {
   const normalized = origin.toLowerCase();
   if (policy.allowedOrigins.length > 0) {
-    return policy.allowedOrigins.some((allowed) => allowed === '*' || allowed.toLowerCase().replace(/\/$/, '') === normalized);
+    const listed = policy.allowedOrigins.some((allowed) => allowed === '*' || allowed.toLowerCase().replace(/\/$/, '') === normalized);
+    return listed ? null : refusal(403, 'forbidden_origin', `origin ${origin} is not allowed`);
   }
-  if (LOCALHOST_ORIGIN.test(origin)) return true;
-  const own = `${policy.tls ? 'https' : 'http'}://${req.headers.host ?? ''}`.toLowerCase();
-  return normalized === own;
+  if (LOCALHOST_ORIGIN.test(origin)) return null;
+  const host = (req.headers.host ?? '').toLowerCase();
+  const own = `${policy.tls ? 'https' : 'http'}://${host}`;
+  if (normalized !== own) return refusal(403, 'forbidden_origin', `origin ${origin} is not allowed`);
+  if (namesThisServer(host, policy.listenHosts)) return null;
+  return refusal(
+    403,
+    'forbidden_origin',
+    `origin ${origin} is not allowed: its host is not an address of this server (with no allowedOrigins, only localhost, IP addresses and the listen host are); list the origin in allowedOrigins`,
+  );
+}
+
+/** True when a Host header names this server: an IP address, localhost, or a name it listens on. */
+function namesThisServer(host: string, listenHosts: ReadonlySet<string>): boolean {
+  const name = host.startsWith('[') ? host.slice(1, host.indexOf(']')) : host.replace(/:\d*$/, '');
+  if (isIP(name) !== 0) return true;
+  if (name === 'localhost' || name.endsWith('.localhost')) return true;
+  return listenHosts.has(name);
 }
 
 /**

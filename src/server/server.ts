@@ -79,6 +79,8 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
   /** Built once: the upgrade path reads it on every handshake. */
   private readonly policy: HandshakePolicy;
   private readonly proxies: TrustedProxies;
+  /** Names passed to listen(): a Host naming one of them is this server (DNS rebinding, handshake.ts). */
+  private readonly listenHosts = new Set<string>();
   private readonly perIp = new Map<string, number>();
   /** TCP connections per address that have not become WebSockets (yet). */
   private readonly pendingPerIp = new Map<string, number>();
@@ -108,6 +110,7 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
     this.policy = {
       path: this.config.path,
       allowedOrigins: this.config.allowedOrigins,
+      listenHosts: this.listenHosts,
       tls: Boolean(this.config.tlsCert),
       codecs: this.codecs,
       verifier: this.core.verifier,
@@ -339,6 +342,7 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
       });
     });
     this.ownServers.push(server);
+    if (host) this.listenHosts.add(host.toLowerCase());
     const address = server.address() as AddressInfo;
     const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
     const url = `${tls ? 'https' : 'http'}://${shownHost}:${address.port}`;
