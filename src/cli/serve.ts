@@ -2,8 +2,8 @@
 // and drain it on SIGTERM or SIGINT.
 import cluster from 'node:cluster';
 import { parseConfig } from '../server/config.js';
-import { Primary, workerCount } from '../server/cluster/primary.js';
-import { runWorker } from '../server/cluster/worker.js';
+import { Primary, workerCount } from '../server/workers/primary.js';
+import { runWorker } from '../server/workers/worker.js';
 import { drainAndExit } from '../server/drain-and-exit.js';
 import { createServer } from '../server/server.js';
 import type { Command } from './args.js';

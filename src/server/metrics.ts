@@ -3,8 +3,8 @@
 // hot path only increments them; the two latency histograms are observed as
 // calls settle (RPC calls and broker operations, never per delivery).
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { Core } from './core.js';
-import type { Tally } from './tally.js';
+import type { Core } from './core/core.js';
+import type { Tally } from './core/tally.js';
 
 /** Seconds: from a fast local call to past the default broker and RPC timeouts. */
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];

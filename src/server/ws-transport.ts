@@ -14,9 +14,9 @@
 // permessage-deflate, whose frames cannot be shared.
 import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
-import type { Core, OpenParams } from './core.js';
-import type { Session } from './session.js';
-import type { SharedFrame, Transport } from './transport.js';
+import type { Core, OpenParams } from './core/core.js';
+import type { Session } from './core/session.js';
+import type { SharedFrame, Transport } from './core/transport.js';
 
 const OPEN = 1; // WebSocket.OPEN
 

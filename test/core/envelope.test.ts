@@ -2,7 +2,7 @@
 // must give exactly what the schemas give: the same frame for what they
 // accept, the same error for what they refuse.
 import { describe, expect, it } from 'vitest';
-import { parseClientFrame, parseClientFrameBySchema } from '../../src/server/envelope.js';
+import { parseClientFrame, parseClientFrameBySchema } from '../../src/server/core/envelope.js';
 
 const frames: unknown[] = [
   { type: 'ping' },

@@ -7,7 +7,7 @@ import { MemoryBroker } from '../../src/brokers/memory.js';
 import { jsonCodec } from '../../src/protocol/codec.js';
 import { ANONYMOUS } from '../../src/server/auth.js';
 import { parseConfig } from '../../src/server/config.js';
-import { Core } from '../../src/server/core.js';
+import { Core } from '../../src/server/core/core.js';
 import { FakeTransport } from '../helpers/fake-transport.js';
 
 const turn = () => new Promise((resolve) => setImmediate(resolve));

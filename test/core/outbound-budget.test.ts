@@ -7,7 +7,7 @@ import { MemoryBroker } from '../../src/brokers/memory.js';
 import { jsonCodec } from '../../src/protocol/codec.js';
 import { ANONYMOUS } from '../../src/server/auth.js';
 import { parseConfig } from '../../src/server/config.js';
-import { Core } from '../../src/server/core.js';
+import { Core } from '../../src/server/core/core.js';
 import { FakeTransport } from '../helpers/fake-transport.js';
 
 it('closes the connections holding the most with 4008 while the node is over its budget, and leaves the rest', async () => {

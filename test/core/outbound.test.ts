@@ -6,7 +6,7 @@ import { MemoryBroker } from '../../src/brokers/memory.js';
 import { jsonCodec, type Codec } from '../../src/protocol/codec.js';
 import { ANONYMOUS } from '../../src/server/auth.js';
 import { parseConfig } from '../../src/server/config.js';
-import { Core } from '../../src/server/core.js';
+import { Core } from '../../src/server/core/core.js';
 import { FakeTransport } from '../helpers/fake-transport.js';
 
 async function core(limits: Record<string, number>) {

@@ -4,7 +4,7 @@
 // minute. Globs are now matched without backtracking; the same answers as before.
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { globMatches } from '../../src/server/glob.js';
+import { globMatches } from '../../src/server/core/glob.js';
 import { RawClient } from '../helpers/raw-client.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 import { SECRET, sign } from '../helpers/tokens.js';

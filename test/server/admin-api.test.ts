@@ -12,7 +12,7 @@ import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RedisBroker } from '../../src/brokers/redis.js';
 import { createServer } from '../../src/server/index.js';
-import { RecentDisconnects } from '../../src/server/recent-disconnects.js';
+import { RecentDisconnects } from '../../src/server/core/recent-disconnects.js';
 import { RawClient } from '../helpers/raw-client.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 import { REDIS_URL, requireService } from '../helpers/services.js';

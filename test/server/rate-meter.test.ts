@@ -1,5 +1,5 @@
 import { expect, it } from 'vitest';
-import { RateMeter } from '../../src/server/rate-meter.js';
+import { RateMeter } from '../../src/server/core/rate-meter.js';
 
 it('reports growth per second over the window, forgetting older samples', () => {
   let now = 0;

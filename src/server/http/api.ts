@@ -4,12 +4,12 @@ import { timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import { isValidChannelName } from '../../protocol/channels.js';
 import { CloseCode, SwitchboardError } from '../../protocol/codes.js';
-import type { Core } from '../core.js';
+import type { Core } from '../core/core.js';
 import { loggable } from '../logger.js';
 import { readJson, sendError, sendJson } from './respond.js';
 import type { NodeRecord } from '../../brokers/broker.js';
-import { LEASE_LIST_SIZE } from '../core.js';
-import type { DisconnectRecord } from '../recent-disconnects.js';
+import { LEASE_LIST_SIZE } from '../core/core.js';
+import type { DisconnectRecord } from '../core/recent-disconnects.js';
 
 const channel = z.string().refine(isValidChannelName, 'invalid channel name');
 const anyValue = z.custom<unknown>((value) => value !== undefined, 'required');

@@ -4,7 +4,7 @@
 // else is not claimed, so an app embedding Switchboard keeps its own routes,
 // /api/users included.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Core } from '../core.js';
+import type { Core } from '../core/core.js';
 import type { MetricsView } from '../server.js';
 import { isAdminPath, serveAdmin } from './admin-page.js';
 import { handleApi, isApiPath } from './api.js';

@@ -1,11 +1,11 @@
 // Turns one decoded frame into a typed client request, or into the bad_request
 // error the contract asks for (docs/protocol.md, "Frames").
 import { z } from 'zod';
-import { isValidChannelName } from '../protocol/channels.js';
-import type { Codec } from '../protocol/codec.js';
-import { SUBPROTOCOL_MSGPACK, type ClientFrame, type RequestId } from '../protocol/frames.js';
-import { findMapValue, scanMsgpack } from '../protocol/msgpack-bounds.js';
-import type { LimitName } from './limit-hits.js';
+import { isValidChannelName } from '../../protocol/channels.js';
+import type { Codec } from '../../protocol/codec.js';
+import { SUBPROTOCOL_MSGPACK, type ClientFrame, type RequestId } from '../../protocol/frames.js';
+import { findMapValue, scanMsgpack } from '../../protocol/msgpack-bounds.js';
+import type { LimitName } from '../limit-hits.js';
 
 const requestId = z.union([z.number().int(), z.string().max(64)]);
 const channel = z

@@ -1,8 +1,8 @@
 // Who may subscribe to and publish on a channel (docs/protocol.md, "Channels").
-import { namespaceOf, userOfChannel } from '../protocol/channels.js';
-import { SwitchboardError } from '../protocol/codes.js';
-import type { Identity } from './auth.js';
-import type { NamespaceConfig } from './config.js';
+import { namespaceOf, userOfChannel } from '../../protocol/channels.js';
+import { SwitchboardError } from '../../protocol/codes.js';
+import type { Identity } from '../auth.js';
+import type { NamespaceConfig } from '../config.js';
 import { globMatches } from './glob.js';
 
 export class Namespaces {

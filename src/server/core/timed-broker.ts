@@ -1,6 +1,6 @@
 // The broker as the hub sees it: every operation a client's request waits on
 // is timed, so that /metrics shows how long the broker takes to answer.
-import { DelegatingBroker, type BrokerOperation } from '../brokers/delegating.js';
+import { DelegatingBroker, type BrokerOperation } from '../../brokers/delegating.js';
 
 /** Told of every timed operation when it settles: its name, seconds taken, and whether it succeeded. */
 export type BrokerObserver = (operation: string, seconds: number, ok: boolean) => void;

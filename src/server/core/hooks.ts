@@ -4,7 +4,7 @@
 // process down and never strands a session; it fails the one thing it was
 // deciding, and the error is logged with the client id.
 import type { IncomingMessage } from 'node:http';
-import { SwitchboardError } from '../protocol/codes.js';
+import { SwitchboardError } from '../../protocol/codes.js';
 import { validateWith, type StandardSchema } from './standard-schema.js';
 
 /** Who a hook is deciding about. */

@@ -1,7 +1,7 @@
 // RPC methods registered by the application. A method may carry a schema in
 // the Standard Schema form (zod, valibot, arktype...), checked before the
 // handler runs so that handlers only ever see valid input.
-import { SwitchboardError } from '../protocol/codes.js';
+import { SwitchboardError } from '../../protocol/codes.js';
 import { validateWith, type StandardSchema } from './standard-schema.js';
 
 export type { StandardSchema } from './standard-schema.js';

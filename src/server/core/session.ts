@@ -1,13 +1,13 @@
 // One client connection as the core sees it: who it is, what it subscribed to,
 // when it last spoke, and how much it may send. Transport-free.
-import type { Codec } from '../protocol/codec.js';
-import { fitCloseReason } from '../protocol/close-reason.js';
-import { CloseCode, type ErrorCode } from '../protocol/codes.js';
-import type { ClientFrame, RequestId, ServerFrame } from '../protocol/frames.js';
-import type { Publication } from '../brokers/broker.js';
-import type { Identity } from './auth.js';
+import type { Codec } from '../../protocol/codec.js';
+import { fitCloseReason } from '../../protocol/close-reason.js';
+import { CloseCode, type ErrorCode } from '../../protocol/codes.js';
+import type { ClientFrame, RequestId, ServerFrame } from '../../protocol/frames.js';
+import type { Publication } from '../../brokers/broker.js';
+import type { Identity } from '../auth.js';
 import type { ClientContext } from './hooks.js';
-import type { LimitHits } from './limit-hits.js';
+import type { LimitHits } from '../limit-hits.js';
 import type { Traffic } from './tally.js';
 import { RateLimiter, type RateVerdict } from './rate-limiter.js';
 import type { SharedFrame, Transport } from './transport.js';

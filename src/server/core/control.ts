@@ -5,7 +5,7 @@
 // node applies a command to its own sessions and answers with how many it
 // touched, and the sender adds the answers up.
 import { randomUUID } from 'node:crypto';
-import type { Broker, ChannelEvent } from '../brokers/broker.js';
+import type { Broker, ChannelEvent } from '../../brokers/broker.js';
 
 export type Target = { user: string } | { client: string };
 

@@ -2,13 +2,13 @@
 // with an id gets exactly one reply; failures without an id become error frames.
 // The application's subscribe and publish hooks decide before the hub acts.
 import type { Logger } from 'pino';
-import { SwitchboardError } from '../protocol/codes.js';
-import type { ClientFrame } from '../protocol/frames.js';
-import type { TokenVerifier } from './auth.js';
+import { SwitchboardError } from '../../protocol/codes.js';
+import type { ClientFrame } from '../../protocol/frames.js';
+import type { TokenVerifier } from '../auth.js';
 import type { Hooks } from './hooks.js';
 import type { Hub } from './hub.js';
-import { loggable } from './logger.js';
-import { namespaceOf } from '../protocol/channels.js';
+import { loggable } from '../logger.js';
+import { namespaceOf } from '../../protocol/channels.js';
 import type { Namespaces } from './namespaces.js';
 import type { RpcRegistry } from './rpc.js';
 import type { Session } from './session.js';

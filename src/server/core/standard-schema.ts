@@ -1,6 +1,6 @@
 // The part of the Standard Schema v1 interface (zod, valibot, arktype...) that
 // Switchboard uses to check RPC payloads and client publications.
-import { SwitchboardError } from '../protocol/codes.js';
+import { SwitchboardError } from '../../protocol/codes.js';
 
 export interface StandardSchema<Input = unknown, Output = Input> {
   readonly '~standard': {

@@ -1,7 +1,7 @@
 // Tells the operator when the broker goes away and when it is back, with how
 // long it was gone: checked a few times a second, logged once per change.
 import type { Logger } from 'pino';
-import type { Broker } from '../brokers/broker.js';
+import type { Broker } from '../../brokers/broker.js';
 
 export class BrokerWatch {
   private timer: NodeJS.Timeout | null = null;

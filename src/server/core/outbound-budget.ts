@@ -3,8 +3,8 @@
 // but 100,000 connections at their bound would hold 400 GiB: once a second
 // the queues are added up, and while the sum is over the budget the
 // connections holding the most are closed with 4008, as a slow consumer is.
-import { CloseCode } from '../protocol/codes.js';
-import type { LimitHits } from './limit-hits.js';
+import { CloseCode } from '../../protocol/codes.js';
+import type { LimitHits } from '../limit-hits.js';
 import type { Session } from './session.js';
 
 const CHECK_EVERY_MS = 1_000;

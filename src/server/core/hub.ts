@@ -1,9 +1,9 @@
 // The channel index and fan-out: which local sessions listen to which channel,
 // how a subscription catches up (replay, then buffered live publications, with
 // duplicates dropped by offset), and how broker events reach sockets.
-import type { Broker, ChannelEvent, Publication } from '../brokers/broker.js';
-import { CloseCode, SwitchboardError } from '../protocol/codes.js';
-import type { Codec } from '../protocol/codec.js';
+import type { Broker, ChannelEvent, Publication } from '../../brokers/broker.js';
+import { CloseCode, SwitchboardError } from '../../protocol/codes.js';
+import type { Codec } from '../../protocol/codec.js';
 import type {
   ClientIdentity,
   HistoryResult,
@@ -12,14 +12,14 @@ import type {
   PresenceResult,
   StreamPosition,
   SubscribeResult,
-} from '../protocol/frames.js';
-import type { Config, NamespaceConfig } from './config.js';
-import type { LimitHits } from './limit-hits.js';
+} from '../../protocol/frames.js';
+import type { Config, NamespaceConfig } from '../config.js';
+import type { LimitHits } from '../limit-hits.js';
 import type { Namespaces } from './namespaces.js';
 import type { Session, Subscription } from './session.js';
 import type { SharedFrame } from './transport.js';
-import { namespaceOf } from '../protocol/channels.js';
-import type { HistoryPage } from '../brokers/broker.js';
+import { namespaceOf } from '../../protocol/channels.js';
+import type { HistoryPage } from '../../brokers/broker.js';
 import { Tally } from './tally.js';
 
 /** Publications held for one pending subscription before the session is cut off as too slow. */
