@@ -33,7 +33,7 @@ export const serve: Command = {
     const { url } = await server.listen();
     // Plain text, so scripts can wait for it; logs that follow are JSON lines.
     process.stdout.write(`switchboard listening on ${url}\n`);
-    server.logger.info({ url, path: server.config.path, broker: server.core.broker.name }, 'listening');
+    server.logger.info({ url, path: server.config.path, broker: server.brokerName }, 'listening');
 
     const stop = drainAndExit(server, server.logger);
     process.on('SIGTERM', () => stop('SIGTERM'));

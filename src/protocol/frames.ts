@@ -48,8 +48,12 @@ export interface RpcRequest extends Request<'rpc'> {
 export interface PresenceRequest extends Request<'presence'> {
   channel: string;
 }
+/** Publications a history request without a `limit` returns (docs/protocol.md, "History and recovery"). */
+export const DEFAULT_HISTORY_LIMIT = 100;
+
 export interface HistoryRequest extends Request<'history'> {
   channel: string;
+  /** DEFAULT_HISTORY_LIMIT when absent. */
   limit?: number;
   since?: StreamPosition;
 }
@@ -69,6 +73,8 @@ export type ClientFrame =
   | PingRequest;
 
 export type ClientFrameType = ClientFrame['type'];
+/** Every client frame but `ping`, which the server answers before any request is queued. */
+export type ClientRequest = Exclude<ClientFrame, PingRequest>;
 
 // ---- server -> client ----
 

@@ -5,3 +5,4 @@ export * from './codec.js';
 export * from './schema.js';
 export * from './token-subprotocol.js';
 export * from './close-reason.js';
+export * from './stats.js';

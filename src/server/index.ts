@@ -1,9 +1,21 @@
 // The `switchboard` package entry: the server library.
 export { createServer, SwitchboardServer, type HttpServerOptions, type ServerOptions } from './server.js';
-export type { ConnectionInfo } from './core/core.js';
-export type { Authenticated, AuthenticateHook, ClientContext, ConnectHook, DisconnectHook, PublishHook, SubscribeHook } from './core/hooks.js';
-export type { Target } from './core/control.js';
-export type { RpcContext, RpcHandler, StandardSchema } from './core/rpc.js';
+export type {
+  Authenticated,
+  AuthenticateHook,
+  ClientContext,
+  ConnectHook,
+  ConnectionSnapshot,
+  DisconnectHook,
+  Hooks,
+  Operations,
+  PublishHook,
+  RpcHandler,
+  StandardSchema,
+  SubscribeHook,
+  Target,
+} from './core/index.js';
+export type { ChannelCount, ClusterStats, DisconnectRecord, MessageCounts, NodeStats } from '../protocol/stats.js';
 export { parseConfig, ConfigError, type Config, type ConfigInput, type NamespaceConfig } from './config.js';
 export type { Broker, ChannelEvent, HistoryPage, HistoryPolicy, HistoryQuery, NodeLease, NodeRecord, OrphanHandler, Publication } from '../brokers/broker.js';
 export { MemoryBroker, type MemoryBrokerOptions } from '../brokers/memory.js';

@@ -3,13 +3,30 @@
 // hot path only increments them; the two latency histograms are observed as
 // calls settle (RPC calls and broker operations, never per delivery).
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { Core } from './core/core.js';
-import type { Tally } from './core/tally.js';
+import type { Broker } from '../brokers/broker.js';
+import type { CoreTelemetry } from './core/index.js';
+import type { Tally } from './tally.js';
+import type { LimitHits } from './limit-hits.js';
 
 /** Seconds: from a fast local call to past the default broker and RPC timeouts. */
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
-export function createMetrics(core: Core): Registry {
+/** What /metrics serves: a prom-client Registry, or the cluster's merged view. */
+export interface MetricsView {
+  readonly contentType: string;
+  metrics(): Promise<string>;
+}
+
+/** Where the figures come from: the core's, the broker's, and the handshake's. */
+export interface MetricSources {
+  core: CoreTelemetry;
+  broker: Broker;
+  limitHits: LimitHits;
+  /** Refused handshakes by HTTP status and error code. */
+  refusals: Tally;
+}
+
+export function createMetrics({ core, broker, limitHits, refusals }: MetricSources): Registry {
   const registry = new Registry();
   // Process and Node.js metrics (CPU, memory, event-loop lag...), named
   // switchboard_process_cpu_seconds_total, switchboard_nodejs_eventloop_lag_seconds...
@@ -57,13 +74,13 @@ export function createMetrics(core: Core): Registry {
     registers,
     collect() {
       this.reset();
-      for (const [subprotocol, count] of core.bySubprotocol) this.set({ subprotocol }, count);
+      for (const [subprotocol, count] of core.connectionsBySubprotocol()) this.set({ subprotocol }, count);
     },
   });
-  gauge('switchboard_outbound_bytes', 'Bytes queued for this node\'s connections, all together, at the last check (limits.outboundBytes bounds it)', () => core.outbound.total);
-  gauge('switchboard_channels', 'Channels with at least one subscriber on this node', () => core.hub.localChannelCount());
-  gauge('switchboard_subscriptions', 'Subscriptions held by this node\'s connections', () => core.hub.stats.subscriptions);
-  tallied('switchboard_handshake_refusals_total', 'WebSocket handshakes refused, by HTTP status and error code', ['status', 'code'], core.refusals);
+  gauge('switchboard_outbound_bytes', 'Bytes queued for this node\'s connections, all together, at the last check (limits.outboundBytes bounds it)', () => core.outboundBytes());
+  gauge('switchboard_channels', 'Channels with at least one subscriber on this node', () => core.channels());
+  gauge('switchboard_subscriptions', 'Subscriptions held by this node\'s connections', () => core.subscriptions());
+  tallied('switchboard_handshake_refusals_total', 'WebSocket handshakes refused, by HTTP status and error code', ['status', 'code'], refusals);
   tallied('switchboard_closes_total', 'Closed connections, by close code and by who closed (server or client)', ['code', 'by'], core.closes);
   new Counter({
     name: 'switchboard_limit_hits_total',
@@ -72,8 +89,8 @@ export function createMetrics(core: Core): Registry {
     registers,
     collect() {
       this.reset();
-      for (const [limit, count] of core.limitHits.entries()) this.inc({ limit }, count);
-      for (const [limit, count] of core.broker.limitHits?.() ?? []) this.inc({ limit }, count);
+      for (const [limit, count] of limitHits.entries()) this.inc({ limit }, count);
+      for (const [limit, count] of broker.limitHits?.() ?? []) this.inc({ limit }, count);
     },
   });
   counter('switchboard_frames_received_total', 'Frames received from clients', () => core.counters.received);
@@ -82,7 +99,7 @@ export function createMetrics(core: Core): Registry {
   counter('switchboard_bytes_sent_total', 'Bytes of frames sent to clients (before compression)', () => core.traffic.bytesOut);
   counter('switchboard_bad_requests_total', 'Frames refused as bad_request', () => core.counters.badRequests);
   counter('switchboard_rate_limited_total', 'Frames refused as rate_limited', () => core.counters.rateLimited);
-  const { tallies } = core.hub;
+  const { tallies } = core;
   tallied('switchboard_publications_total', 'Publications made through this node (clients, HTTP API, server), by namespace', ['namespace'], tallies.published);
   tallied('switchboard_publications_received_total', 'Publications the broker delivered to this node for its subscribers, by namespace', ['namespace'], tallies.received);
   tallied('switchboard_messages_delivered_total', 'Message frames sent to subscribers, by namespace', ['namespace'], tallies.delivered);
@@ -101,10 +118,10 @@ export function createMetrics(core: Core): Registry {
     buckets: LATENCY_BUCKETS,
     registers,
   });
-  core.rpc.observer = (method, outcome, seconds) => {
+  core.observeRpc((method, outcome, seconds) => {
     rpcCalls.inc({ method, outcome });
     rpcSeconds.observe({ method }, seconds);
-  };
+  });
 
   new Gauge({
     name: 'switchboard_broker_up',
@@ -113,10 +130,10 @@ export function createMetrics(core: Core): Registry {
     // Merged over the workers of `serve --workers`: 0 if any worker's broker is down.
     aggregator: 'min',
     collect() {
-      this.set(core.broker.isHealthy() ? 1 : 0);
+      this.set(broker.isHealthy() ? 1 : 0);
     },
   });
-  counter('switchboard_broker_outages_total', 'Times the broker went down', () => core.brokerWatch.outages);
+  counter('switchboard_broker_outages_total', 'Times the broker went down', () => core.brokerOutages());
   const brokerSeconds = new Histogram({
     name: 'switchboard_broker_operation_duration_seconds',
     help: 'Time the broker took to answer, by operation and result (ok or error)',
@@ -124,6 +141,6 @@ export function createMetrics(core: Core): Registry {
     buckets: LATENCY_BUCKETS,
     registers,
   });
-  core.timedBroker.observer = (operation, seconds, ok) => brokerSeconds.observe({ operation, result: ok ? 'ok' : 'error' }, seconds);
+  core.observeBroker((operation, seconds, ok) => brokerSeconds.observe({ operation, result: ok ? 'ok' : 'error' }, seconds));
   return registry;
 }

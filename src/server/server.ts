@@ -8,26 +8,24 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import type { MetricObjectWithValues, MetricValue, Registry } from 'prom-client';
 import type { Broker } from '../brokers/broker.js';
-import { MemoryBroker, type MemoryBrokerOptions } from '../brokers/memory.js';
-import { RedisBroker } from '../brokers/redis.js';
 import { jsonCodec, type Codec } from '../protocol/codec.js';
 import { msgpackCodec } from '../protocol/msgpack.js';
 import { CloseCode } from '../protocol/codes.js';
-import { parseConfig, type Config, type ConfigInput } from './config.js';
-import type { Identity } from './auth.js';
-import { Core } from './core/core.js';
-import type { Target } from './core/control.js';
-import type { AuthenticateHook, ConnectHook, DisconnectHook, PublishHook, SubscribeHook } from './core/hooks.js';
-import type { SchemaOutput } from './core/standard-schema.js';
 import type { HistoryResult, PresenceResult, StreamPosition } from '../protocol/frames.js';
-import { TrustedProxies } from './client-address.js';
-import { checkHandshake, isRefusal, refusal, upgradePath, writeRefusal, type Accepted, type HandshakePolicy, type Refusal } from './handshake.js';
-import type { LimitName } from './limit-hits.js';
-import { handleRoute, notFound } from './http/routes.js';
-import { createLogger, loggable, type Logger } from './logger.js';
-import { createMetrics } from './metrics.js';
-import type { RpcHandler, StandardSchema } from './core/rpc.js';
 import type { AnySchema, AppSchema, ChannelName, ChannelPayload, MethodName, RpcInput, RpcOutput } from '../protocol/schema.js';
+import { Admission } from './admission.js';
+import { TokenVerifier } from './auth.js';
+import { TrustedProxies } from './client-address.js';
+import { parseConfig, type Config, type ConfigInput } from './config.js';
+import { Core, type AuthenticateHook, type ConnectHook, type DisconnectHook, type Operations, type PublishHook, type RpcHandler, type SchemaOutput, type StandardSchema, type SubscribeHook, type Target } from './core/index.js';
+import { defaultBroker } from './default-broker.js';
+import { checkHandshake, isRefusal, refusal, upgradePath, writeRefusal, type Accepted, type HandshakePolicy, type Refusal } from './handshake.js';
+import { handleRoute, notFound } from './http/routes.js';
+import { LimitHits, type LimitName } from './limit-hits.js';
+import { createLogger, loggable, type Logger } from './logger.js';
+import { createMetrics, type MetricsView } from './metrics.js';
+
+export type { MetricsView } from './metrics.js';
 import { bindWebSocket, corkUpgrade } from './ws-transport.js';
 
 export interface ServerOptions extends ConfigInput {
@@ -39,21 +37,8 @@ export interface ServerOptions extends ConfigInput {
   metricsView?: MetricsView;
 }
 
-/** What /metrics serves: a prom-client Registry, or the cluster's merged view. */
-export interface MetricsView {
-  readonly contentType: string;
-  metrics(): Promise<string>;
-}
-
-/** On a TCP socket that has not upgraded yet: the address it is counted under. */
-const PENDING_IP = Symbol('switchboard.pendingIp');
-/** The address an accepted connection counts under, for limits.connectionsPerIp. */
-const ADMITTED_IP = Symbol('switchboard.admittedIp');
 /** On an accepted upgrade request: the subprotocol for ws's handleProtocols. */
 const PROTOCOL = Symbol('switchboard.protocol');
-
-/** A TLS socket keeps its TCP socket (the one the 'connection' event saw) in _parent. */
-type CountedSocket = Duplex & { [PENDING_IP]?: string | undefined; [ADMITTED_IP]?: string; _parent?: CountedSocket };
 type UpgradeRequest = http.IncomingMessage & { [PROTOCOL]?: string };
 
 /** The http.Server options that bound slow and oversized requests; see httpServerOptions(). */
@@ -66,12 +51,18 @@ export interface HttpServerOptions {
 
 export class SwitchboardServer<S extends AppSchema = AnySchema> {
   readonly config: Config;
-  /**
-   * @internal The transport-free core. Not API: it changes without notice;
-   * everything an application needs is a method of this class.
-   */
-  readonly core: Core;
   readonly logger: Logger;
+  /**
+   * What the server's methods do, and more (each node's figures, a
+   * connection's state): the one way to the transport-free core.
+   */
+  readonly operations: Operations;
+  /** The core's connection door: the WebSocket adapter hands it connections. */
+  private readonly core: Core;
+  private readonly broker: Broker;
+  /** Every bound a client ran into, the core's and the handshake's, for /metrics. */
+  private readonly limitHits = new LimitHits();
+  private readonly admission: Admission;
   private readonly metrics: Registry;
   private readonly metricsView: MetricsView;
   private readonly wss: WebSocketServer;
@@ -81,22 +72,24 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
   private readonly proxies: TrustedProxies;
   /** Names passed to listen(): a Host naming one of them is this server (DNS rebinding, handshake.ts). */
   private readonly listenHosts = new Set<string>();
-  private readonly perIp = new Map<string, number>();
-  /** TCP connections per address that have not become WebSockets (yet). */
-  private readonly pendingPerIp = new Map<string, number>();
   private readonly ownServers: http.Server[] = [];
-  private connections = 0;
   private draining = false;
   private starting: Promise<void> | null = null;
   private joining: Promise<void> | null = null;
   private closing: Promise<void> | null = null;
+  /** Where this server listens (host:port), once it does: what its node record says. */
+  private address: string | null = null;
 
   constructor(options: ServerOptions = {}) {
     const { broker, logger, metricsView, ...config } = options;
     this.config = parseConfig(config);
     this.logger = logger ?? createLogger();
-    this.core = new Core(this.config, broker ?? defaultBroker(this.config), this.logger);
-    this.metrics = createMetrics(this.core);
+    this.broker = broker ?? defaultBroker(this.config);
+    const verifier = new TokenVerifier(this.config);
+    this.core = new Core({ config: this.config, broker: this.broker, logger: this.logger, verifier, limitHits: this.limitHits });
+    this.operations = this.core.operations;
+    this.admission = new Admission(this.config.limits, this.limitHits, () => this.draining);
+    this.metrics = createMetrics({ core: this.operations.telemetry, broker: this.broker, limitHits: this.limitHits, refusals: this.admission.refusals });
     this.metricsView = metricsView ?? this.metrics;
     this.wss = new WebSocketServer({
       noServer: true,
@@ -113,13 +106,18 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
       listenHosts: this.listenHosts,
       tls: Boolean(this.config.tlsCert),
       codecs: this.codecs,
-      verifier: this.core.verifier,
-      requireToken: !this.core.namespaces.allowsAnonymous,
-      admission: (ip) => this.admission(ip),
-      authenticate: (req) => (this.core.hooks.authenticate.length === 0 ? null : this.authenticateHooks(req)),
+      verifier,
+      requireToken: this.operations.requiresToken,
+      admission: (ip) => this.admission.check(ip),
+      authenticate: (req) => this.operations.authenticate(req),
       onHookError: (error) => this.logger.error({ err: loggable(error) }, 'authenticate hook failed'),
       clientAddress: (req) => this.proxies.clientAddress(req),
     };
+  }
+
+  /** The broker's name: memory, redis, redis-sentinel, redis-cluster, ipc. */
+  get brokerName(): string {
+    return this.broker.name;
   }
 
   /**
@@ -134,8 +132,8 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
   ): this;
   rpc<M extends MethodName<S>>(method: M, handler: RpcHandler<RpcInput<S, M>, RpcOutput<S, M>>, schema?: StandardSchema<RpcInput<S, M>>): this;
   rpc(method: string, first: StandardSchema | RpcHandler<any, any>, second?: StandardSchema | RpcHandler<any, any>): this {
-    if (typeof first === 'function') this.core.rpc.register(method, first, second as StandardSchema | undefined);
-    else this.core.rpc.register(method, second as RpcHandler, first);
+    if (typeof first === 'function') this.operations.rpc(method, first, second as StandardSchema | undefined);
+    else this.operations.rpc(method, second as RpcHandler, first);
     return this;
   }
 
@@ -146,57 +144,44 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
    * decide, or throw a SwitchboardError to refuse with its HTTP status.
    */
   authenticate(hook: AuthenticateHook): this {
-    this.core.hooks.authenticate.push(hook);
+    this.operations.use({ authenticate: hook });
     return this;
-  }
-
-  /** Run the authenticate hooks in order; the first that answers decides. */
-  private async authenticateHooks(req: http.IncomingMessage): Promise<Identity | null> {
-    const { hooks } = this.core;
-    for (const hook of hooks.authenticate) {
-      const answer = await hooks.run('authenticate', () => hook(req));
-      if (answer) {
-        return { user: answer.user, info: answer.info ?? null, channels: answer.channels ?? [], expiresAt: answer.expiresAt ?? null };
-      }
-    }
-    return null;
   }
 
   /** After the upgrade, before the welcome; throw a SwitchboardError to refuse (closes 4003, or 4001 for unauthorized). */
   onConnect(hook: ConnectHook): this {
-    this.core.hooks.connect.push(hook);
+    this.operations.use({ connect: hook });
     return this;
   }
 
   /** Before a client's subscription; throw to refuse, return `{info}` to show in presence. */
   onSubscribe(hook: SubscribeHook): this {
-    this.core.hooks.subscribe.push(hook);
+    this.operations.use({ subscribe: hook });
     return this;
   }
 
   /** Before a client's publication is stored; throw to refuse, return `{payload}` to replace it. */
   onPublish(hook: PublishHook): this {
-    this.core.hooks.publish.push(hook);
+    this.operations.use({ publish: hook });
     return this;
   }
 
   /** After a connection closed, with the close code and reason. */
   onDisconnect(hook: DisconnectHook): this {
-    this.core.hooks.disconnect.push(hook);
+    this.operations.use({ disconnect: hook });
     return this;
   }
 
   /** Every client publication in `namespace` must pass `schema` before it is stored or delivered (bad_request otherwise). */
   publishSchema(namespace: string, schema: StandardSchema): this {
-    this.core.namespaces.resolve(namespace === '' ? 'x' : `${namespace}:x`);
-    this.core.hooks.publishSchemas.set(namespace, schema);
+    this.operations.publishSchema(namespace, schema);
     return this;
   }
 
   /** Publish from the server side: allowed on every namespace, without a `from`. */
   async publish<C extends ChannelName<S>>(channel: C, payload: ChannelPayload<S, C>): Promise<number | null> {
     await this.start();
-    return this.core.publish(channel, payload);
+    return this.operations.publish(channel, payload);
   }
 
   /**
@@ -205,26 +190,25 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
    */
   async subscribe(target: Target, channel: ChannelName<S>): Promise<number> {
     await this.start();
-    this.core.namespaces.resolve(channel);
-    return this.core.control.send({ op: 'subscribe', target, channel });
+    return this.operations.subscribe(target, channel);
   }
 
   /** End a user's (or client's) subscription to a channel, on every node; each gets an `unsubscribed` frame. */
   async unsubscribe(target: Target, channel: ChannelName<S>): Promise<number> {
     await this.start();
-    return this.core.control.send({ op: 'unsubscribe', target, channel });
+    return this.operations.unsubscribe(target, channel);
   }
 
   /** Close a user's connections (or one client's) on every node, with a 4000-4999 code (default 4003). */
   async disconnect(target: Target, code: number = CloseCode.Disconnected, reason = 'disconnected by the server'): Promise<number> {
     await this.start();
-    return this.core.control.send({ op: 'disconnect', target, code, reason });
+    return this.operations.disconnect(target, code, reason);
   }
 
   /** Who is on a channel with presence, across every node. */
   async presence(channel: ChannelName<S>): Promise<PresenceResult> {
     await this.start();
-    return this.core.hub.presence(channel, this.core.namespaces.resolve(channel));
+    return this.operations.presence(channel);
   }
 
   /** A channel's history, as the `history` request answers it (capped at limits.maxReplyBytes). */
@@ -233,8 +217,7 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
     options: { limit?: number; since?: StreamPosition } = {},
   ): Promise<HistoryResult<ChannelPayload<S, C>>> {
     await this.start();
-    const result = await this.core.hub.history(channel, this.core.namespaces.resolve(channel), options.limit ?? 100, options.since);
-    return result as HistoryResult<ChannelPayload<S, C>>;
+    return (await this.operations.history(channel, options)) as HistoryResult<ChannelPayload<S, C>>;
   }
 
   /** Start the broker; listen() and attach() call it. */
@@ -245,7 +228,7 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
 
   /** Start, and register as a node of the cluster: once serving, when the address is known. */
   private join(): Promise<void> {
-    this.joining ??= this.start().then(() => this.core.joinCluster());
+    this.joining ??= this.start().then(() => this.core.announce(this.address));
     return this.joining;
   }
 
@@ -263,12 +246,12 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
    */
   async attach(server: http.Server | https.Server): Promise<void> {
     await this.join();
-    server.on('connection', this.countPending);
+    server.on('connection', this.admission.countPending);
     server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
       if (server.listenerCount('upgrade') > 1 && upgradePath(req) !== this.config.path) {
         // Another listener's upgrade: theirs to answer, and no longer a
         // pending connection here (a Socket.IO WebSocket would count forever).
-        this.releasePending(socket);
+        this.admission.releasePending(socket);
         return;
       }
       this.handleUpgrade(req, socket, head);
@@ -309,7 +292,7 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
   readonly handleRequest = (req: http.IncomingMessage, res: http.ServerResponse): Promise<boolean> => this.route(req, res, false);
 
   private route(req: http.IncomingMessage, res: http.ServerResponse, owned: boolean): Promise<boolean> {
-    return handleRoute({ core: this.core, metrics: this.metricsView, isReady: () => this.isReady(), owned }, req, res);
+    return handleRoute({ operations: this.operations, config: this.config, logger: this.logger, metrics: this.metricsView, isReady: () => this.isReady(), owned }, req, res);
   }
 
   /** Listen on `port` (0 picks a free one); resolves to the URL it serves. */
@@ -330,7 +313,7 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
       );
     };
     const server = tls ? https.createServer({ ...httpOptions, ...tls }, onRequest) : http.createServer(httpOptions, onRequest);
-    server.on('connection', this.countPending);
+    server.on('connection', this.admission.countPending);
     server.on('upgrade', this.handleUpgrade);
     server.on('clientError', this.refuseClientError);
     await new Promise<void>((resolve, reject) => {
@@ -346,7 +329,7 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
     const address = server.address() as AddressInfo;
     const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
     const url = `${tls ? 'https' : 'http'}://${shownHost}:${address.port}`;
-    this.core.address ??= `${shownHost}:${address.port}`;
+    this.address ??= `${shownHost}:${address.port}`;
     await this.join();
     return { url, port: address.port, host: address.address };
   }
@@ -357,7 +340,7 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
   }
 
   isReady(): boolean {
-    return !this.draining && this.core.broker.isHealthy();
+    return !this.draining && this.broker.isHealthy();
   }
 
   /**
@@ -373,10 +356,7 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
   private async drain(): Promise<void> {
     // From here on every upgrade is refused with 503 while the process still answers.
     this.draining = true;
-    const deadline = Date.now() + this.config.drainTimeout;
-    await this.core.drainSessions(CloseCode.GoingAway, 'server shutting down');
-    const gone = await this.core.whenEmpty(Math.max(0, deadline - Date.now()));
-    if (!gone) await this.core.terminateAll('drain grace period over');
+    await this.core.drain(CloseCode.GoingAway, 'server shutting down', this.config.drainTimeout);
     await Promise.all(
       this.ownServers.map(
         (server) =>
@@ -425,7 +405,7 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
       this.refuse(socket, result, req);
       return;
     }
-    const refused = this.admit(result.ip, socket);
+    const refused = this.admission.admit(result.ip, socket);
     if (refused) {
       this.refuse(socket, refused, req);
       return;
@@ -440,112 +420,17 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
    * address: never the target's query or headers, where tokens travel.
    */
   private refuse(socket: Duplex, answer: Refusal, req: http.IncomingMessage | null): void {
-    this.core.refusals.inc([answer.status, answer.code]);
+    this.admission.refusals.inc([answer.status, answer.code]);
     const ip = req?.socket.remoteAddress ?? (socket as Partial<Socket>).remoteAddress;
     this.logger.info({ status: answer.status, code: answer.code, ip, reason: answer.message }, 'handshake refused');
     writeRefusal(socket, answer);
   }
 
-  /** 503 while draining or at the connection cap, 429 at the per-IP cap; takes no slot. */
-  private admission(ip: string): Refusal | null {
-    const { maxConnections, connectionsPerIp } = this.config.limits;
-    if (this.draining) return refusal(503, 'unavailable', 'server is shutting down');
-    if (this.connections >= maxConnections) {
-      this.core.limitHits.hit('maxConnections');
-      return refusal(503, 'unavailable', 'server is at its connection cap');
-    }
-    if ((this.perIp.get(ip) ?? 0) >= connectionsPerIp) {
-      this.core.limitHits.hit('connectionsPerIp');
-      return refusal(429, 'too_many_connections', `at most ${connectionsPerIp} connections per IP`);
-    }
-    return null;
-  }
-
-  /**
-   * For an accepted handshake: check the caps again (others may have got in
-   * while the token was verified), then hold a slot until the socket closes.
-   * Only WebSockets hold slots, and they no longer count as pending.
-   */
-  private admit(ip: string, socket: Duplex): Refusal | null {
-    const refused = this.admission(ip);
-    if (refused) return refused;
-    this.connections++;
-    this.perIp.set(ip, (this.perIp.get(ip) ?? 0) + 1);
-    (socket as CountedSocket)[ADMITTED_IP] = ip;
-    socket.on('close', this.onAdmittedClose);
-    this.releasePending(socket);
-    return null;
-  }
-
-  /**
-   * Count each TCP connection under its address until it becomes a WebSocket
-   * or closes; past limits.pendingConnectionsPerIp, drop it before it costs
-   * more (silent sockets, slow handshakes, idle keep-alive HTTP all count).
-   */
-  private readonly countPending = (socket: Socket): void => {
-    const ip = socket.remoteAddress;
-    if (ip === undefined) return; // already closed
-    const pending = this.pendingPerIp.get(ip) ?? 0;
-    if (pending >= this.config.limits.pendingConnectionsPerIp) {
-      this.core.limitHits.hit('pendingConnectionsPerIp');
-      socket.destroy();
-      return;
-    }
-    this.pendingPerIp.set(ip, pending + 1);
-    (socket as CountedSocket)[PENDING_IP] = ip;
-    socket.on('close', this.onPendingClose);
-  };
-
-  // 'close' listeners shared by every socket ('close' fires once; the socket
-  // is `this`): no closure per connection, which adds up at 100,000 of them.
-  private readonly onPendingClose = (() => {
-    const release = (socket: Duplex) => this.releasePending(socket);
-    return function (this: Duplex) {
-      release(this);
-    };
-  })();
-
-  private readonly onAdmittedClose = (() => {
-    const leave = (ip: string) => {
-      this.connections--;
-      decrement(this.perIp, ip);
-    };
-    return function (this: CountedSocket) {
-      leave(this[ADMITTED_IP]!);
-    };
-  })();
-
-  /** Stop counting the socket (or, for TLS, its TCP socket) as pending; once only. */
-  private releasePending(socket: Duplex): void {
-    let counted = socket as CountedSocket;
-    if (counted[PENDING_IP] === undefined && counted._parent) counted = counted._parent;
-    const ip = counted[PENDING_IP];
-    if (ip === undefined) return;
-    counted[PENDING_IP] = undefined;
-    decrement(this.pendingPerIp, ip);
-  }
-
   /** Requests Node's HTTP parser gave up on: answer, count the bound hit, destroy the socket. */
   private readonly refuseClientError = (error: NodeJS.ErrnoException, socket: Duplex): void => {
     const [answer, limit] = clientErrorRefusal(error);
-    if (limit) this.core.limitHits.hit(limit);
+    if (limit) this.limitHits.hit(limit);
     this.refuse(socket, answer, null);
-  };
-}
-
-/** The in-memory broker, or Redis when the config names one. */
-function defaultBroker(config: Config): Broker {
-  if (config.redis) return new RedisBroker({ target: config.redis, timeout: config.brokerTimeout });
-  return new MemoryBroker(memoryBrokerOptions(config));
-}
-
-/** The in-memory broker's bounds from the config (also the workers' shared broker in the primary). */
-export function memoryBrokerOptions(config: Config): MemoryBrokerOptions {
-  return {
-    maxBytes: config.limits.historyBytes,
-    maxChannels: config.limits.maxChannels,
-    idempotencyKeysPerChannel: config.limits.idempotencyKeysPerChannel,
-    idempotencyBytes: config.limits.idempotencyBytes,
   };
 }
 
@@ -559,12 +444,6 @@ function clientErrorRefusal(error: NodeJS.ErrnoException): [Refusal, LimitName |
 /** Shared by every upgrading socket, so no closure is made per handshake. */
 function destroyOnError(this: Duplex): void {
   this.destroy();
-}
-
-function decrement(counts: Map<string, number>, key: string): void {
-  const left = (counts.get(key) ?? 1) - 1;
-  if (left <= 0) counts.delete(key);
-  else counts.set(key, left);
 }
 
 export function createServer<S extends AppSchema = AnySchema>(options: ServerOptions = {}): SwitchboardServer<S> {

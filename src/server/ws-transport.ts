@@ -14,9 +14,7 @@
 // permessage-deflate, whose frames cannot be shared.
 import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
-import type { Core, OpenParams } from './core/core.js';
-import type { Session } from './core/session.js';
-import type { SharedFrame, Transport } from './core/transport.js';
+import type { Connection, Core, OpenParams, SharedFrame, Transport } from './core/index.js';
 
 const OPEN = 1; // WebSocket.OPEN
 
@@ -211,7 +209,7 @@ class WsTransport implements Transport, Corkable {
   running = false;
   /** Frames are written straight to `tcp` (no permessage-deflate). */
   private readonly direct: boolean;
-  session!: Session;
+  session!: Connection;
 
   constructor(
     readonly core: Core,

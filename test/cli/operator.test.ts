@@ -61,9 +61,9 @@ describe('over the HTTP API', () => {
   it('nodes lists the live nodes, as a table and as JSON', async () => {
     const table = await cli(['nodes']);
     expect(table.code).toBe(0);
-    expect(table.stdout).toContain(srv.server.core.nodeId);
+    expect(table.stdout).toContain(srv.server.operations.nodeId);
     const json = await cli(['nodes', '--json']);
-    expect(JSON.parse(json.stdout).nodes.map((n: { node: string }) => n.node)).toEqual([srv.server.core.nodeId]);
+    expect(JSON.parse(json.stdout).nodes.map((n: { node: string }) => n.node)).toEqual([srv.server.operations.nodeId]);
   });
 
   it('a wrong key is the API\'s 403 in one line, exit 1; a missing channel a 400', async () => {

@@ -13,7 +13,7 @@ afterAll(() => srv.close());
 afterEach(killChildren);
 
 const publish = (args: string[], stdin?: string) => tool(['publish', ...args, '--api-key', 'k', '--url', srv.url], stdin === undefined ? {} : { stdin }).exited;
-const payloads = async (channel: string) => (await srv.server.core.hub.history(channel, srv.server.core.namespaces.resolve(channel), 100)).publications.map((p) => p.payload);
+const payloads = async (channel: string) => (await srv.server.operations.history(channel, { limit: 100 })).publications.map((p) => p.payload);
 
 it('publishes a JSON argument and prints the offset', async () => {
   const { code, stdout } = await publish(['a', '{"headline":"hi"}']);

@@ -53,8 +53,8 @@ it('resends a publish refused by a draining server after reconnecting, and store
   expect(await rpc).toBe('finished');
   await closing;
   expect(await publish).toEqual({ offset: 1 });
-  expect(servers).toEqual([draining.server.core.nodeId, next.server.core.nodeId]);
-  const stored = async (srv: TestServer) => (await srv.server.core.broker.history('orders', {}, { size: 10, ttl: 60_000 })).publications;
+  expect(servers).toEqual([draining.server.operations.nodeId, next.server.operations.nodeId]);
+  const stored = async (srv: TestServer) => (await srv.server.operations.history('orders')).publications;
   expect(await stored(draining)).toEqual([]);
   expect((await stored(next)).map((p) => p.payload)).toEqual(['once']);
   client.close();

@@ -57,7 +57,7 @@ it('recovers every publication exactly once across TCP cuts mid-stream', async (
   expect(resets).toEqual([]);
   expect(states.filter((s) => s === 'disconnected')).toHaveLength(4);
   // One socket at a time: once the server has noticed the cut ones, one session is left.
-  await expect.poll(() => srv.server.core.sessions.size).toBe(1);
+  await expect.poll(() => srv.server.operations.stats().connections).toBe(1);
   client.close();
 });
 
@@ -77,6 +77,6 @@ it('notices a connection gone silent through its heartbeat, and recovers', async
   await app.until(200);
   expect(app.seen).toEqual(range(200));
   // The silenced socket is the server heartbeat's to drop; the client holds only the new one.
-  await expect.poll(() => srv.server.core.sessions.size).toBe(1);
+  await expect.poll(() => srv.server.operations.stats().connections).toBe(1);
   client.close();
 });

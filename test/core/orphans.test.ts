@@ -7,16 +7,17 @@ import { MemoryBroker } from '../../src/brokers/memory.js';
 import { jsonCodec } from '../../src/protocol/codec.js';
 import { ANONYMOUS } from '../../src/server/auth.js';
 import { parseConfig } from '../../src/server/config.js';
-import { Core } from '../../src/server/core/core.js';
+import type { Core } from '../../src/server/core/index.js';
+import { inside, makeCore, sessionOf } from './harness.js';
 import { FakeTransport } from '../helpers/fake-transport.js';
 
 const turn = () => new Promise((resolve) => setImmediate(resolve));
 
 async function watched(joinLeave: true | 'user') {
-  const core = new Core(parseConfig({ namespaces: { team: { presence: true, joinLeave } } }), new MemoryBroker(), pino({ level: 'silent' }));
+  const core = makeCore(parseConfig({ namespaces: { team: { presence: true, joinLeave } } }), new MemoryBroker());
   await core.start();
   const transport = new FakeTransport();
-  const session = core.open(transport, { identity: ANONYMOUS, codec: jsonCodec, ip: '127.0.0.1' });
+  const session = sessionOf(core.open(transport, { identity: ANONYMOUS, codec: jsonCodec, ip: '127.0.0.1' }));
   core.message(session, Buffer.from(JSON.stringify({ type: 'subscribe', id: 1, channel: 'team:a' })), false);
   await turn();
   const leaves = () => transport.frames().filter((f) => f.type === 'leave').map((f) => f.payload.client);
@@ -29,7 +30,7 @@ const bob = { client: 'bob-on-dead-node', user: 'bob', info: null };
 it('per user: sends a leave only for the orphan whose user has no connection left', async () => {
   const { core, leaves } = await watched('user');
   // Ann still has a connection elsewhere (1 left); Bob had only this one.
-  await core.hub.announceOrphans('team:a', [ann, bob], [1, 0]);
+  await inside(core).hub.announceOrphans('team:a', [ann, bob], [1, 0]);
   await turn();
   expect(leaves()).toEqual([bob.client]);
   await core.stop();
@@ -37,7 +38,7 @@ it('per user: sends a leave only for the orphan whose user has no connection lef
 
 it('per connection: sends a leave for every orphan', async () => {
   const { core, leaves } = await watched(true);
-  await core.hub.announceOrphans('team:a', [ann, bob], [1, 0]);
+  await inside(core).hub.announceOrphans('team:a', [ann, bob], [1, 0]);
   await turn();
   expect(leaves()).toEqual([ann.client, bob.client]);
   await core.stop();

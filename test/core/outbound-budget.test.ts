@@ -7,30 +7,31 @@ import { MemoryBroker } from '../../src/brokers/memory.js';
 import { jsonCodec } from '../../src/protocol/codec.js';
 import { ANONYMOUS } from '../../src/server/auth.js';
 import { parseConfig } from '../../src/server/config.js';
-import { Core } from '../../src/server/core/core.js';
+import type { Core } from '../../src/server/core/index.js';
+import { inside, makeCore, sessionOf } from './harness.js';
 import { FakeTransport } from '../helpers/fake-transport.js';
 
 it('closes the connections holding the most with 4008 while the node is over its budget, and leaves the rest', async () => {
-  const core = new Core(parseConfig({ limits: { outboundBytes: 10_000, outboundBufferBytes: 1_000_000 } }), new MemoryBroker(), pino({ level: 'silent' }));
+  const core = makeCore(parseConfig({ limits: { outboundBytes: 10_000, outboundBufferBytes: 1_000_000 } }), new MemoryBroker());
   await core.start();
   const clients = [6_000, 4_000, 3_000, 1_000].map((queued) => {
     const transport = new FakeTransport();
-    core.open(transport, { identity: ANONYMOUS, codec: jsonCodec, ip: '127.0.0.1' });
+    sessionOf(core.open(transport, { identity: ANONYMOUS, codec: jsonCodec, ip: '127.0.0.1' }));
     transport.bufferedAmount += queued;
     return transport;
   });
   const queued = () => clients.reduce((sum, t) => sum + t.bufferedAmount, 0);
   expect(queued()).toBeGreaterThan(14_000);
 
-  core.outbound.check();
+  inside(core).outbound.check();
   // 14,000+ queued against 10,000: the largest (6,000) goes, the rest fits.
   expect(clients.map((t) => t.closedWith?.code ?? null)).toEqual([4008, null, null, null]);
   expect(clients[0]!.closedWith!.reason).toBe('node outbound budget over its limit');
-  expect(core.limitHits.get('outboundBytes')).toBe(1);
-  expect(core.outbound.total).toBe(queued());
+  expect(inside(core).limitHits.get('outboundBytes')).toBe(1);
+  expect(inside(core).outbound.total).toBe(queued());
 
   // Under the budget nothing more is closed.
-  core.outbound.check();
+  inside(core).outbound.check();
   expect(clients.filter((t) => t.closedWith).length).toBe(1);
   await core.stop();
 });

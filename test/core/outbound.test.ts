@@ -6,12 +6,13 @@ import { MemoryBroker } from '../../src/brokers/memory.js';
 import { jsonCodec, type Codec } from '../../src/protocol/codec.js';
 import { ANONYMOUS } from '../../src/server/auth.js';
 import { parseConfig } from '../../src/server/config.js';
-import { Core } from '../../src/server/core/core.js';
+import type { Core } from '../../src/server/core/index.js';
+import { inside, makeCore, sessionOf } from './harness.js';
 import { FakeTransport } from '../helpers/fake-transport.js';
 
 async function core(limits: Record<string, number>) {
   const config = parseConfig({ limits, namespaces: { '': { history: { size: 100, ttl: 60_000, bytes: 10_000_000 } } } });
-  const c = new Core(config, new MemoryBroker(), pino({ level: 'silent' }));
+  const c = makeCore(config, new MemoryBroker());
   await c.start();
   return c;
 }
@@ -29,10 +30,10 @@ it('closes a session before queueing the frame that would pass its outbound limi
   const limit = 1_000_000;
   const c = await core({ outboundBufferBytes: limit, maxReplyBytes: 400_000, burst: 1_000 });
   // 100 publications of 100 KB: 10 MB of history, as in the attack (scaled down).
-  for (let i = 0; i < 100; i++) await c.hub.publish('big', 'x'.repeat(100_000), undefined, c.namespaces.resolve('big'));
+  for (let i = 0; i < 100; i++) await inside(c).hub.publish('big', 'x'.repeat(100_000), undefined, inside(c).namespaces.resolve('big'));
   const transport = new FakeTransport();
   const codec = countingCodec();
-  const session = c.open(transport, { identity: ANONYMOUS, codec, ip: '127.0.0.1' });
+  const session = sessionOf(c.open(transport, { identity: ANONYMOUS, codec, ip: '127.0.0.1' }));
   // 200 history requests pipelined by a client that never reads.
   for (let id = 1; id <= 200; id++) send(c, session, { type: 'history', id, channel: 'big', limit: 100 });
   await session.whenIdle();
@@ -44,16 +45,16 @@ it('closes a session before queueing the frame that would pass its outbound limi
   expect(replies.length).toBeGreaterThan(0);
   expect(replies.length).toBeLessThan(5);
   expect(codec.encoded).toBeLessThanOrEqual(replies.length + 2);
-  expect(c.limitHits.get('outboundBufferBytes')).toBe(1);
+  expect(inside(c).limitHits.get('outboundBufferBytes')).toBe(1);
   for (const reply of replies) expect(reply.payload.truncated).toBe(true);
   await c.stop();
 });
 
 it('cuts a history reply to maxReplyBytes and says so; a page with since follows on', async () => {
   const c = await core({ maxReplyBytes: 250_000 });
-  for (let i = 0; i < 10; i++) await c.hub.publish('pages', `${i}:${'y'.repeat(100_000)}`, undefined, c.namespaces.resolve('pages'));
+  for (let i = 0; i < 10; i++) await inside(c).hub.publish('pages', `${i}:${'y'.repeat(100_000)}`, undefined, inside(c).namespaces.resolve('pages'));
   const transport = new FakeTransport();
-  const session = c.open(transport, { identity: ANONYMOUS, codec: jsonCodec, ip: '127.0.0.1' });
+  const session = sessionOf(c.open(transport, { identity: ANONYMOUS, codec: jsonCodec, ip: '127.0.0.1' }));
   send(c, session, { type: 'history', id: 1, channel: 'pages', limit: 100 });
   await session.whenIdle();
   const first = transport.frames().find((f) => f.id === 1)!;
@@ -64,7 +65,7 @@ it('cuts a history reply to maxReplyBytes and says so; a page with since follows
   await session.whenIdle();
   const after = transport.frames().find((f) => f.id === 2)!;
   expect(after.payload.publications.map((p: any) => p.offset)).toEqual([1, 2]);
-  expect(c.limitHits.get('maxReplyBytes')).toBe(2);
+  expect(inside(c).limitHits.get('maxReplyBytes')).toBe(2);
   await c.stop();
 });
 
@@ -73,14 +74,14 @@ it('answers at most requestsInFlight requests at once, parks the rest with readi
   let running = 0;
   let peak = 0;
   const release: Array<() => void> = [];
-  c.rpc.register('slow', async () => {
+  inside(c).rpc.register('slow', async () => {
     peak = Math.max(peak, ++running);
     await new Promise<void>((resolve) => release.push(resolve));
     running--;
     return 'done';
   });
   const transport = new FakeTransport();
-  const session = c.open(transport, { identity: ANONYMOUS, codec: jsonCodec, ip: '127.0.0.1' });
+  const session = sessionOf(c.open(transport, { identity: ANONYMOUS, codec: jsonCodec, ip: '127.0.0.1' }));
   for (let id = 1; id <= 50; id++) send(c, session, { type: 'rpc', id, method: 'slow', payload: null });
   await turn();
   expect(running).toBe(4);
@@ -100,12 +101,12 @@ it('drops parked requests of a session that closed, without answering or running
   const c = await core({ requestsInFlight: 1, burst: 1_000 });
   let calls = 0;
   let release = () => {};
-  c.rpc.register('slow', () => {
+  inside(c).rpc.register('slow', () => {
     calls++;
     return new Promise((resolve) => (release = () => resolve('late')));
   });
   const transport = new FakeTransport();
-  const session = c.open(transport, { identity: ANONYMOUS, codec: jsonCodec, ip: '127.0.0.1' });
+  const session = sessionOf(c.open(transport, { identity: ANONYMOUS, codec: jsonCodec, ip: '127.0.0.1' }));
   for (let id = 1; id <= 5; id++) send(c, session, { type: 'rpc', id, method: 'slow', payload: null });
   c.closed(session, 1006, '');
   release();

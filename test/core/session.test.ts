@@ -7,20 +7,21 @@ import { MemoryBroker } from '../../src/brokers/memory.js';
 import { jsonCodec } from '../../src/protocol/codec.js';
 import { ANONYMOUS } from '../../src/server/auth.js';
 import { parseConfig, type ConfigInput } from '../../src/server/config.js';
-import { Core } from '../../src/server/core/core.js';
+import type { Core } from '../../src/server/core/index.js';
+import { inside, makeCore, sessionOf } from './harness.js';
 import { FakeTransport } from '../helpers/fake-transport.js';
 import { SlowAnswers } from '../helpers/slow-broker.js';
 
 async function core(input: ConfigInput, options: { clock?: () => number; slow?: boolean } = {}) {
   const broker = options.slow ? new SlowAnswers(new MemoryBroker()) : new MemoryBroker();
-  const c = new Core(parseConfig(input), broker, pino({ level: 'silent' }), options.clock);
+  const c = makeCore(parseConfig(input), broker, options.clock);
   await c.start();
   return c;
 }
 
 function client(c: Core) {
   const transport = new FakeTransport();
-  const session = c.open(transport, { identity: ANONYMOUS, codec: jsonCodec, ip: '127.0.0.1' });
+  const session = sessionOf(c.open(transport, { identity: ANONYMOUS, codec: jsonCodec, ip: '127.0.0.1' }));
   const send = (frame: unknown) => c.message(session, Buffer.from(JSON.stringify(frame)), false);
   return { transport, session, send };
 }
@@ -56,7 +57,7 @@ it('limits bytes as well as messages: large frames past the byte bucket are refu
   const replies = () => transport.frames().filter((f) => f.type === 'reply').sort((a, b) => a.id - b.id);
   expect(replies().map((f) => (f.ok ? 'ok' : f.error.code))).toEqual(['ok', 'ok', 'rate_limited']);
   expect(replies()[2]!.error.message).toBe('message or byte rate over its limit; slow down');
-  expect(c.limitHits.get('bytesPerSecond')).toBe(1);
+  expect(inside(c).limitHits.get('bytesPerSecond')).toBe(1);
   // Two seconds refill 200,000 bytes: the debt of the refused frame first.
   now += 2_000;
   send({ type: 'publish', id: 4, channel: 'bulk', payload: big });
@@ -70,14 +71,14 @@ it('limits bytes as well as messages: large frames past the byte bucket are refu
 
 it('catches up in order: replayed, then buffered, then live publications, each once, while history answers are slow', async () => {
   const c = await core({ namespaces: { '': { history: { size: 1_000, ttl: 60_000 } } } }, { slow: true });
-  const ns = c.namespaces.resolve('feed');
-  for (let i = 1; i <= 20; i++) await c.hub.publish('feed', i, undefined, ns);
+  const ns = inside(c).namespaces.resolve('feed');
+  for (let i = 1; i <= 20; i++) await inside(c).hub.publish('feed', i, undefined, ns);
   const { transport, session, send } = client(c);
-  const epoch = (await c.hub.history('feed', ns, 0)).epoch!;
+  const epoch = (await inside(c).hub.history('feed', ns, 0)).epoch!;
   send({ type: 'subscribe', id: 1, channel: 'feed', since: { epoch, offset: 5 } });
   // Publications keep coming while the subscribe waits on the broker's answers.
   for (let i = 21; i <= 40; i++) {
-    await c.hub.publish('feed', i, undefined, ns);
+    await inside(c).hub.publish('feed', i, undefined, ns);
     await turn();
   }
   await session.whenIdle();
@@ -93,14 +94,14 @@ it('catches up in order: replayed, then buffered, then live publications, each o
 
 it('closes a slow consumer with 4008 at the threshold, before queueing the frame that passes it', async () => {
   const c = await core({ limits: { outboundBufferBytes: 10_000, maxReplyBytes: 5_000 } });
-  const ns = c.namespaces.resolve('fast');
+  const ns = inside(c).namespaces.resolve('fast');
   const { transport, send } = client(c);
   send({ type: 'subscribe', id: 1, channel: 'fast' });
   await turn();
   const frameSize = Buffer.byteLength(JSON.stringify({ type: 'message', channel: 'fast', offset: 1, payload: 'x'.repeat(1_000) }));
   let published = 0;
   while (transport.closedWith === null && published < 100) {
-    await c.hub.publish('fast', 'x'.repeat(1_000), undefined, ns);
+    await inside(c).hub.publish('fast', 'x'.repeat(1_000), undefined, ns);
     published++;
   }
   expect(transport.closedWith?.code).toBe(4008);

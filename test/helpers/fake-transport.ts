@@ -1,6 +1,6 @@
 // A Transport with no socket behind it, for driving the core directly: it
 // records what is sent and never drains, like a client that stopped reading.
-import type { Transport } from '../../src/server/core/transport.js';
+import type { Transport } from '../../src/server/core/index.js';
 
 export class FakeTransport implements Transport {
   readonly sent: Array<string | Uint8Array> = [];

@@ -48,7 +48,7 @@ describe('a long reason', () => {
       const closed = await new Promise<{ code: number; reason: string }>((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
       expect(closed.code).toBe(4003);
       expect(closed.reason).toBe(fitCloseReason(message));
-      await expect.poll(() => srv!.server.core.sessions.size).toBe(0);
+      await expect.poll(() => srv!.server.operations.stats().connections).toBe(0);
       await srv.close();
       srv = null;
     }
@@ -66,7 +66,7 @@ describe('a long reason', () => {
     });
     expect(await res.json()).toEqual({ disconnected: 1 });
     expect(await client.closed).toEqual({ code: 4003, reason: fitCloseReason(reason) });
-    await expect.poll(() => srv!.server.core.sessions.size).toBe(0);
+    await expect.poll(() => srv!.server.operations.stats().connections).toBe(0);
     expect(await srv.server.presence('room')).toEqual({ clients: [] });
   });
 

@@ -7,6 +7,7 @@ import { afterEach, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { Duplex } from 'node:stream';
 import { startServer, type TestServer } from '../helpers/server.js';
+import { sessionsOf } from '../helpers/sessions.js';
 
 const THRESHOLD = 64 * 1024;
 // Held bytes must stay past the bounds after the kernel's socket buffers (a
@@ -39,7 +40,7 @@ async function fillHeld(s: TestServer) {
     ws.send(JSON.stringify({ type: 'subscribe', id: i + 1, channel: `ticker:${i}` }));
     await answered;
   }
-  const session = [...s.server.core.sessions.values()][0]!;
+  const session = sessionsOf(s.server)[0]!;
   const tcp = (ws as unknown as { _socket: Duplex })._socket;
   tcp.pause();
   for (let n = 0; !session.subscriptions.get('ticker:0')?.held; n++) {

@@ -32,7 +32,7 @@ it('a subscribe whose hook answers after the client left leaves no presence, joi
   leaving.send({ type: 'subscribe', id: 1, channel: 'team:a' });
   await called;
   await leaving.close();
-  await expect.poll(() => srv!.server.core.sessions.size).toBe(1);
+  await expect.poll(() => srv!.server.operations.stats().connections).toBe(1);
   release();
 
   // The same user again: its subscribe is the first join the watcher sees, and its leave takes the user out.
@@ -46,7 +46,7 @@ it('a subscribe whose hook answers after the client left leaves no presence, joi
   await watcher.next((f) => f.type === 'leave' && f.payload.user === 'ghost');
   expect((await watcher.ok({ type: 'presence', channel: 'team:a' })).clients.map((c: { user: string }) => c.user)).toEqual(['watcher']);
   expect(watcher.frames.filter((f) => f.type === 'join' && f.payload.user === 'ghost')).toHaveLength(1);
-  const stats = srv.server.core.hub.stats;
+  const stats = srv.server.operations.stats();
   expect(stats.subscriptions).toBe(1);
   await watcher.close();
 });

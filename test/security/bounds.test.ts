@@ -6,6 +6,7 @@ import { MemoryBroker } from '../../src/brokers/memory.js';
 import { RawClient } from '../helpers/raw-client.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 import { SECRET, sign } from '../helpers/tokens.js';
+import { limitHits, sessionsOf } from '../helpers/sessions.js';
 
 let srv: TestServer | null = null;
 afterEach(async () => {
@@ -13,11 +14,6 @@ afterEach(async () => {
   srv = null;
 });
 
-async function limitHits(url: string, limit: string): Promise<number> {
-  const text = await (await fetch(`${url}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith(`switchboard_limit_hits_total{limit="${limit}"}`));
-  return line ? Number(line.split(' ').pop()) : 0;
-}
 
 /** A payload like the attack's: `[{},{},...]` of about `bytes` bytes, cheap to send and costly to hold as objects. */
 const emptyObjects = (bytes: number) => Array.from({ length: Math.floor(bytes / 3) }, () => ({}));
@@ -34,7 +30,7 @@ it('bounds history by bytes per channel and per node, however much is published'
   for (let i = 0; i < 10; i++) await attacker.ok({ type: 'publish', channel: 'solo', payload: emptyObjects(30_000) });
   const solo = await attacker.ok({ type: 'history', channel: 'solo', limit: 100 });
   expect(solo.publications.map((p: any) => p.offset)).toEqual([6, 7, 8, 9, 10]);
-  expect(await limitHits(srv.url, "historyBytesPerChannel")).toBe(5);
+  expect(await limitHits(srv.server, "historyBytesPerChannel")).toBe(5);
   // 25 channels x 10 publications of ~30 KB: 7.5 MB offered, against 300 KB for the node.
   for (let round = 0; round < 10; round++) {
     await Promise.all(Array.from({ length: 25 }, (_, c) => attacker.ok({ type: 'publish', channel: `big${c}`, payload: emptyObjects(30_000) })));
@@ -46,7 +42,7 @@ it('bounds history by bytes per channel and per node, however much is published'
   const page = await reader.ok({ type: 'history', channel: 'big24', limit: 100 });
   expect(page.publications.length).toBeGreaterThan(0);
   expect(page.publications.at(-1).offset).toBe(10);
-  expect(await limitHits(srv.url, 'historyBytes')).toBeGreaterThan(0);
+  expect(await limitHits(srv.server, 'historyBytes')).toBeGreaterThan(0);
   // Recovery from an evicted position says so.
   const resumed = await reader.ok({ type: 'subscribe', channel: 'big24', since: { epoch: page.epoch, offset: 1 } });
   expect(resumed.recovered).toBe(false);
@@ -60,7 +56,7 @@ it('reading channels that have no state creates none', async () => {
   const name = (i: number) => `${'n'.repeat(240)}${i}`;
   await Promise.all(Array.from({ length: 500 }, (_, i) => client.ok({ type: 'history', channel: name(i), limit: 100 })));
   expect(broker.channelCount).toBe(0);
-  expect(srv.server.core.hub.localChannelCount()).toBe(0);
+  expect(srv.server.operations.stats().channels).toBe(0);
   await client.close();
 });
 
@@ -70,7 +66,7 @@ it('bounds subscriptions per connection with forbidden, counted', async () => {
   for (let i = 0; i < 10; i++) await client.ok({ type: 'subscribe', channel: `s${i}` });
   const refused = await client.request({ type: 'subscribe', channel: 's10' });
   expect(refused.error).toEqual({ code: 'forbidden', message: 'at most 10 subscriptions per connection' });
-  expect(await limitHits(srv.url, 'subscriptionsPerConnection')).toBe(1);
+  expect(await limitHits(srv.server, 'subscriptionsPerConnection')).toBe(1);
   await client.ok({ type: 'unsubscribe', channel: 's0' });
   await client.ok({ type: 'subscribe', channel: 's10' });
   await client.close();
@@ -92,8 +88,8 @@ it('closes a client that never reads with 4008 before its queue passes the limit
     for (let i = 0; i < 60; i++) reader.send({ type: "history", id: i, channel: "heavy", limit: 100 });
   }
   // They never read our close frame either: the server has closed them once the hits are counted.
-  await expect.poll(() => limitHits(srv!.url, 'outboundBufferBytes'), { timeout: 10_000 }).toBe(20);
-  const sessions = [...srv.server.core.sessions.values()];
+  await expect.poll(() => limitHits(srv!.server, 'outboundBufferBytes'), { timeout: 10_000 }).toBe(20);
+  const sessions = sessionsOf(srv.server);
   expect(sessions.map((s) => s.closeCode)).toEqual(Array(20).fill(4008));
   // What each holds stays under the limit: the frame that would pass it was never queued.
   for (const session of sessions) expect(session.bufferedAmount).toBeLessThanOrEqual(limit);

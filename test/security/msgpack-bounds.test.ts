@@ -6,7 +6,7 @@ import { DecodeError, ExtData, decode, encode } from '@msgpack/msgpack';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { findMapValue, scanMsgpack } from '../../src/protocol/msgpack-bounds.js';
-import { nestedDeeperThan } from '../../src/server/core/envelope.js';
+import { nestedDeeperThan } from '../../src/protocol/depth.js';
 
 const key = fc.string({ maxLength: 8 }).filter((k) => k !== '__proto__');
 const leaf = fc.oneof(

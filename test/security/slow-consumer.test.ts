@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { RawClient } from '../helpers/raw-client.js';
 import { startServer, type TestServer } from '../helpers/server.js';
+import { sessionOf } from '../helpers/sessions.js';
 
 const LIMIT = 512 * 1024;
 const FRAME = 64 * 1024;
@@ -59,7 +60,7 @@ it('closes the subscriber that stopped reading with 4008, and nobody else misses
   );
   // From here on the slow client reads nothing: its socket is paused.
   (slow.ws as any)._socket.pause();
-  const slowSession = srv.server.core.sessions.get(slowId)!;
+  const slowSession = sessionOf(srv.server, slowId);
 
   const payload = 'p'.repeat(FRAME);
   const slowest = () => Math.min(...progress);

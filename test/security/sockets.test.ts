@@ -16,6 +16,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createServer, type SwitchboardServer } from '../../src/server/index.js';
 import { RawClient } from '../helpers/raw-client.js';
 import { startServer, type TestServer } from '../helpers/server.js';
+import { limitHits } from '../helpers/sessions.js';
 
 const UPGRADE_HEADERS =
   'Host: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n' +
@@ -123,7 +124,7 @@ describe('sockets the server refuses are destroyed, not half-closed', () => {
     expect(accepted).toHaveLength(50);
     await within(allClosed(accepted), 5_000, 'server-side close');
     expect(await openConnections(httpServer)).toBe(baseline);
-    expect(srv.server.core.limitHits.get('handshakeTimeout')).toBe(50);
+    expect(await limitHits(srv.server, 'handshakeTimeout')).toBe(50);
   });
 
   it('refused upgrades hold no slot and are closed by the server', async () => {
@@ -153,7 +154,7 @@ describe('sockets the server refuses are destroyed, not half-closed', () => {
     client.socket.write(`GET /ws HTTP/1.1\r\n${UPGRADE_HEADERS}\r\n`);
     await within(client.ended, 5_000, 'refusal');
     expect(parseAnswer(client.text()).status).toBe(429);
-    expect(srv.server.core.limitHits.get('connectionsPerIp')).toBe(1);
+    expect(await limitHits(srv.server, 'connectionsPerIp')).toBe(1);
     await first.close();
 
     const full = await started({ limits: { maxConnections: 1 } });
@@ -162,7 +163,7 @@ describe('sockets the server refuses are destroyed, not half-closed', () => {
     turnedAway.socket.write(`GET /ws HTTP/1.1\r\n${UPGRADE_HEADERS}\r\n`);
     await within(turnedAway.ended, 5_000, 'refusal');
     expect(parseAnswer(turnedAway.text()).status).toBe(503);
-    expect(full.server.core.limitHits.get('maxConnections')).toBe(1);
+    expect(await limitHits(full.server, 'maxConnections')).toBe(1);
     await only.close();
   });
 });
@@ -193,7 +194,7 @@ describe('pending connections per address', () => {
     const extra = await rawConnect(port);
     await within(extra.ended, 2_000, 'the connection past the cap to be dropped');
     expect(extra.text()).toBe('');
-    expect(server.core.limitHits.get('pendingConnectionsPerIp')).toBe(hits);
+    expect(await limitHits(server, 'pendingConnectionsPerIp')).toBe(hits);
     for (const client of held) expect(client.socket.closed).toBe(false);
     // The server accepted the five, and the extra only to count and destroy it.
     expect(accepted.length).toBe(6);
@@ -267,7 +268,7 @@ describe('pending connections over TLS', () => {
     const clients: RawClient[] = [];
     for (let i = 0; i < 4; i++) clients.push(await RawClient.connect(srv.wsUrl.replace(/^wss?/, 'wss'), { ca }));
     for (const client of clients) expect(await client.alive()).toBe(true);
-    expect(srv.server.core.limitHits.get('pendingConnectionsPerIp')).toBe(0);
+    expect(await limitHits(srv.server, 'pendingConnectionsPerIp')).toBe(0);
     for (const client of clients) await client.close();
   });
 });

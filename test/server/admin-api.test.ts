@@ -12,7 +12,6 @@ import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RedisBroker } from '../../src/brokers/redis.js';
 import { createServer } from '../../src/server/index.js';
-import { RecentDisconnects } from '../../src/server/core/recent-disconnects.js';
 import { RawClient } from '../helpers/raw-client.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 import { REDIS_URL, requireService } from '../helpers/services.js';
@@ -133,18 +132,11 @@ describe('GET /api/channels and /api/disconnects', () => {
     let list: any[] = [];
     while (list.length < 2 && Date.now() < deadline) list = (await get(s, '/api/disconnects')).body.disconnects;
     expect(list.map(({ user, code, reason, by, node }) => ({ user, code, reason, by, node }))).toEqual([
-      { user: 'alice', code: 4003, reason: 'admin said so', by: 'server', node: s.server.core.nodeId },
-      { user: 'bob', code: 1000, reason: 'bye', by: 'client', node: s.server.core.nodeId },
+      { user: 'alice', code: 4003, reason: 'admin said so', by: 'server', node: s.server.operations.nodeId },
+      { user: 'bob', code: 1000, reason: 'bye', by: 'client', node: s.server.operations.nodeId },
     ]);
     expect((await get(s, '/api/disconnects?limit=1')).body.disconnects).toHaveLength(1);
     expect((await get(s, '/api/disconnects?limit=101')).status).toBe(400);
-  });
-
-  it('keeps only the last entries of its ring', () => {
-    const ring = new RecentDisconnects(3);
-    for (let i = 0; i < 5; i++) ring.add({ at: String(i), node: 'n', client: `c${i}`, user: null, code: 1000, reason: '', by: 'client' });
-    expect(ring.newest().map((d) => d.client)).toEqual(['c4', 'c3', 'c2']);
-    expect(ring.newest(2).map((d) => d.client)).toEqual(['c4', 'c3']);
   });
 });
 
@@ -176,6 +168,6 @@ describe.runIf(redis)('across two nodes on Redis', () => {
       { channel: 'shared', subscribers: 3, local: 1 },
       { channel: 'only-a', subscribers: 1, local: 1 },
     ]);
-    expect(disconnects).toMatchObject([{ user: 'b3', code: 1000, reason: 'leaving b', node: b.server.core.nodeId }]);
+    expect(disconnects).toMatchObject([{ user: 'b3', code: 1000, reason: 'leaving b', node: b.server.operations.nodeId }]);
   });
 });

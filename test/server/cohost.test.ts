@@ -11,6 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { connect } from '../../src/client/node.js';
 import { createServer, type ServerOptions, type SwitchboardServer } from '../../src/server/index.js';
 import { upgradeRequest } from '../helpers/http.js';
+import { limitHits } from '../helpers/sessions.js';
 
 const cleanups: Array<() => unknown> = [];
 afterEach(async () => {
@@ -108,7 +109,7 @@ describe('attach() and other upgrade listeners', () => {
     cleanups.push(() => sockets.forEach((ws) => ws.terminate()));
     // Five open WebSockets of the app's from one address; plain HTTP still gets through.
     expect((await fetch(`${app.url}/healthz`)).status).toBe(200);
-    expect(app.switchboard.core.limitHits.get('pendingConnectionsPerIp')).toBe(0);
+    expect(await limitHits(app.switchboard, 'pendingConnectionsPerIp')).toBe(0);
   });
 });
 
@@ -220,10 +221,10 @@ describe('slow requests on an attached server', () => {
     const answer = await rawExchange(app.port, 'GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\n');
     expect(answer).toMatch(/^HTTP\/1\.1 408 /);
     expect(answer).toContain('{"error":{"code":"timeout"');
-    expect(app.switchboard.core.limitHits.get('handshakeTimeout')).toBe(1);
+    expect(await limitHits(app.switchboard, 'handshakeTimeout')).toBe(1);
     const large = await rawExchange(app.port, `GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
     expect(large).toMatch(/^HTTP\/1\.1 431 /);
-    expect(app.switchboard.core.limitHits.get('headerSize')).toBe(1);
+    expect(await limitHits(app.switchboard, 'headerSize')).toBe(1);
   });
 
   it('warns at attach when the app server waits longer for headers, and leaves its settings alone', async () => {

@@ -105,20 +105,20 @@ it.runIf(available)('counts three nodes in /api/nodes and /api/stats, then two o
 
   const { nodes } = await api(b, '/api/nodes');
   const aId = clients.find((x) => x.welcome.payload.client === onA)!.welcome.payload.server as string;
-  const ids = [aId, b.server.core.nodeId, c.server.core.nodeId];
+  const ids = [aId, b.server.operations.nodeId, c.server.operations.nodeId];
   expect(nodes.map((n: any) => n.node).sort()).toEqual([...ids].sort());
   expect(nodes.find((n: any) => n.node === aId)).toMatchObject({ address: new URL(a.url).host, version: expect.any(String), startedAt: expect.any(String) });
   const stats = await api(c, '/api/stats');
   expect(stats.totals.nodes).toBe(3);
   expect(stats.nodes.map((n: any) => n.node).sort()).toEqual([...ids].sort());
   // This node's figures are live; the others' are as of their last renewal.
-  expect(stats.nodes.find((n: any) => n.node === c.server.core.nodeId).connections).toBe(1);
+  expect(stats.nodes.find((n: any) => n.node === c.server.operations.nodeId).connections).toBe(1);
 
   a.child.kill('SIGKILL');
   // The leave says A's lease lapsed and was cleaned up.
   await watcher.next((f) => f.type === 'leave' && f.payload.client === onA, NODE_TTL * 3);
   for (const server of [b, c]) {
-    expect((await api(server, '/api/nodes')).nodes.map((n: any) => n.node).sort()).toEqual([b.server.core.nodeId, c.server.core.nodeId].sort());
+    expect((await api(server, '/api/nodes')).nodes.map((n: any) => n.node).sort()).toEqual([b.server.operations.nodeId, c.server.operations.nodeId].sort());
     const after = await api(server, '/api/stats');
     expect(after.totals.nodes).toBe(2);
     expect(after.nodes).toHaveLength(2);

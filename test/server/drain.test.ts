@@ -4,6 +4,7 @@ import { expect, it } from 'vitest';
 import { upgradeRequest } from '../helpers/http.js';
 import { RawClient } from '../helpers/raw-client.js';
 import { startServer } from '../helpers/server.js';
+import { sessionsOf } from '../helpers/sessions.js';
 
 it('close() drains: 1001 to every client, then the port is released', async () => {
   const srv = await startServer();
@@ -68,9 +69,9 @@ it('drains without blocking the event loop: slices of sessions, 503 and /metrics
   srv.server.rpc('hold', () => new Promise((done) => (release = () => done('ok'))));
   const holder = clients[0]!;
   const held = holder.request({ type: 'rpc', method: 'hold', payload: null });
-  await expect.poll(() => [...srv.server.core.sessions.values()].some((s) => s.inflight > 0)).toBe(true);
+  await expect.poll(() => sessionsOf(srv.server).some((s) => s.inflight > 0)).toBe(true);
 
-  const sessions = [...srv.server.core.sessions.values()];
+  const sessions = sessionsOf(srv.server);
   const closedCount = () => sessions.filter((s) => s.closed).length;
   let mostPerTurn = 0;
   let sampling = true;

@@ -3,7 +3,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import { expect, it } from 'vitest';
-import { createServer, type ConnectionInfo } from '../../src/server/index.js';
+import { createServer, type ClientContext } from '../../src/server/index.js';
 import { RawClient } from '../helpers/raw-client.js';
 
 it('serves WebSockets on an existing http.Server next to the app routes', async () => {
@@ -20,7 +20,7 @@ it('serves WebSockets on an existing http.Server next to the app routes', async 
   expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
 
   const events: string[] = [];
-  const disconnected = new Promise<[ConnectionInfo, number, string]>((resolve) =>
+  const disconnected = new Promise<[ClientContext, number, string]>((resolve) =>
     switchboard.onDisconnect((info, code, reason) => resolve([info, code, reason])),
   );
   switchboard.onConnect((info) => events.push(`connect ${info.client}`));

@@ -5,6 +5,20 @@ import { upgradeRequest } from '../helpers/http.js';
 import { RawClient } from '../helpers/raw-client.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 import { SECRET, sign } from '../helpers/tokens.js';
+import WebSocket from 'ws';
+import { decode } from '@msgpack/msgpack';
+
+/** The welcome frame a MessagePack client gets at `url`. */
+function msgpackWelcome(url: string): Promise<{ payload: Record<string, unknown> }> {
+  const ws = new WebSocket(url, 'switchboard.v1.msgpack');
+  return new Promise((resolve, reject) => {
+    ws.once('message', (data: Buffer) => {
+      resolve(decode(data) as { payload: Record<string, unknown> });
+      ws.close();
+    });
+    ws.once('error', reject);
+  });
+}
 
 let open: TestServer;
 let closedShop: TestServer;
@@ -200,7 +214,9 @@ describe('the welcome frame', () => {
       const client = await RawClient.connect(url);
       const { client: id, user } = client.welcome.payload;
       users.push(user);
-      expect(client.welcome).toEqual(JSON.parse(JSON.stringify(open.server.core.welcome(id, user))));
+      // The MessagePack welcome is the whole frame encoded: the JSON one, built from a cached tail, must say the same.
+      const whole = await msgpackWelcome(url);
+      expect(client.welcome).toEqual({ ...whole, payload: { ...whole.payload, client: id, user } });
       await client.close();
     }
     expect(users).toEqual([null, 'wel"come\u2028', null]);

@@ -32,8 +32,8 @@ it('terminates a client that stops answering, and it leaves its channels', async
   expect(await reported).toEqual([1006, 'heartbeat timeout']);
   // Terminated without a close frame: the client sees an abnormal closure.
   expect(closed.code).toBe(1006);
-  await expect.poll(() => srv.server.core.sessions.size).toBe(0);
-  expect(srv.server.core.hub.localChannelCount()).toBe(0);
+  await expect.poll(() => srv.server.operations.stats().connections).toBe(0);
+  expect(srv.server.operations.stats().channels).toBe(0);
 });
 
 it('counts an application ping as a sign of life', async () => {

@@ -9,6 +9,7 @@ import type { SwitchboardServer } from '../../src/server/index.js';
 import { upgradeRequest } from '../helpers/http.js';
 import { RawClient } from '../helpers/raw-client.js';
 import { startServer, type TestServer } from '../helpers/server.js';
+import { sessionsOf } from '../helpers/sessions.js';
 
 let srv: TestServer | null = null;
 let logged: string[] = [];
@@ -27,7 +28,7 @@ async function start(setup: (server: SwitchboardServer) => void, options: Record
 
 /** Nothing is stranded: no session left in the core once clients are gone, and close() returns at once. */
 async function nothingStranded(s: TestServer): Promise<void> {
-  await expect.poll(() => s.server.core.sessions.size).toBe(0);
+  await expect.poll(() => s.server.operations.stats().connections).toBe(0);
   const started = Date.now();
   await s.close();
   srv = null;
@@ -110,7 +111,7 @@ it('holds frames sent before the welcome until the connect hooks have decided, t
   ws.on('message', (data) => frames.push(JSON.parse(String(data))));
   await new Promise((resolve) => ws.once('open', resolve));
   ws.send(JSON.stringify({ type: 'publish', id: 1, channel: 'early', payload: 'first' }));
-  await expect.poll(() => s.server.core.sessions.size).toBe(1);
+  await expect.poll(() => s.server.operations.stats().connections).toBe(1);
   expect(frames).toEqual([]);
   release();
   await expect.poll(() => frames.length).toBe(2);
@@ -138,7 +139,7 @@ describe('subscribe', () => {
     expect(clients).toEqual([{ client: client.welcome.payload.client, user: null, info: { seat: client.welcome.payload.client.slice(0, 4) } }]);
     expect(logged.some((l) => l.includes('hook bug') && l.includes(client.welcome.payload.client))).toBe(true);
     // Nothing held for the refused ones.
-    expect([...s.server.core.sessions.values()][0]!.subscriptions.size).toBe(1);
+    expect(sessionsOf(s.server)[0]!.subscriptions.size).toBe(1);
     await client.close();
     await nothingStranded(s);
   });

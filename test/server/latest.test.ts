@@ -8,6 +8,7 @@ import WebSocket from 'ws';
 import type { Skipped } from '../../src/client/index.js';
 import { connect } from '../../src/client/node.js';
 import { startServer, type TestServer } from '../helpers/server.js';
+import { sessionOf } from '../helpers/sessions.js';
 
 const THRESHOLD = 64 * 1024;
 const PAD = 'x'.repeat(8 * 1024);
@@ -54,7 +55,7 @@ it('keeps a paused subscriber, gives it the newest on resume with what it skippe
   });
   subscription.on('skipped', (event) => skipped.push(event));
   await subscription.ready;
-  const session = srv.server.core.sessions.get(slow.session!.client)!;
+  const session = sessionOf(srv.server, slow.session!.client);
   const tcp = (slow as any).socket._socket;
   tcp.pause();
 

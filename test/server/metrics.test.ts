@@ -5,6 +5,7 @@ import WebSocket from 'ws';
 import { SwitchboardError } from '../../src/protocol/codes.js';
 import { RawClient } from '../helpers/raw-client.js';
 import { startServer, type TestServer } from '../helpers/server.js';
+import { sessionsOf } from '../helpers/sessions.js';
 
 /** /metrics as `name{labels}` -> value. */
 async function scrape(srv: TestServer): Promise<Map<string, number>> {
@@ -72,7 +73,7 @@ describe('connections', () => {
     await json.close();
     await disconnected;
     const byServer = new Promise((resolve) => msgpack.once('close', resolve));
-    expect(await srv.server.disconnect({ client: [...srv.server.core.sessions.keys()].at(-1)! }, 4000, "bye")).toBe(1);
+    expect(await srv.server.disconnect({ client: sessionsOf(srv.server).at(-1)!.id }, 4000, "bye")).toBe(1);
     await byServer;
     const after = await scrape(srv);
     expect(after.get('switchboard_connections{subprotocol="switchboard.v1.json"}')).toBe(before.get('switchboard_connections{subprotocol="switchboard.v1.json"}') ?? 0);

@@ -13,6 +13,7 @@ import { SUBPROTOCOL_MSGPACK } from '../../src/protocol/frames.js';
 import { msgpackCodec } from '../../src/protocol/msgpack.js';
 import { RawClient } from '../helpers/raw-client.js';
 import { startServer, type TestServer } from '../helpers/server.js';
+import { sessionOf } from '../helpers/sessions.js';
 
 const LIMIT = 256 * 1024;
 const history = { size: 1_000, ttl: 600_000 };
@@ -29,11 +30,11 @@ afterAll(() => Promise.all([srv.close(), deflating.close()]));
 
 /** Publish `count` payloads in this very turn: the memory broker fans out synchronously. */
 function burst(server: TestServer, channel: string, count: number, payload: (i: number) => unknown): void {
-  for (let i = 0; i < count; i++) void server.server.core.publish(channel, payload(i));
+  for (let i = 0; i < count; i++) void server.server.operations.publish(channel, payload(i));
 }
 
 function session(server: TestServer, client: RawClient) {
-  return server.server.core.sessions.get(client.welcome.payload.client)!;
+  return sessionOf(server.server, client.welcome.payload.client);
 }
 
 /** Wait until `client` holds `count` messages of `channel`, or fail after the deadline. */
@@ -82,7 +83,7 @@ describe('a close in the same turn as a burst', () => {
 it('a slow consumer is cut mid-burst with 4008 before its queue passes the limit, and nothing is queued after', async () => {
   const slow = await RawClient.connect(srv.wsUrl);
   await slow.ok({ type: 'subscribe', channel: 'sc' });
-  const framesOut = () => srv.server.core.traffic.framesOut;
+  const framesOut = () => srv.server.operations.telemetry.traffic.framesOut;
   const before = framesOut();
   const payload = 'p'.repeat(10_000);
   // The whole burst is 4x the limit and is queued in one turn, while the socket is corked.

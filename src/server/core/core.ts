@@ -1,46 +1,41 @@
-// The transport-free heart of a server: it is handed connections that passed
-// the handshake, and their frames, pongs and closes. It owns the sessions, the
-// hub, request dispatch and heartbeats. Nothing here knows about HTTP or `ws`.
+// The transport-free heart of a server, behind one door: it is handed
+// connections that passed the handshake (open), their frames, pongs and closes,
+// and is started, drained and stopped. Everything an application, the HTTP
+// API or a test may ask of it goes through `operations`. It owns the sessions,
+// the hub, request dispatch and heartbeats; nothing here knows about HTTP or `ws`.
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { Broker, NodeRecord } from '../../brokers/broker.js';
-import { BrokerWatch } from './broker-watch.js';
-import { Tally, type Traffic } from './tally.js';
-import { TimedBroker } from './timed-broker.js';
-import { VERSION } from '../version.js';
+import type { Broker } from '../../brokers/broker.js';
 import { jsonCodec, type Codec } from '../../protocol/codec.js';
-import type { ClientFrame, WelcomeFrame } from '../../protocol/frames.js';
-import { Control, CONTROL_CHANNEL, type Command, type Target } from './control.js';
 import { CloseCode, SwitchboardError } from '../../protocol/codes.js';
-import type { Identity } from '../auth.js';
-import { TokenVerifier } from '../auth.js';
+import type { ClientRequest, WelcomeFrame } from '../../protocol/frames.js';
+import type { NodeStats } from '../../protocol/stats.js';
+import type { Identity, TokenVerifier } from '../auth.js';
 import type { Config } from '../config.js';
+import type { LimitHits } from '../limit-hits.js';
+import { loggable } from '../logger.js';
+import { VERSION } from '../version.js';
+import { BrokerWatch } from './broker-watch.js';
+import { Control, CONTROL_CHANNEL, type Command, type Target } from './control.js';
 import { Dispatcher } from './dispatch.js';
 import { parseBinaryFrame, parseTextFrame } from './envelope.js';
 import { Heartbeat } from './heartbeat.js';
-import { Hooks, type ClientContext } from './hooks.js';
+import { HookChain } from './hooks.js';
 import { Hub } from './hub.js';
-import { LimitHits } from '../limit-hits.js';
-import { loggable } from '../logger.js';
 import { Namespaces } from './namespaces.js';
+import { LEASE_LIST_SIZE, Operations, type CoreTelemetry } from './operations.js';
 import { OutboundBudget } from './outbound-budget.js';
 import { RateMeter } from './rate-meter.js';
 import { RecentDisconnects } from './recent-disconnects.js';
 import { RpcRegistry } from './rpc.js';
 import { Session } from './session.js';
+import { Tally, type Traffic } from '../tally.js';
+import { TimedBroker } from './timed-broker.js';
 import type { Transport } from './transport.js';
+import { UserIndex } from './user-index.js';
 
 /** Sessions closed per turn of the event loop during a drain. */
 const DRAIN_SLICE = 500;
-/**
- * How many of its busiest channels and newest disconnects a node puts in its
- * lease, for the cluster views of /api/channels and /api/disconnects: enough
- * for a dashboard, small enough to rewrite every nodeTtl / 4.
- */
-export const LEASE_LIST_SIZE = 20;
-
-/** Who a connection is, as hooks and listeners see it. */
-export type ConnectionInfo = ClientContext;
 
 export interface OpenParams {
   identity: Identity;
@@ -48,72 +43,91 @@ export interface OpenParams {
   ip: string;
 }
 
+/** A connection as the transport holds it: handed back to the core with each of its events. */
+export interface Connection {
+  readonly id: string;
+}
+
+/** What the core is built from; the server facade makes each of them. */
+export interface CoreDeps {
+  config: Config;
+  broker: Broker;
+  logger: Logger;
+  verifier: TokenVerifier;
+  /** Where every bound a client runs into is counted (the server's own too). */
+  limitHits: LimitHits;
+  /** The clock of rate limits; tests of the core pass their own. */
+  clock?: () => number;
+}
+
 export class Core {
-  readonly sessions = new Map<string, Session>();
-  readonly namespaces: Namespaces;
-  readonly hub: Hub;
-  readonly rpc: RpcRegistry;
-  readonly verifier: TokenVerifier;
-  readonly nodeId = randomUUID();
-  readonly hooks: Hooks;
+  /** Everything outside the core may ask of it: the application, the HTTP API, `serve`, the tests. */
+  readonly operations: Operations;
+  private readonly config: Config;
+  private readonly broker: Broker;
+  private readonly logger: Logger;
+  private readonly limitHits: LimitHits;
+  private readonly clock: () => number;
+  private readonly nodeId = randomUUID();
+  private readonly sessions = new Map<string, Session>();
+  /** user -> that user's sessions here, for commands aimed at a user. */
+  private readonly users = new UserIndex();
+  private readonly namespaces: Namespaces;
+  private readonly hub: Hub;
+  private readonly rpc: RpcRegistry;
+  private readonly hooks: HookChain;
   private readonly dispatcher: Dispatcher;
   /** Commands that reach every node (server-side subscribe, unsubscribe, disconnect). */
-  readonly control: Control;
+  private readonly control: Control;
   private readonly heartbeat: Heartbeat;
   /** The node's bound on bytes queued for clients, all together. */
-  readonly outbound: OutboundBudget;
+  private readonly outbound: OutboundBudget;
   /** Frames received, publications and deliveries per second, for /api/stats. */
-  readonly rates = new RateMeter(() => ({
+  private readonly rates = new RateMeter(() => ({
     received: this.counters.received,
     publications: this.hub.stats.publications,
     delivered: this.hub.stats.delivered,
   }));
-  readonly counters = { received: 0, bytesIn: 0, rateLimited: 0, badRequests: 0 };
+  private readonly counters = { received: 0, bytesIn: 0, rateLimited: 0, badRequests: 0 };
   /** Frames and bytes sent, added to by every session. */
-  readonly traffic: Traffic = { framesOut: 0, bytesOut: 0 };
+  private readonly traffic: Traffic = { framesOut: 0, bytesOut: 0 };
   /** Open connections by subprotocol. */
-  readonly bySubprotocol = new Map<string, number>();
+  private readonly bySubprotocol = new Map<string, number>();
   /** Closed connections by close code and by who closed ('server' or 'client'). */
-  readonly closes = new Tally();
+  private readonly closes = new Tally();
   /** This node's last 100 disconnects, for the admin view. */
-  readonly recentDisconnects = new RecentDisconnects(100);
-  /** Refused handshakes by HTTP status and error code (the server counts them). */
-  readonly refusals = new Tally();
+  private readonly recentDisconnects = new RecentDisconnects(100);
   /** The broker as the hub uses it: timed, for /metrics. */
-  readonly timedBroker: TimedBroker;
-  readonly brokerWatch: BrokerWatch;
-  readonly startedAt = Date.now();
+  private readonly timedBroker: TimedBroker;
+  private readonly brokerWatch: BrokerWatch;
+  private readonly startedAt = Date.now();
   /** Where this node listens (host:port), once it does; null when attached to another server. */
-  address: string | null = null;
-  /** Each bound a client ran into, for /metrics. */
-  readonly limitHits = new LimitHits();
+  private address: string | null = null;
   private emptyWaiters: Array<() => void> = [];
   /** The JSON welcome after its `user`, the same for every client. */
   private welcomeTail: string | null = null;
   /** Subscriptions of closed sessions still being removed (presence, leave events). */
   private readonly cleanups = new Set<Promise<void>>();
 
-  constructor(
-    readonly config: Config,
-    readonly broker: Broker,
-    readonly logger: Logger,
-    /** The clock of rate limits; tests of the core pass their own. */
-    private readonly clock: () => number = Date.now,
-  ) {
+  constructor({ config, broker, logger, verifier, limitHits, clock = Date.now }: CoreDeps) {
+    this.config = config;
+    this.broker = broker;
+    this.logger = logger;
+    this.limitHits = limitHits;
+    this.clock = clock;
     this.rpc = new RpcRegistry(config.rpcTimeout);
-    this.hooks = new Hooks(config.hookTimeout);
+    this.hooks = new HookChain(config.hookTimeout);
     this.namespaces = new Namespaces(config.namespaces);
-    this.verifier = new TokenVerifier(config);
     this.timedBroker = new TimedBroker(broker);
     this.brokerWatch = new BrokerWatch(broker, logger);
-    this.hub = new Hub(this.timedBroker, this.namespaces, config.limits, this.limitHits, config.idempotencyWindow, (error, what) =>
+    this.hub = new Hub(this.timedBroker, this.namespaces, config.limits, limitHits, config.idempotencyWindow, (error, what) =>
       this.logger.warn({ err: loggable(error) }, `${what} failed`),
     );
-    this.dispatcher = new Dispatcher(this.hub, this.namespaces, this.rpc, this.verifier, logger, config.limits.maxReplyBytes, this.hooks);
+    this.dispatcher = new Dispatcher(this.hub, this.namespaces, this.rpc, verifier, logger, config.limits.maxReplyBytes, this.hooks);
     this.control = new Control(broker, this.nodeId, (command) => this.applyControl(command), config.brokerTimeout, (error) =>
       this.logger.warn({ err: loggable(error) }, 'control command failed'),
     );
-    this.outbound = new OutboundBudget(() => this.sessions.values(), config.limits.outboundBytes, this.limitHits);
+    this.outbound = new OutboundBudget(() => this.sessions.values(), config.limits.outboundBytes, limitHits);
     this.heartbeat = new Heartbeat(
       () => this.sessions.values(),
       config.heartbeat.interval,
@@ -123,6 +137,36 @@ export class Core {
         session.terminate('heartbeat timeout');
       },
     );
+    this.operations = new Operations({
+      nodeId: this.nodeId,
+      config,
+      broker: this.timedBroker,
+      hub: this.hub,
+      namespaces: this.namespaces,
+      control: this.control,
+      rpc: this.rpc,
+      hooks: this.hooks,
+      recentDisconnects: this.recentDisconnects,
+      sessions: this.sessions,
+      telemetry: this.telemetry(),
+      stats: () => this.stats(),
+    });
+  }
+
+  private telemetry(): CoreTelemetry {
+    return {
+      counters: this.counters,
+      traffic: this.traffic,
+      closes: this.closes,
+      tallies: this.hub.tallies,
+      connectionsBySubprotocol: () => this.bySubprotocol,
+      outboundBytes: () => this.outbound.total,
+      channels: () => this.hub.localChannelCount(),
+      subscriptions: () => this.hub.stats.subscriptions,
+      brokerOutages: () => this.brokerWatch.outages,
+      observeRpc: (observer) => (this.rpc.observer = observer),
+      observeBroker: (observer) => (this.timedBroker.observer = observer),
+    };
   }
 
   async start(): Promise<void> {
@@ -138,11 +182,13 @@ export class Core {
 
   /**
    * Register this node in the broker, with a lease renewed until stop()
-   * (docs/scaling.md, "Nodes and ghosts"). After start, once the address is known.
+   * (docs/scaling.md, "Nodes and ghosts"). After start, once the address
+   * where it serves is known (null when attached to an application's server).
    */
-  async joinCluster(): Promise<void> {
+  async announce(address: string | null): Promise<void> {
+    this.address = address;
     await this.broker.registerNode({
-      describe: () => this.nodeRecord(),
+      describe: () => this.stats(),
       onOrphans: (channel, entries, left) => {
         this.logger.info({ channel, clients: entries.length }, 'removed presence of a dead node');
         this.hub.announceOrphans(channel, entries, left).catch((error: unknown) => {
@@ -154,11 +200,10 @@ export class Core {
   }
 
   /** What this node says about itself in its lease and in /api/stats (docs/protocol.md, "HTTP API"). */
-  nodeRecord(): NodeRecord {
+  private stats(): NodeStats {
     return {
       node: this.nodeId,
       address: this.address,
-      // Workers of one `serve --workers` share an address: the pid tells them apart.
       pid: process.pid,
       version: VERSION,
       startedAt: new Date(this.startedAt).toISOString(),
@@ -171,7 +216,6 @@ export class Core {
         publications: this.hub.stats.publications,
         delivered: this.hub.stats.delivered,
       },
-      /** Per second, over the last 10 seconds. */
       rates: this.rates.rates(),
       uptime: Math.round((Date.now() - this.startedAt) / 1000),
       busiest: this.hub.busiestChannels(LEASE_LIST_SIZE),
@@ -194,14 +238,15 @@ export class Core {
    * have, its frames wait. A refusal closes it with the code its error maps to
    * (docs/protocol.md "Hooks"); then it is greeted.
    */
-  open(transport: Transport, params: OpenParams): Session {
+  open(transport: Transport, params: OpenParams): Connection {
     const session = new Session(randomUUID(), params.identity, params.codec, transport, this.config.limits, params.ip, this.limitHits, this.traffic, this.clock);
     this.sessions.set(session.id, session);
+    this.users.add(session);
     const protocol = params.codec.subprotocol;
     this.bySubprotocol.set(protocol, (this.bySubprotocol.get(protocol) ?? 0) + 1);
     // Debug, not info: at thousands of connects a second a line each costs more than the handshake.
     this.logger.debug({ client: session.id, user: session.user, ip: session.ip, protocol: params.codec.subprotocol }, 'connect');
-    if (this.hooks.connect.length === 0) {
+    if (!this.hooks.has('connect')) {
       this.greet(session);
     } else {
       session.ready = false;
@@ -213,12 +258,8 @@ export class Core {
     return session;
   }
 
-  private async runConnectHooks(session: Session): Promise<void> {
-    const client = session.context();
-    for (const hook of this.hooks.connect) {
-      if (session.closed) return;
-      await this.hooks.run('connect', () => hook(client));
-    }
+  private runConnectHooks(session: Session): Promise<void> {
+    return this.hooks.connect(session.context(), () => !session.closed);
   }
 
   private refuseConnection(session: Session, error: unknown): void {
@@ -247,7 +288,7 @@ export class Core {
   }
 
   /** The welcome frame (docs/protocol.md, "Connecting"). */
-  welcome(client: string, user: string | null): WelcomeFrame {
+  private welcome(client: string, user: string | null): WelcomeFrame {
     const { limits, heartbeat } = this.config;
     return {
       type: 'welcome',
@@ -266,7 +307,8 @@ export class Core {
   }
 
   /** One frame arrived. */
-  message(session: Session, data: Buffer, isBinary: boolean): void {
+  message(connection: Connection, data: Buffer, isBinary: boolean): void {
+    const session = connection as Session;
     session.lastSeen = Date.now();
     if (session.closed) return;
     this.counters.received++;
@@ -341,7 +383,7 @@ export class Core {
     if (!session.closed) session.pauseReading(session.parked.length > 0);
   }
 
-  private run(session: Session, frame: ClientFrame, heavy: boolean): void {
+  private run(session: Session, frame: ClientRequest, heavy: boolean): void {
     session.inflight++;
     if (heavy) session.readsInFlight++;
     this.dispatcher
@@ -354,13 +396,15 @@ export class Core {
       });
   }
 
-  pong(session: Session): void {
-    session.lastSeen = Date.now();
+  pong(connection: Connection): void {
+    (connection as Session).lastSeen = Date.now();
   }
 
   /** The transport closed, for whatever reason. */
-  closed(session: Session, peerCode: number, peerReason: string): void {
+  closed(connection: Connection, peerCode: number, peerReason: string): void {
+    const session = connection as Session;
     if (!this.sessions.delete(session.id)) return;
+    this.users.remove(session);
     // A slow or vanished peer never answers our close frame (ws reports 1006):
     // what the logs and hooks need is the code and reason this server gave.
     const code = session.closeCode ?? peerCode;
@@ -383,24 +427,14 @@ export class Core {
     if (this.sessions.size === 0) for (const wake of this.emptyWaiters.splice(0)) wake();
   }
 
-  /** Resolves true once no session is left, or false after `timeoutMs`. */
-  whenEmpty(timeoutMs: number): Promise<boolean> {
-    if (this.sessions.size === 0) return Promise.resolve(true);
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => resolve(false), timeoutMs);
-      this.emptyWaiters.push(() => {
-        clearTimeout(timer);
-        resolve(true);
-      });
-    });
-  }
-
   /**
    * Shut down without blocking the event loop: every session refuses new
    * requests at once; then, a slice at a time, each is closed with `code` once
-   * the requests it had already received are answered.
+   * the requests it had already received are answered. Those still open after
+   * `graceMs` are dropped, a slice at a time.
    */
-  async drainSessions(code: number, reason: string): Promise<void> {
+  async drain(code: number, reason: string, graceMs: number): Promise<void> {
+    const deadline = Date.now() + graceMs;
     const sessions = [...this.sessions.values()];
     for (const session of sessions) session.draining = true;
     for (let i = 0; i < sessions.length; i += DRAIN_SLICE) {
@@ -409,30 +443,24 @@ export class Core {
       }
       await new Promise((resolve) => setImmediate(resolve));
     }
-  }
-
-  /** Drop every session left, a slice at a time. */
-  async terminateAll(reason: string): Promise<void> {
-    const sessions = [...this.sessions.values()];
-    for (let i = 0; i < sessions.length; i += DRAIN_SLICE) {
-      for (const session of sessions.slice(i, i + DRAIN_SLICE)) session.terminate(reason);
+    if (await this.whenEmpty(Math.max(0, deadline - Date.now()))) return;
+    const left = [...this.sessions.values()];
+    for (let i = 0; i < left.length; i += DRAIN_SLICE) {
+      for (const session of left.slice(i, i + DRAIN_SLICE)) session.terminate('drain grace period over');
       await new Promise((resolve) => setImmediate(resolve));
     }
   }
 
-  /** A publication by the server (the library or the HTTP API): allowed on every namespace, without a `from`. */
-  publish(channel: string, payload: unknown, options: { idempotencyKey?: string } = {}): Promise<number | null> {
-    return this.hub.publish(channel, payload, undefined, this.namespaces.resolve(channel), options);
-  }
-
-  /** Close this node's sessions of a user or a single client; how many. */
-  disconnectLocal(target: Target, code: number, reason: string): number {
-    let count = 0;
-    for (const session of this.matching(target)) {
-      session.close(code, reason);
-      count++;
-    }
-    return count;
+  /** Resolves true once no session is left, or false after `timeoutMs`. */
+  private whenEmpty(timeoutMs: number): Promise<boolean> {
+    if (this.sessions.size === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), timeoutMs);
+      this.emptyWaiters.push(() => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
   }
 
   /** Apply a control command to this node's sessions; how many it touched. */
@@ -453,7 +481,9 @@ export class Core {
             return 1;
           }
           if (session.subscriptions.has(channel)) return 0;
-          await this.hub.subscribe(session, channel, undefined, (result) => session.send({ type: 'subscribed', ...result }), { byServer: true });
+          // The server's own subscription: the namespace must exist, its rules do not apply.
+          const namespace = this.namespaces.resolve(channel);
+          await this.hub.subscribe(session, channel, namespace, undefined, (result) => session.send({ type: 'subscribed', ...result }));
           return 1;
         } catch (error) {
           this.logger.warn({ err: loggable(error), client: session.id, channel }, `server-side ${command.op} failed`);
@@ -465,22 +495,19 @@ export class Core {
   }
 
   /** This node's open sessions of a user or a single client. */
-  matching(target: Target): Session[] {
+  private matching(target: Target): Session[] {
     if ('client' in target) {
       const session = this.sessions.get(target.client);
       return session && !session.closed && session.ready ? [session] : [];
     }
-    return [...this.sessions.values()].filter((s) => s.user === target.user && !s.closed && s.ready);
+    return this.users.sessionsOf(target.user).filter((s) => !s.closed && s.ready);
   }
 
   /** Disconnect listeners: each runs whatever the others do; a failure is logged, never fatal. */
   private notifyDisconnect(session: Session, code: number, reason: string): void {
-    const client = session.context();
-    for (const hook of this.hooks.disconnect) {
-      this.hooks.run('disconnect', () => hook(client, code, reason)).catch((error: unknown) => {
-        this.logger.error({ err: loggable(error), client: session.id }, 'disconnect hook failed');
-      });
-    }
+    this.hooks.disconnect(session.context(), code, reason, (error: unknown) => {
+      this.logger.error({ err: loggable(error), client: session.id }, 'disconnect hook failed');
+    });
   }
 }
 
@@ -496,7 +523,7 @@ function closeCodeLabel(code: number, by: 'server' | 'client'): string {
 }
 
 /** Reads whose reply can be as large as limits.maxReplyBytes. */
-function isRead(frame: ClientFrame): boolean {
+function isRead(frame: ClientRequest): boolean {
   return frame.type === 'history' || frame.type === 'presence';
 }
 

@@ -3,17 +3,15 @@
 // The application's subscribe and publish hooks decide before the hub acts.
 import type { Logger } from 'pino';
 import { SwitchboardError } from '../../protocol/codes.js';
-import type { ClientFrame } from '../../protocol/frames.js';
+import { DEFAULT_HISTORY_LIMIT, type ClientRequest } from '../../protocol/frames.js';
 import type { TokenVerifier } from '../auth.js';
-import type { Hooks } from './hooks.js';
+import type { HookChain } from './hooks.js';
 import type { Hub } from './hub.js';
 import { loggable } from '../logger.js';
 import { namespaceOf } from '../../protocol/channels.js';
 import type { Namespaces } from './namespaces.js';
 import type { RpcRegistry } from './rpc.js';
 import type { Session } from './session.js';
-
-const DEFAULT_HISTORY_LIMIT = 100;
 
 export class Dispatcher {
   constructor(
@@ -23,10 +21,10 @@ export class Dispatcher {
     private readonly verifier: TokenVerifier,
     private readonly logger: Logger,
     private readonly maxReplyBytes: number,
-    private readonly hooks: Hooks,
+    private readonly hooks: HookChain,
   ) {}
 
-  async handle(session: Session, frame: ClientFrame): Promise<void> {
+  async handle(session: Session, frame: ClientRequest): Promise<void> {
     // A request parked or read after its session closed has no one to answer.
     if (session.closed) return;
     try {
@@ -42,20 +40,14 @@ export class Dispatcher {
     }
   }
 
-  private async route(session: Session, frame: ClientFrame): Promise<void> {
+  private async route(session: Session, frame: ClientRequest): Promise<void> {
     switch (frame.type) {
-      case 'ping':
-        session.send(frame.id === undefined ? { type: 'pong' } : { type: 'pong', id: frame.id });
-        return;
       case 'subscribe': {
-        this.namespaces.checkSubscribe(session.identity, frame.channel);
-        let info: unknown = session.identity.info;
-        for (const hook of this.hooks.subscribe) {
-          if (session.closed) return;
-          const decided = await this.hooks.run('subscribe', () => hook(session.context(), frame.channel));
-          if (decided && 'info' in decided) info = decided.info;
-        }
-        await this.hub.subscribe(session, frame.channel, frame.since, (result) => session.reply(frame.id, result), { info, ...(frame.exclude ? { exclude: frame.exclude } : {}) });
+        // Checked once, before any hook is asked: the hub trusts the namespace it is given.
+        const namespace = this.namespaces.checkSubscribe(session.identity, frame.channel);
+        const info = await this.hooks.subscribe(session.context(), frame.channel, session.identity.info, () => !session.closed);
+        const options = { info, ...(frame.exclude ? { exclude: frame.exclude } : {}) };
+        await this.hub.subscribe(session, frame.channel, namespace, frame.since, (result) => session.reply(frame.id, result), options);
         return;
       }
       case 'unsubscribe':
@@ -68,11 +60,7 @@ export class Dispatcher {
           frame.channel,
           session.subscriptions.has(frame.channel),
         );
-        let payload = await this.hooks.checkPublication(namespaceOf(frame.channel), frame.channel, frame.payload);
-        for (const hook of this.hooks.publish) {
-          const decided = await this.hooks.run('publish', () => hook(session.context(), frame.channel, payload));
-          if (decided && 'payload' in decided) payload = decided.payload;
-        }
+        const payload = await this.hooks.publish(session.context(), namespaceOf(frame.channel), frame.channel, frame.payload);
         const from = { client: session.id, user: session.user };
         const { idempotencyKey, exclude } = frame;
         const offset = await this.hub.publish(frame.channel, payload, from, namespace, { idempotencyKey, exclude });
@@ -80,8 +68,7 @@ export class Dispatcher {
         return;
       }
       case 'rpc': {
-        const context = { client: session.id, user: session.user, info: session.identity.info };
-        session.reply(frame.id, await this.rpc.call(frame.method, frame.payload, context));
+        session.reply(frame.id, await this.rpc.call(frame.method, frame.payload, session.context()));
         return;
       }
       case 'presence': {

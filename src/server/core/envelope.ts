@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { isValidChannelName } from '../../protocol/channels.js';
 import type { Codec } from '../../protocol/codec.js';
 import { SUBPROTOCOL_MSGPACK, type ClientFrame, type RequestId } from '../../protocol/frames.js';
+import { MAX_DEPTH, nestedDeeperThan, tooDeep } from '../../protocol/depth.js';
 import { findMapValue, scanMsgpack } from '../../protocol/msgpack-bounds.js';
 import type { LimitName } from '../limit-hits.js';
 
@@ -131,34 +132,6 @@ function quickFrame(type: string, record: Record<string, unknown>): ClientFrame 
   }
 }
 
-/**
- * Frames nested deeper than this are refused before parsing: V8 parses very
- * deep JSON, but cannot serialise it again for subscribers or history.
- */
-export const MAX_DEPTH = 64;
-
-/** Deepest nesting of arrays and objects in JSON text, ignoring brackets inside strings. */
-export function jsonDepth(text: string): number {
-  let depth = 0;
-  let deepest = 0;
-  let inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (inString) {
-      if (c === 0x5c) i++; // backslash: skip the escaped character
-      else if (c === 0x22) inString = false;
-    } else if (c === 0x22) inString = true;
-    else if (c === 0x5b || c === 0x7b) deepest = Math.max(deepest, ++depth);
-    else if (c === 0x5d || c === 0x7d) depth--;
-  }
-  return deepest;
-}
-
-/** True when JSON text nests deeper than MAX_DEPTH (text shorter than twice that cannot). */
-export function tooDeep(text: string): boolean {
-  return text.length > 2 * MAX_DEPTH && jsonDepth(text) > MAX_DEPTH;
-}
-
 /** Parse a text frame: depth, JSON, then shape. */
 export function parseTextFrame(text: string): ParsedFrame {
   if (tooDeep(text)) return { ok: false, message: `frame is nested deeper than ${MAX_DEPTH} levels`, limit: 'maxDepth' };
@@ -169,18 +142,6 @@ export function parseTextFrame(text: string): ParsedFrame {
     return { ok: false, message: 'frame is not valid JSON' };
   }
   return parseClientFrame(value);
-}
-
-/** True when arrays and objects in `value` nest deeper than `max`; stops as soon as they do. */
-export function nestedDeeperThan(value: unknown, max: number): boolean {
-  const stack: Array<[unknown, number]> = [[value, 0]];
-  while (stack.length > 0) {
-    const [item, depth] = stack.pop()!;
-    if (typeof item !== 'object' || item === null || ArrayBuffer.isView(item)) continue;
-    if (depth + 1 > max) return true;
-    for (const child of Object.values(item)) stack.push([child, depth + 1]);
-  }
-  return false;
 }
 
 /** Parse a binary frame with a binary codec (MessagePack): vet, decode, depth, then shape. */

@@ -1,13 +1,16 @@
-// Application hooks: several per event, run in order like middleware, each
-// able to refuse with a contract error (throw a SwitchboardError). Application
-// code is a guest: a hook that throws, rejects or hangs never takes the
-// process down and never strands a session; it fails the one thing it was
-// deciding, and the error is logged with the client id.
+// Application hooks: one `Hooks` type, registered any number of times and run
+// in order like middleware, each able to refuse with a contract error (throw a
+// SwitchboardError). Every hook is called through one path (`callEach`), with
+// the hook timeout, so that a hook living elsewhere (a backend over HTTP) is
+// one more `Hooks` object. Application code is a guest: a hook that throws,
+// rejects or hangs never takes the process down and never strands a session;
+// it fails the one thing it was deciding.
 import type { IncomingMessage } from 'node:http';
 import { SwitchboardError } from '../../protocol/codes.js';
+import type { Identity } from '../auth.js';
 import { validateWith, type StandardSchema } from './standard-schema.js';
 
-/** Who a hook is deciding about. */
+/** Who a connection is: what hooks, RPC handlers and disconnect listeners are told. */
 export interface ClientContext {
   client: string;
   user: string | null;
@@ -27,34 +30,117 @@ export interface Authenticated {
   expiresAt?: number | null;
 }
 
-/**
- * Runs before the upgrade with the HTTP request. Return who the client is to
- * accept it, nothing to leave the decision to the next hook (and finally to
- * the JWT), or throw a SwitchboardError to refuse with its HTTP status.
- */
-export type AuthenticateHook = (req: IncomingMessage) => Authenticated | null | undefined | void | Promise<Authenticated | null | undefined | void>;
-/** Runs after the upgrade, before the welcome; throw to refuse (see docs/protocol.md "Hooks"). */
-export type ConnectHook = (client: ClientContext) => unknown;
-/** Throw to refuse; return `{info}` to show that in the channel's presence for this client. */
-export type SubscribeHook = (client: ClientContext, channel: string) => { info?: unknown } | void | Promise<{ info?: unknown } | void>;
-/** Throw to refuse; return `{payload}` to store and deliver that instead. */
-export type PublishHook = (client: ClientContext, channel: string, payload: unknown) => { payload: unknown } | void | Promise<{ payload: unknown } | void>;
-export type DisconnectHook = (client: ClientContext, code: number, reason: string) => unknown;
+type Maybe<T> = T | null | undefined | void;
 
-export class Hooks {
-  readonly authenticate: AuthenticateHook[] = [];
-  readonly connect: ConnectHook[] = [];
-  readonly subscribe: SubscribeHook[] = [];
-  readonly publish: PublishHook[] = [];
-  readonly disconnect: DisconnectHook[] = [];
+/** Every hook there is; a registration gives any of them. */
+export interface Hooks {
+  /**
+   * Before the upgrade, with the HTTP request. Return who the client is to
+   * accept it, nothing to leave the decision to the next hook (and finally to
+   * the JWT), or throw a SwitchboardError to refuse with its HTTP status.
+   */
+  authenticate?: (req: IncomingMessage) => Maybe<Authenticated> | Promise<Maybe<Authenticated>>;
+  /** After the upgrade, before the welcome; throw to refuse (docs/protocol.md "Hooks"). */
+  connect?: (client: ClientContext) => unknown;
+  /** Throw to refuse; return `{info}` to show that in the channel's presence for this client. */
+  subscribe?: (client: ClientContext, channel: string) => Maybe<{ info?: unknown }> | Promise<Maybe<{ info?: unknown }>>;
+  /** Throw to refuse; return `{payload}` to store and deliver that instead. */
+  publish?: (client: ClientContext, channel: string, payload: unknown) => Maybe<{ payload: unknown }> | Promise<Maybe<{ payload: unknown }>>;
+  /** After a connection closed, with the close code and reason; every one runs, whatever the others do. */
+  disconnect?: (client: ClientContext, code: number, reason: string) => unknown;
+}
+
+export type AuthenticateHook = NonNullable<Hooks['authenticate']>;
+export type ConnectHook = NonNullable<Hooks['connect']>;
+export type SubscribeHook = NonNullable<Hooks['subscribe']>;
+export type PublishHook = NonNullable<Hooks['publish']>;
+export type DisconnectHook = NonNullable<Hooks['disconnect']>;
+
+type HookName = keyof Hooks;
+
+export class HookChain {
+  private readonly chain: Hooks[] = [];
   /** Namespace -> the schema every client publication in it must pass. */
-  readonly publishSchemas = new Map<string, StandardSchema>();
+  private readonly publishSchemas = new Map<string, StandardSchema>();
 
   /** `timeout`: ms a hook may take before it counts as failed. */
-  constructor(readonly timeout: number) {}
+  constructor(private readonly timeout: number) {}
 
-  /** Run one hook with the timeout; its result, or its error. */
-  async run<T>(name: string, call: () => T | Promise<T>): Promise<T> {
+  add(hooks: Hooks): void {
+    this.chain.push(hooks);
+  }
+
+  has(name: HookName): boolean {
+    return this.chain.some((hooks) => hooks[name] !== undefined);
+  }
+
+  setPublishSchema(namespace: string, schema: StandardSchema): void {
+    this.publishSchemas.set(namespace, schema);
+  }
+
+  /** The first identity an authenticate hook gives, or null to leave it to the token. */
+  async authenticate(req: IncomingMessage): Promise<Identity | null> {
+    let identity: Identity | null = null;
+    await this.callEach('authenticate', (hook) => hook(req), (answer) => {
+      if (!answer) return true;
+      identity = { user: answer.user, info: answer.info ?? null, channels: answer.channels ?? [], expiresAt: answer.expiresAt ?? null };
+      return false;
+    });
+    return identity;
+  }
+
+  /** Every connect hook in order, while `open()` holds; the first refusal throws. */
+  async connect(client: ClientContext, open: () => boolean): Promise<void> {
+    await this.callEach('connect', (hook) => hook(client), open);
+  }
+
+  /** The presence info the subscribe hooks leave (the last `{info}` given), while `open()` holds. */
+  async subscribe(client: ClientContext, channel: string, info: unknown, open: () => boolean): Promise<unknown> {
+    await this.callEach('subscribe', (hook) => hook(client, channel), (decided) => {
+      if (decided && 'info' in decided) info = decided.info;
+      return open();
+    });
+    return info;
+  }
+
+  /** The payload after the namespace's schema and every publish hook (each may replace it). */
+  async publish(client: ClientContext, namespace: string, channel: string, payload: unknown): Promise<unknown> {
+    const schema = this.publishSchemas.get(namespace);
+    if (schema) payload = await this.withTimeout('publish schema', () => validateWith(schema, payload, channel));
+    await this.callEach('publish', (hook) => hook(client, channel, payload), (decided) => {
+      if (decided && 'payload' in decided) payload = decided.payload;
+      return true;
+    });
+    return payload;
+  }
+
+  /** Every disconnect listener, each whatever the others do; a failure goes to `onError`. */
+  disconnect(client: ClientContext, code: number, reason: string, onError: (error: unknown) => void): void {
+    for (const hooks of this.chain) {
+      const hook = hooks.disconnect;
+      if (hook) this.withTimeout('disconnect', () => hook(client, code, reason)).catch(onError);
+    }
+  }
+
+  /**
+   * The one call path: each registered hook of `name` in turn, with the
+   * timeout; `next` sees each answer and says whether to go on.
+   */
+  private async callEach<N extends HookName, R>(
+    name: N,
+    call: (hook: NonNullable<Hooks[N]>) => R | Promise<R>,
+    next: (answer: Awaited<R>) => boolean,
+  ): Promise<void> {
+    for (const hooks of this.chain) {
+      const hook = hooks[name];
+      if (hook === undefined) continue;
+      const answer = await this.withTimeout(name, () => call(hook as NonNullable<Hooks[N]>));
+      if (!next(answer)) return;
+    }
+  }
+
+  /** Run one call with the timeout; its result, or its error. */
+  private async withTimeout<T>(name: string, call: () => T | Promise<T>): Promise<Awaited<T>> {
     let timer: NodeJS.Timeout | undefined;
     const expired = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new SwitchboardError('timeout', `the ${name} hook did not answer within ${this.timeout} ms`)), this.timeout);
@@ -65,11 +151,5 @@ export class Hooks {
     } finally {
       clearTimeout(timer);
     }
-  }
-
-  /** Check a client publication against its namespace's schema: bad_request with the schema's message. */
-  async checkPublication(namespace: string, channel: string, payload: unknown): Promise<unknown> {
-    const schema = this.publishSchemas.get(namespace);
-    return schema ? this.run('publish schema', () => validateWith(schema, payload, channel)) : payload;
   }
 }

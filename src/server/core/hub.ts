@@ -20,14 +20,12 @@ import type { Session, Subscription } from './session.js';
 import type { SharedFrame } from './transport.js';
 import { namespaceOf } from '../../protocol/channels.js';
 import type { HistoryPage } from '../../brokers/broker.js';
-import { Tally } from './tally.js';
+import { Tally } from '../tally.js';
 
 /** Publications held for one pending subscription before the session is cut off as too slow. */
 const MAX_PENDING = 10_000;
 
 export interface SubscribeOptions {
-  /** A subscription the server made (the channel's rules do not apply). */
-  byServer?: boolean;
   /** 'self': the client is not sent its own publications (docs/protocol.md, "Excluding the publisher"). */
   exclude?: 'self';
   /** Shown for this client in the channel's presence, instead of the token's info. */
@@ -111,6 +109,8 @@ export class Hub {
   async subscribe(
     session: Session,
     channel: string,
+    /** The channel's namespace, its rules already checked by the caller (the server's own subscriptions skip them). */
+    namespace: NamespaceConfig,
     since: StreamPosition | undefined,
     ready: (result: SubscribeResult) => void,
     options: SubscribeOptions = {},
@@ -118,8 +118,6 @@ export class Hub {
     // A session that went away while a hook decided is past removeSession:
     // anything registered for it now would never be undone.
     if (session.closed) return;
-    // The server's own subscriptions skip the namespace's rules; the namespace must exist.
-    const namespace = options.byServer ? this.namespaces.resolve(channel) : this.namespaces.checkSubscribe(session.identity, channel);
     if (session.subscriptions.has(channel)) {
       throw new SwitchboardError('already_subscribed', `already subscribed to ${channel}`);
     }

@@ -1,9 +1,7 @@
 // Per-second rates of ever-growing counters, averaged over the last few
 // seconds, for /api/stats. One sample a second; reading costs nothing on the
 // hot path, which only increments the counters.
-export type Counters = Record<string, number>;
-
-export class RateMeter {
+export class RateMeter<Counters extends Record<string, number>> {
   private samples: Array<{ at: number; values: Counters }> = [];
   private timer: NodeJS.Timeout | null = null;
 
@@ -36,10 +34,10 @@ export class RateMeter {
     const current = this.read();
     const oldest = this.samples[0];
     const seconds = oldest ? (this.now() - oldest.at) / 1000 : 0;
-    const rates: Counters = {};
+    const rates: Record<string, number> = {};
     for (const [key, value] of Object.entries(current)) {
       rates[key] = seconds > 0 ? Math.round(((value - (oldest!.values[key] ?? 0)) / seconds) * 10) / 10 : 0;
     }
-    return rates;
+    return rates as Counters;
   }
 }

@@ -1,17 +1,8 @@
 // The last disconnects of this node, for the admin view (GET /api/disconnects):
 // a ring of fixed size, so a storm of closes costs no more memory than a calm.
+import type { DisconnectRecord } from '../../protocol/stats.js';
 
-export interface DisconnectRecord {
-  /** ISO 8601. */
-  at: string;
-  node: string;
-  client: string;
-  user: string | null;
-  code: number;
-  reason: string;
-  /** 'server' when this server gave the code, else 'client' (the peer or the network). */
-  by: 'server' | 'client';
-}
+export type { DisconnectRecord };
 
 export class RecentDisconnects {
   private readonly ring: DisconnectRecord[] = [];

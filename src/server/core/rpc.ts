@@ -2,19 +2,13 @@
 // the Standard Schema form (zod, valibot, arktype...), checked before the
 // handler runs so that handlers only ever see valid input.
 import { SwitchboardError } from '../../protocol/codes.js';
+import type { ClientContext } from './hooks.js';
 import { validateWith, type StandardSchema } from './standard-schema.js';
 
 export type { StandardSchema } from './standard-schema.js';
 
-/** Who called an RPC method. */
-export interface RpcContext {
-  client: string;
-  user: string | null;
-  /** The token's `info` claim. */
-  info: unknown;
-}
-
-export type RpcHandler<In = unknown, Out = unknown> = (payload: In, context: RpcContext) => Out | Promise<Out>;
+/** An RPC method's handler, told who called it. */
+export type RpcHandler<In = unknown, Out = unknown> = (payload: In, context: ClientContext) => Out | Promise<Out>;
 
 interface Method {
   handler: RpcHandler<unknown, unknown>;
@@ -43,7 +37,7 @@ export class RpcRegistry {
     this.methods.set(name, { handler: handler as RpcHandler, schema });
   }
 
-  async call(name: string, payload: unknown, context: RpcContext): Promise<unknown> {
+  async call(name: string, payload: unknown, context: ClientContext): Promise<unknown> {
     const started = performance.now();
     const label = this.methods.has(name) ? name : UNKNOWN_METHOD;
     try {
@@ -58,7 +52,7 @@ export class RpcRegistry {
     }
   }
 
-  private async invoke(name: string, payload: unknown, context: RpcContext): Promise<unknown> {
+  private async invoke(name: string, payload: unknown, context: ClientContext): Promise<unknown> {
     const method = this.methods.get(name);
     if (!method) throw new SwitchboardError('not_found', `no RPC method named ${name}`);
     const input = method.schema ? await validateWith(method.schema, payload, name) : payload;

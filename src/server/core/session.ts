@@ -3,12 +3,12 @@
 import type { Codec } from '../../protocol/codec.js';
 import { fitCloseReason } from '../../protocol/close-reason.js';
 import { CloseCode, type ErrorCode } from '../../protocol/codes.js';
-import type { ClientFrame, RequestId, ServerFrame } from '../../protocol/frames.js';
+import type { ClientRequest, RequestId, ServerFrame } from '../../protocol/frames.js';
 import type { Publication } from '../../brokers/broker.js';
 import type { Identity } from '../auth.js';
 import type { ClientContext } from './hooks.js';
 import type { LimitHits } from '../limit-hits.js';
-import type { Traffic } from './tally.js';
+import type { Traffic } from '../tally.js';
 import { RateLimiter, type RateVerdict } from './rate-limiter.js';
 import type { SharedFrame, Transport } from './transport.js';
 
@@ -58,7 +58,7 @@ export class Session {
   /** Of those, reads (history, presence): one at a time. */
   readsInFlight = 0;
   /** Requests received past the in-flight bound, answered in order as earlier ones finish. */
-  readonly parked: ClientFrame[] = [];
+  readonly parked: ClientRequest[] = [];
   /**
    * Bytes of the publications held for this client outside its socket ('latest'
    * namespaces): they count against outboundBufferBytes and the node's budget.

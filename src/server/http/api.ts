@@ -4,12 +4,18 @@ import { timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import { isValidChannelName } from '../../protocol/channels.js';
 import { CloseCode, SwitchboardError } from '../../protocol/codes.js';
-import type { Core } from '../core/core.js';
+import type { Logger } from 'pino';
+import type { Config } from '../config.js';
+import { LEASE_LIST_SIZE, type Operations, type Target } from '../core/index.js';
 import { loggable } from '../logger.js';
 import { readJson, sendError, sendJson } from './respond.js';
-import type { NodeRecord } from '../../brokers/broker.js';
-import { LEASE_LIST_SIZE } from '../core/core.js';
-import type { DisconnectRecord } from '../core/recent-disconnects.js';
+
+/** What the API works with: the core's operations, the config (key, limits), the logger. */
+export interface ApiContext {
+  operations: Operations;
+  config: Config;
+  logger: Logger;
+}
 
 const channel = z.string().refine(isValidChannelName, 'invalid channel name');
 const anyValue = z.custom<unknown>((value) => value !== undefined, 'required');
@@ -44,79 +50,78 @@ function authorized(req: IncomingMessage, apiKey: string | null): boolean {
   return given.length === expected.length && timingSafeEqual(given, expected);
 }
 
-type ApiHandler = (core: Core, req: IncomingMessage, query: URLSearchParams) => Promise<unknown>;
+type ApiHandler = (api: ApiContext, req: IncomingMessage, query: URLSearchParams) => Promise<unknown>;
+
+function body(api: ApiContext, req: IncomingMessage): Promise<unknown> {
+  return readJson(req, api.config.limits.maxPayload);
+}
 
 /** Every API route, by path then method; the paths are all handleRequest claims under /api/. */
 const ROUTES: Record<string, Partial<Record<string, ApiHandler>>> = {
   '/api/publish': {
-    POST: async (core, req) => {
-      const body = parse(publishBody, await readJson(req, core.config.limits.maxPayload));
-      const options = body.idempotencyKey === undefined ? {} : { idempotencyKey: body.idempotencyKey };
-      return { offset: await core.publish(body.channel, body.payload, options) };
+    POST: async (api, req) => {
+      const { channel: name, payload, idempotencyKey } = parse(publishBody, await body(api, req));
+      return { offset: await api.operations.publish(name, payload, idempotencyKey === undefined ? {} : { idempotencyKey }) };
     },
   },
   '/api/broadcast': {
-    POST: async (core, req) => {
-      const body = parse(broadcastBody, await readJson(req, core.config.limits.maxPayload));
-      // Every channel is checked before anything is published.
-      for (const c of body.channels) core.namespaces.resolve(c);
-      const offsets: Record<string, number | null> = {};
-      await Promise.all(
-        body.channels.map(async (c) => {
-          offsets[c] = await core.publish(c, body.payload);
-        }),
-      );
-      return { offsets };
+    POST: async (api, req) => {
+      const { channels, payload } = parse(broadcastBody, await body(api, req));
+      return { offsets: await api.operations.broadcast(channels, payload) };
     },
   },
   '/api/disconnect': {
-    POST: async (core, req) => {
-      const body = parse(disconnectBody, await readJson(req, core.config.limits.maxPayload));
-      const match = body.client !== undefined ? { client: body.client } : { user: body.user! };
-      return { disconnected: await core.control.send({ op: 'disconnect', target: match, code: body.code, reason: body.reason }) };
+    POST: async (api, req) => {
+      const parsed = parse(disconnectBody, await body(api, req));
+      return { disconnected: await api.operations.disconnect(targetOf(parsed), parsed.code, parsed.reason) };
     },
   },
   '/api/subscribe': {
-    POST: async (core, req) => ({ subscribed: await control(core, req, 'subscribe') }),
-  },
-  '/api/unsubscribe': {
-    POST: async (core, req) => ({ unsubscribed: await control(core, req, 'unsubscribe') }),
-  },
-  '/api/presence': {
-    GET: async (core, _req, query) => {
-      const name = parse(channel, query.get('channel') ?? undefined);
-      return core.hub.presence(name, core.namespaces.resolve(name));
+    POST: async (api, req) => {
+      const parsed = parse(controlBody, await body(api, req));
+      return { subscribed: await api.operations.subscribe(targetOf(parsed), parsed.channel) };
     },
   },
+  '/api/unsubscribe': {
+    POST: async (api, req) => {
+      const parsed = parse(controlBody, await body(api, req));
+      return { unsubscribed: await api.operations.unsubscribe(targetOf(parsed), parsed.channel) };
+    },
+  },
+  '/api/presence': {
+    GET: async (api, _req, query) => api.operations.presence(parse(channel, query.get('channel') ?? undefined)),
+  },
   '/api/history': {
-    GET: async (core, _req, query) => {
+    GET: async (api, _req, query) => {
       const name = parse(channel, query.get('channel') ?? undefined);
       const rawLimit = query.get('limit');
-      const limit = rawLimit === null ? 100 : parse(z.coerce.number().int().positive(), rawLimit);
-      const replyLimit = core.config.limits.maxReplyBytes;
+      const limit = rawLimit === null ? undefined : parse(z.coerce.number().int().positive(), rawLimit);
+      const replyLimit = api.config.limits.maxReplyBytes;
       const fits = (result: unknown) => Buffer.byteLength(JSON.stringify(result)) <= replyLimit;
-      return core.hub.history(name, core.namespaces.resolve(name), limit, undefined, fits);
+      return api.operations.history(name, limit === undefined ? { fits } : { limit, fits });
     },
   },
   '/api/nodes': {
-    GET: async (core) => ({ nodes: await liveNodes(core) }),
+    GET: async (api) => ({ nodes: await api.operations.nodes() }),
   },
   '/api/stats': {
-    GET: async (core) => clusterStats(await liveNodes(core)),
+    GET: async (api) => api.operations.clusterStats(),
   },
   '/api/channels': {
-    GET: async (core, _req, query) => {
-      const top = countParam(query, 'top', 10, LEASE_LIST_SIZE);
-      return { channels: busiestChannels(core, await liveNodes(core), top) };
-    },
+    GET: async (api, _req, query) => ({ channels: await api.operations.busiestChannels(countParam(query, 'top', 10, LEASE_LIST_SIZE)) }),
   },
   '/api/disconnects': {
-    GET: async (core, _req, query) => {
-      const limit = countParam(query, 'limit', 100, core.recentDisconnects.capacity);
-      return { disconnects: recentDisconnects(core, await liveNodes(core), limit) };
+    GET: async (api, _req, query) => {
+      const { disconnectsKept } = api.operations;
+      return { disconnects: await api.operations.recentDisconnects(countParam(query, 'limit', disconnectsKept, disconnectsKept)) };
     },
   },
 };
+
+/** The user or the client a body names (the schemas let exactly one through). */
+function targetOf(body: { user?: string | undefined; client?: string | undefined }): Target {
+  return body.client !== undefined ? { client: body.client } : { user: body.user! };
+}
 
 /** A positive whole-number query parameter up to `max`, `fallback` when absent. */
 function countParam(query: URLSearchParams, name: string, fallback: number, max: number): number {
@@ -125,47 +130,6 @@ function countParam(query: URLSearchParams, name: string, fallback: number, max:
   const parsed = z.coerce.number().int().positive().max(max).safeParse(raw);
   if (!parsed.success) throw new SwitchboardError('bad_request', `${name}: a whole number from 1 to ${max}`);
   return parsed.data;
-}
-
-interface ChannelCount {
-  channel: string;
-  subscribers: number;
-}
-
-/**
- * The busiest channels of the cluster: each node's busiest (this node's live,
- * the others' from their lease), added up by channel. A channel outside a
- * node's own top LEASE_LIST_SIZE is not counted there, so the figures are a
- * floor for channels low on the list (docs/protocol.md, "The admin view").
- */
-function busiestChannels(core: Core, nodes: NodeRecord[], top: number): Array<ChannelCount & { local: number }> {
-  const local = new Map(core.hub.busiestChannels(LEASE_LIST_SIZE).map((c) => [c.channel, c.subscribers]));
-  const totals = new Map(local);
-  for (const node of nodes) {
-    if (node.node === core.nodeId) continue;
-    for (const c of (node.busiest as ChannelCount[] | undefined) ?? []) totals.set(c.channel, (totals.get(c.channel) ?? 0) + c.subscribers);
-  }
-  return [...totals]
-    .map(([channel, subscribers]) => ({ channel, subscribers, local: local.get(channel) ?? 0 }))
-    .sort((a, b) => b.subscribers - a.subscribers || a.channel.localeCompare(b.channel))
-    .slice(0, top);
-}
-
-/** This node's last disconnects and the newest of each other node (from its lease), newest first. */
-function recentDisconnects(core: Core, nodes: NodeRecord[], limit: number): DisconnectRecord[] {
-  const all = core.recentDisconnects.newest();
-  for (const node of nodes) {
-    if (node.node !== core.nodeId) all.push(...((node.disconnects as DisconnectRecord[] | undefined) ?? []));
-  }
-  return all.sort((a, b) => b.at.localeCompare(a.at)).slice(0, limit);
-}
-
-/** A server-side subscribe or unsubscribe, on every node; how many connections it reached. */
-async function control(core: Core, req: IncomingMessage, op: 'subscribe' | 'unsubscribe'): Promise<number> {
-  const body = parse(controlBody, await readJson(req, core.config.limits.maxPayload));
-  const target = body.client !== undefined ? { client: body.client } : { user: body.user! };
-  core.namespaces.resolve(body.channel);
-  return core.control.send({ op, target, channel: body.channel });
 }
 
 /** One of the API's paths (any method): claimed by handleRequest, everything else under /api/ is the app's. */
@@ -178,55 +142,24 @@ export function isApiPath(route: string): boolean {
  * is 404. Each call is logged with its method, path (never the query or
  * headers), status and duration.
  */
-export async function handleApi(core: Core, req: IncomingMessage, res: ServerResponse, route: string, query: URLSearchParams): Promise<void> {
+export async function handleApi(api: ApiContext, req: IncomingMessage, res: ServerResponse, route: string, query: URLSearchParams): Promise<void> {
   const started = performance.now();
   try {
-    if (!authorized(req, core.config.apiKey)) {
-      const why = core.config.apiKey ? 'a valid "Authorization: apikey <key>" header is required' : 'the HTTP API is off: no API key is configured';
+    if (!authorized(req, api.config.apiKey)) {
+      const why = api.config.apiKey ? 'a valid "Authorization: apikey <key>" header is required' : 'the HTTP API is off: no API key is configured';
       throw new SwitchboardError('forbidden', why);
     }
     const handler = ROUTES[route]?.[req.method ?? ''];
     if (!handler) throw new SwitchboardError('not_found', `no API route ${req.method} ${route}`);
-    sendJson(res, 200, await handler(core, req, query));
+    sendJson(res, 200, await handler(api, req, query));
   } catch (error) {
     if (error instanceof SwitchboardError) sendError(res, error.code, error.message);
     else {
-      core.logger.error({ err: loggable(error), method: req.method, path: route }, 'api call failed');
+      api.logger.error({ err: loggable(error), method: req.method, path: route }, 'api call failed');
       sendError(res, 'internal', 'internal error');
     }
   } finally {
     const durationMs = Math.round((performance.now() - started) * 10) / 10;
-    core.logger.info({ method: req.method, path: route, status: res.statusCode, durationMs, ip: req.socket.remoteAddress }, 'api call');
+    api.logger.info({ method: req.method, path: route, status: res.statusCode, durationMs, ip: req.socket.remoteAddress }, 'api call');
   }
-}
-
-/**
- * The nodes with a live lease, this one with its figures as of now, the others
- * as of their last renewal (every nodeTtl / 4), oldest first.
- */
-async function liveNodes(core: Core): Promise<NodeRecord[]> {
-  const others = (await core.broker.nodes()).filter((record) => record.node !== core.nodeId);
-  const nodes = [core.nodeRecord(), ...others];
-  return nodes.sort((a, b) => String(a.startedAt).localeCompare(String(b.startedAt)));
-}
-
-/** Cluster totals (sums over the live nodes) and each node's figures. */
-function clusterStats(nodes: NodeRecord[]) {
-  const sum = (read: (node: NodeRecord) => unknown) => nodes.reduce((total, node) => total + (Number(read(node)) || 0), 0);
-  const sums = (field: 'messages' | 'rates') => {
-    const keys = new Set(nodes.flatMap((node) => Object.keys((node[field] as Record<string, number> | undefined) ?? {})));
-    return Object.fromEntries(
-      [...keys].map((key) => [key, Math.round(sum((node) => (node[field] as Record<string, number> | undefined)?.[key]) * 10) / 10]),
-    );
-  };
-  return {
-    totals: {
-      nodes: nodes.length,
-      connections: sum((node) => node.connections),
-      subscriptions: sum((node) => node.subscriptions),
-      messages: sums('messages'),
-      rates: sums('rates'),
-    },
-    nodes,
-  };
 }

@@ -1,7 +1,7 @@
 // Small helpers for JSON answers and bodies on Node's http module.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { SwitchboardError, type ErrorCode } from '../../protocol/codes.js';
-import { MAX_DEPTH, tooDeep } from '../core/envelope.js';
+import { MAX_DEPTH, tooDeep } from '../../protocol/depth.js';
 
 const STATUS: Record<ErrorCode, number> = {
   bad_request: 400,

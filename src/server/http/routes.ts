@@ -4,8 +4,10 @@
 // else is not claimed, so an app embedding Switchboard keeps its own routes,
 // /api/users included.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Core } from '../core/core.js';
-import type { MetricsView } from '../server.js';
+import type { Logger } from 'pino';
+import type { Config } from '../config.js';
+import type { Operations } from '../core/index.js';
+import type { MetricsView } from '../metrics.js';
 import { isAdminPath, serveAdmin } from './admin-page.js';
 import { handleApi, isApiPath } from './api.js';
 import { isBrowserClientPath, serveBrowserClient, serveDemoPage } from './browser-client.js';
@@ -13,7 +15,9 @@ import { sendError, sendJson } from './respond.js';
 import { BAD_TARGET_MESSAGE, parseTarget } from './target.js';
 
 export interface RouteContext {
-  core: Core;
+  operations: Operations;
+  config: Config;
+  logger: Logger;
   metrics: MetricsView;
   isReady: () => boolean;
   /**
@@ -32,7 +36,7 @@ export async function handleRoute(ctx: RouteContext, req: IncomingMessage, res: 
     return true;
   }
   const { pathname } = url;
-  const { path, httpPrefix } = ctx.core.config;
+  const { path, httpPrefix } = ctx.config;
   // The WebSocket path is absolute, as upgrades see it: the prefix is for HTTP routes.
   if (pathname === path) {
     sendError(res, 'bad_request', 'this endpoint expects a WebSocket upgrade');
@@ -53,12 +57,12 @@ export async function handleRoute(ctx: RouteContext, req: IncomingMessage, res: 
     res.end(text);
   } else if (isBrowserClientPath(route)) {
     await serveBrowserClient(route, res);
-  } else if (isAdminPath(route) && ctx.core.config.apiKey) {
+  } else if (isAdminPath(route) && ctx.config.apiKey) {
     // Without a key the API answers 403 to everything: the page would be
     // useless, and an app's own /admin keeps its path.
     await serveAdmin(route, res);
   } else if (isApiPath(route)) {
-    await handleApi(ctx.core, req, res, route, url.searchParams);
+    await handleApi(ctx, req, res, route, url.searchParams);
   } else {
     return false;
   }

@@ -11,7 +11,7 @@ import { BrokerHost } from '../../brokers/ipc-host.js';
 import { childEndpoint, type IpcEndpoint, type IpcMessage } from '../../brokers/ipc-endpoint.js';
 import type { Config } from '../config.js';
 import { createLogger, type Logger } from '../logger.js';
-import { memoryBrokerOptions } from '../server.js';
+import { memoryBrokerOptions } from '../default-broker.js';
 import type { FromPrimary, FromWorker, MetricsJson } from './messages.js';
 
 /** How long the primary waits for each worker's metrics before it merges what it has. */
