@@ -1,6 +1,8 @@
-// The one interface every broker implements (memory, Redis, NATS). The broker is
-// the only part of Switchboard that knows whether other nodes exist: it carries
-// publications and presence events between nodes and keeps channel history.
+// The one interface every broker implements: memory, Redis, and the workers'
+// IPC broker (there is no NATS broker: the `nats` config key is reserved and
+// refused). The broker is the only part of Switchboard that knows whether
+// other nodes exist: it carries publications and presence events between nodes
+// and keeps channel history.
 import type { ClientIdentity, PresenceEntry, StreamPosition } from '../protocol/frames.js';
 
 /**
@@ -101,7 +103,7 @@ export interface NodeLease {
 }
 
 export interface Broker {
-  /** A short name for logs and /api/stats ("memory", "redis", "nats"). */
+  /** A short name for logs and /api/stats ("memory", "redis", "workers"). */
   readonly name: string;
   /** Connect and start delivering events of subscribed channels to `handler`. */
   start(handler: ChannelEventHandler): Promise<void>;

@@ -4,10 +4,10 @@
 import { readFileSync } from 'node:fs';
 import { ConfigError } from '../server/config.js';
 import { parseCommand, UsageError, type Command } from './args.js';
-import { bench } from './bench.js';
+import { bench } from './bench/index.js';
 import { checkConfig } from './check-config.js';
 import { checkToken } from './check-token.js';
-import { connect } from './connect.js';
+import { connect } from './connect/index.js';
 import { disconnect } from './disconnect.js';
 import { history } from './history.js';
 import { nodes } from './nodes.js';

@@ -101,6 +101,7 @@ export const configSchema = z.strictObject({
        * parsing is CPU, and 100 frames of 1 MiB a second would take a core.
        */
       bytesPerSecond: positiveInt.default(1_048_576),
+      /** The byte bucket; raised to maxPayload when set below it (withDefaults). */
       bytesBurst: positiveInt.default(4_194_304),
       connectionsPerIp: positiveInt.default(1_000),
       maxConnections: positiveInt.default(100_000),
@@ -193,7 +194,7 @@ export function parseConfig(input: unknown): Config {
   throw new ConfigError(`invalid config: ${problems.join('; ')}`);
 }
 
-/** Defaults that depend on other keys: each namespace's history bytes. */
+/** Defaults and bounds that depend on other keys: reply, latest and byte-burst sizes, each namespace's history bytes. */
 function withDefaults(config: Config): Config {
   // A reply larger than the outbound buffer would close its own session with 4008.
   const limits = {
@@ -201,6 +202,9 @@ function withDefaults(config: Config): Config {
     maxReplyBytes: Math.min(config.limits.maxReplyBytes, config.limits.outboundBufferBytes),
     // Past the threshold a client still gets one held publication per channel: leave room for them before 4008.
     latestThresholdBytes: Math.min(config.limits.latestThresholdBytes, Math.floor(config.limits.outboundBufferBytes / 2)),
+    // A byte bucket smaller than the largest frame would refuse a frame the server allows (and close with 4029 one
+    // over twice the bucket, on its first frame): bytesBurst is never less than maxPayload (docs/security.md).
+    bytesBurst: Math.max(config.limits.bytesBurst, config.limits.maxPayload),
   };
   const namespaces: Record<string, NamespaceConfig> = {};
   for (const [name, namespace] of Object.entries(config.namespaces)) {

@@ -349,6 +349,9 @@ function onClose(this: WebSocket, code: number, reason: Buffer): void {
 function onError(): void {}
 
 export function bindWebSocket(core: Core, socket: WebSocket, params: OpenParams): void {
+  // ws's private field. Without it every frame would go through ws, slower but
+  // correct; package.json pins ws to a patch range (~8.23.0) and
+  // test/server/ws-transport.test.ts ("the direct path") fails if a release moves it.
   const tcp = (socket as unknown as { _socket?: Duplex })._socket ?? null;
   const transport = new WsTransport(core, socket, tcp);
   (socket as Bound)[TRANSPORT] = transport;

@@ -1,6 +1,7 @@
 // The broker conformance suite: written once, run against every broker
-// (memory now; Redis and NATS run the same file). Each test uses its own
-// channel names so that brokers sharing storage do not see each other's data.
+// (memory, the workers' IPC broker, Redis, Sentinel and Cluster). Each test
+// uses its own channel names so that brokers sharing storage do not see each
+// other's data.
 import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Broker, ChannelEvent, HistoryPolicy, NodeLease } from '../../src/brokers/broker.js';

@@ -1,7 +1,7 @@
 // The bench's latency histogram: percentiles within its stated 1/32 of the truth.
 import fc from 'fast-check';
 import { expect, it } from 'vitest';
-import { bucketOf, Histogram, valueOf } from '../../src/cli/bench-histogram.js';
+import { bucketOf, Histogram, valueOf } from '../../src/cli/bench/histogram.js';
 
 it('gives percentiles within 1/32 of the exact ones', () => {
   fc.assert(

@@ -4,7 +4,7 @@
 import { afterEach, expect, it } from 'vitest';
 import { killChildren, tool } from '../helpers/cli.js';
 import { startServer, type TestServer } from '../helpers/server.js';
-import type { BenchResult } from '../../src/cli/bench-report.js';
+import type { BenchResult } from '../../src/cli/bench/report.js';
 
 const servers: TestServer[] = [];
 afterEach(async () => {

@@ -3,7 +3,7 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { afterEach, expect, it } from 'vitest';
-import { cpuSeconds, processTree, rssKiB } from '../../src/cli/proc-stat.js';
+import { cpuSeconds, processTree, rssKiB } from '../../src/cli/bench/proc-stat.js';
 
 const children: Array<() => void> = [];
 afterEach(() => children.splice(0).forEach((kill) => kill()));

@@ -69,6 +69,21 @@ it('limits bytes as well as messages: large frames past the byte bucket are refu
   await c.stop();
 });
 
+it('never sets the byte bucket below maxPayload (docs/security.md): a frame of maxPayload bytes passes on a fresh connection', async () => {
+  // Raised, whether bytesBurst was set below maxPayload or left at its default under a larger maxPayload.
+  expect(parseConfig({ limits: { maxPayload: 100_000, bytesBurst: 40_000 } }).limits.bytesBurst).toBe(100_000);
+  expect(parseConfig({ limits: { maxPayload: 8_388_608 } }).limits.bytesBurst).toBe(8_388_608);
+  expect(parseConfig({ limits: { maxPayload: 100_000, bytesBurst: 400_000 } }).limits.bytesBurst).toBe(400_000);
+  // With a 40,000-byte bucket as set, the first 90 KB frame (within maxPayload) would close the connection with 4029.
+  const c = await core({ limits: { maxPayload: 100_000, bytesPerSecond: 100_000, bytesBurst: 40_000, burst: 1_000 } }, { clock: () => 0 });
+  const { transport, send } = client(c);
+  send({ type: 'publish', id: 1, channel: 'bulk', payload: 'x'.repeat(90_000) });
+  await turn();
+  expect(transport.closedWith).toBeNull();
+  expect(transport.frames().find((f) => f.type === 'reply')).toMatchObject({ id: 1, ok: true });
+  await c.stop();
+});
+
 it('catches up in order: replayed, then buffered, then live publications, each once, while history answers are slow', async () => {
   const c = await core({ namespaces: { '': { history: { size: 1_000, ttl: 60_000 } } } }, { slow: true });
   const ns = inside(c).namespaces.resolve('feed');

@@ -1,6 +1,7 @@
-// Redis and NATS for the tests that need them. Where one is not reachable
-// those tests are skipped and say so, unless SWITCHBOARD_REQUIRE_ALL=1 (set
-// by .ci/run), which turns the skip into a failure.
+// Redis, and the commands some tests run (redis-server, nginx...), for the
+// tests that need them. Where one is not there those tests are skipped and say
+// so, unless SWITCHBOARD_REQUIRE_ALL=1 (set by .ci/run), which turns the skip
+// into a failure.
 import { existsSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import net from 'node:net';

@@ -13,7 +13,7 @@ import { connect, type SwitchboardClient } from '../../src/client/node.js';
 import { killChildren, run, serve } from '../helpers/cli.js';
 import { RawClient } from '../helpers/raw-client.js';
 import { clientPerWorker } from '../helpers/workers.js';
-import { processTree } from '../../src/cli/proc-stat.js';
+import { processTree } from '../../src/cli/bench/proc-stat.js';
 import { REDIS_URL, requireService } from '../helpers/services.js';
 
 const API_KEY = 'workers-key';

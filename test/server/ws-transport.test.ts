@@ -6,7 +6,10 @@
 // frames of a turn differ, an own frame or a ping between shared ones,
 // permessage-deflate (where frames go through ws instead), JSON and
 // MessagePack subscribers on one channel, and frame lengths on both sides of
-// each length encoding.
+// each length encoding. And that the direct path is taken at all: it rests on
+// ws's private `_socket`, which is why package.json pins ws to a patch range
+// (~8.23.0); the first test below fails if a ws release moves it.
+import { Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { SUBPROTOCOL_MSGPACK } from '../../src/protocol/frames.js';
@@ -51,6 +54,45 @@ async function pairOn(channel: string): Promise<[RawClient, RawClient]> {
   await witness.ok({ type: 'subscribe', channel });
   return [client, witness];
 }
+
+/** The server side of `client`: the ws WebSocket, and the TCP socket its transport writes to. */
+function serverSide(server: TestServer, client: RawClient) {
+  const transport = (session(server, client) as unknown as { transport: { socket: WebSocket; tcp: unknown } }).transport;
+  let viaWs = 0;
+  const send = transport.socket.send.bind(transport.socket);
+  transport.socket.send = ((...args: Parameters<typeof send>) => (viaWs++, send(...args))) as typeof send;
+  return { socket: transport.socket, tcp: transport.tcp, sentThroughWs: () => viaWs };
+}
+
+describe('the direct path (ws pinned to ~8.23.0 in package.json for it)', () => {
+  it("without permessage-deflate, frames go straight to the TCP socket ws keeps in its private _socket, never through ws's send", async () => {
+    const client = await RawClient.connect(srv.wsUrl);
+    await client.ok({ type: 'subscribe', channel: 'direct' });
+    const side = serverSide(srv, client);
+    // What ws-transport.ts reads: a ws release that renames or drops _socket fails here first.
+    expect((side.socket as unknown as { _socket: unknown })._socket).toBeInstanceOf(Socket);
+    expect(side.tcp).toBe((side.socket as unknown as { _socket: unknown })._socket);
+    // Publications, a reply and a pong: all of them around ws.
+    burst(srv, 'direct', 5, (i) => i);
+    expect((await messagesOf(client, 'direct', 5)).map((m) => m.payload)).toEqual([0, 1, 2, 3, 4]);
+    await client.ok({ type: 'subscribe', channel: 'direct-2' });
+    client.send({ type: 'ping', id: 'p' });
+    expect(await client.next((f) => f.type === 'pong')).toEqual({ type: 'pong', id: 'p' });
+    expect(side.sentThroughWs()).toBe(0);
+    await client.close();
+  });
+
+  it('with permessage-deflate, the same frames go through ws (the spy above sees them)', async () => {
+    const client = await RawClient.connect(deflating.wsUrl);
+    expect(client.ws.extensions).toContain('permessage-deflate');
+    await client.ok({ type: 'subscribe', channel: 'via-ws' });
+    const side = serverSide(deflating, client);
+    burst(deflating, 'via-ws', 5, (i) => i);
+    expect((await messagesOf(client, 'via-ws', 5)).map((m) => m.payload)).toEqual([0, 1, 2, 3, 4]);
+    expect(side.sentThroughWs()).toBe(5);
+    await client.close();
+  });
+});
 
 describe('a close in the same turn as a burst', () => {
   it('close: the burst arrives whole, then the close frame with its code', async () => {

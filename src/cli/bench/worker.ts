@@ -1,9 +1,10 @@
 // One `bench` worker process: holds its share of the connections, from its
 // source addresses, and counts what arrives by scanning bytes (the marker
 // and the digits after it), never parsing JSON per message, so that it costs
-// less per message than the server it measures. Driven by bench.ts over IPC.
-import { Histogram } from './bench-histogram.js';
-import { LeanSocket } from './bench-socket.js';
+// less per message than the server it measures. Driven over IPC by index.ts,
+// which forks this file by path (./worker.js beside it in dist/cli/bench/).
+import { Histogram } from './histogram.js';
+import { LeanSocket } from './socket.js';
 
 export type Scenario = 'fanout' | 'echo' | 'connect' | 'idle' | 'broadcast';
 

@@ -1,14 +1,14 @@
 // `switchboard bench URL`: drive a server with many connections spread over
-// worker processes (bench-worker.ts) and 127.0.0.x source addresses, then
+// worker processes (worker.ts) and 127.0.0.x source addresses, then
 // report the rate, latency percentiles, and the generator's CPU beside the
 // server's. The fan-out publisher runs here, in the parent process.
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
-import { type Command, headerFlags, numberFlag, UsageError } from './args.js';
-import { Histogram } from './bench-histogram.js';
-import { explain, table, unitOf, type BenchResult } from './bench-report.js';
-import { nowMicros, type Scenario, type WorkerConfig, type WorkerReport } from './bench-worker.js';
+import { type Command, headerFlags, numberFlag, UsageError } from '../args.js';
+import { Histogram } from './histogram.js';
+import { explain, table, unitOf, type BenchResult } from './report.js';
+import { nowMicros, type Scenario, type WorkerConfig, type WorkerReport } from './worker.js';
 import { cpuSeconds, rssKiB } from './proc-stat.js';
 
 const SCENARIOS: Scenario[] = ['fanout', 'echo', 'connect', 'idle', 'broadcast'];
@@ -147,7 +147,7 @@ interface Mark {
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function runBench(o: BenchOptions): Promise<BenchResult> {
-  const workerPath = fileURLToPath(new URL('./bench-worker.js', import.meta.url));
+  const workerPath = fileURLToPath(new URL('./worker.js', import.meta.url));
   const children: ChildProcess[] = [];
   const totals = new Totals();
   const replies = new Map<ChildProcess, (report: WorkerReport) => void>();

@@ -1,7 +1,7 @@
 // What `bench` found, as a table or JSON, with the server limits it ran into
 // named (docs/security.md lists each bound) and a warning when the generator,
 // not the server, was the bottleneck.
-import type { Scenario } from './bench-worker.js';
+import type { Scenario } from './worker.js';
 
 export interface BenchResult {
   scenario: Scenario;

@@ -2,12 +2,12 @@
 // session with slash commands and pretty frames; piped, JSON lines in and out,
 // open until the server closes or a signal arrives.
 import { createInterface } from 'node:readline';
-import type { StreamPosition } from '../protocol/frames.js';
-import { type Command, headerFlags, type Parsed, UsageError } from './args.js';
-import { describeClose } from './connect-format.js';
-import { interactive } from './connect-interactive.js';
-import { openSession, type SessionOptions } from './connect-session.js';
-import { safeFor } from './terminal-safe.js';
+import type { StreamPosition } from '../../protocol/frames.js';
+import { type Command, headerFlags, type Parsed, UsageError } from '../args.js';
+import { describeClose } from './format.js';
+import { interactive } from './interactive.js';
+import { openSession, type SessionOptions } from './session.js';
+import { safeFor } from '../terminal-safe.js';
 
 export const connect: Command = {
   spec: {

@@ -1,7 +1,7 @@
 // How `connect` shows frames on a terminal (time, direction, colour) and what
 // a close code means (docs/protocol.md, "Errors and close codes").
-import { closeAdvice } from '../protocol/codes.js';
-import { escapeControls as data } from './terminal-safe.js';
+import { closeAdvice } from '../../protocol/codes.js';
+import { escapeControls as data } from '../terminal-safe.js';
 
 const MEANINGS: Record<number, string> = {
   1000: 'normal closure',

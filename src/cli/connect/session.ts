@@ -2,10 +2,10 @@
 // you type is what is sent), or, with --reconnect, the client SDK (its backoff,
 // resubscription and recovery) with every frame it receives shown as well.
 import WebSocket from 'ws';
-import { connect as sdkConnect, type SwitchboardClient, type Subscription } from '../client/node.js';
-import { jsonCodec, type Codec } from '../protocol/codec.js';
-import { msgpackCodec } from '../protocol/msgpack.js';
-import type { StreamPosition } from '../protocol/frames.js';
+import { connect as sdkConnect, type SwitchboardClient, type Subscription } from '../../client/node.js';
+import { jsonCodec, type Codec } from '../../protocol/codec.js';
+import { msgpackCodec } from '../../protocol/msgpack.js';
+import type { StreamPosition } from '../../protocol/frames.js';
 
 export interface SessionOptions {
   url: string;

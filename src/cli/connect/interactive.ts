@@ -4,9 +4,9 @@ import { appendFileSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { describeClose, painter, prettyFrame } from './connect-format.js';
-import { openSession, type SessionOptions } from './connect-session.js';
-import { escapeControls as data } from './terminal-safe.js';
+import { describeClose, painter, prettyFrame } from './format.js';
+import { openSession, type SessionOptions } from './session.js';
+import { escapeControls as data } from '../terminal-safe.js';
 
 const HISTORY_FILE = join(homedir(), '.switchboard_history');
 const HISTORY_SIZE = 500;
