@@ -1,16 +1,7 @@
 // `switchboard stats`: connections, channels and message rates per node, via GET /api/stats.
+import type { ClusterStats } from '../protocol/stats.js';
 import type { Command } from './args.js';
 import { apiFlags, apiFrom, cell, printJson, printTable } from './api-client.js';
-
-interface NodeStats {
-  node: string;
-  broker: string;
-  connections: number;
-  channels: number;
-  messages: Record<string, number>;
-  rates: Record<string, number>;
-  uptime: number;
-}
 
 export const stats: Command = {
   spec: {
@@ -22,9 +13,9 @@ export const stats: Command = {
     examples: ['switchboard stats --api-key dev-key', 'watch -n1 switchboard stats --url http://127.0.0.1:8080'],
   },
   async run({ values }) {
-    const answer = (await apiFrom(values).get('/api/stats')) as { nodes: NodeStats[] };
+    const answer = (await apiFrom(values).get('/api/stats')) as ClusterStats;
     if (values.json) return printJson(answer);
-    const rateKeys = [...new Set(answer.nodes.flatMap((n) => Object.keys(n.rates ?? {})))];
+    const rateKeys = ['received', 'publications', 'delivered'] as const;
     printTable(
       ['node', 'broker', 'connections', 'channels', 'uptime', ...rateKeys.map((k) => `${k}/s`)],
       answer.nodes.map((n) => [
@@ -33,7 +24,7 @@ export const stats: Command = {
         String(n.connections),
         String(n.channels),
         `${Math.round(n.uptime)}s`,
-        ...rateKeys.map((k) => cell(n.rates?.[k])),
+        ...rateKeys.map((k) => cell(n.rates[k])),
       ]),
     );
   },

@@ -1,13 +1,29 @@
 // The admin dashboard: polls the HTTP API every 2 s with the key this tab was
 // given (sessionStorage, sent as `Authorization: apikey ...`, never in a URL).
 // Every value shown is set as text, never as HTML.
+// @ts-check
+/** @typedef {import('../../src/protocol/stats.js').ClusterStats} ClusterStats */
+/** @typedef {import('../../src/protocol/stats.js').ChannelCount & { local: number }} ChannelRow */
+/** @typedef {import('../../src/protocol/stats.js').DisconnectRecord} DisconnectRecord */
 const POLL_MS = 2000;
 const SAMPLES = 90;
 const KEY = 'switchboard.apiKey';
+/**
+ * The page's element with this id: every id used here is in index.html.
+ * @param {string} id
+ * @returns {any}
+ */
 const $ = (id) => document.getElementById(id);
+/** @type {Record<'connections' | 'publications' | 'delivered', number[]>} */
 const samples = { connections: [], publications: [], delivered: [] };
-let timer = null;
+/** @type {ReturnType<typeof setInterval> | undefined} */
+let timer;
 
+/**
+ * @param {string} path
+ * @param {unknown} [body]
+ * @returns {Promise<any>}
+ */
 async function api(path, body) {
   const res = await fetch(path, {
     method: body === undefined ? 'GET' : 'POST',
@@ -21,11 +37,21 @@ async function api(path, body) {
   return data;
 }
 
+/**
+ * @param {string} state
+ * @param {string} text
+ */
 function status(state, text) {
   $('status').dataset.state = state;
   $('status').textContent = text;
 }
 
+/**
+ * @template T
+ * @param {string} table
+ * @param {T[]} items
+ * @param {(item: T) => Array<string | number | null | undefined>} cells
+ */
 function rows(table, items, cells) {
   const body = $(table).tBodies[0];
   body.replaceChildren(
@@ -33,7 +59,7 @@ function rows(table, items, cells) {
       const tr = document.createElement('tr');
       for (const value of cells(item)) {
         const td = tr.insertCell();
-        td.textContent = value ?? '';
+        td.textContent = String(value ?? '');
         if (typeof value === 'number') td.className = 'n';
       }
       return tr;
@@ -41,9 +67,15 @@ function rows(table, items, cells) {
   );
 }
 
+/** @param {unknown} x */
 const num = (x) => Math.round((Number(x) || 0) * 10) / 10;
+/** @param {number} s */
 const ago = (s) => (s < 3600 ? `${Math.floor(s / 60)}m` : s < 86400 ? `${Math.floor(s / 3600)}h` : `${Math.floor(s / 86400)}d`);
 
+/**
+ * @param {string} id
+ * @param {number[][]} series
+ */
 function chart(id, series) {
   const svg = $(id);
   const max = Math.max(1, ...series.flat());
@@ -63,6 +95,10 @@ function chart(id, series) {
   svg.replaceChildren(...lines);
 }
 
+/**
+ * @param {keyof typeof samples} name
+ * @param {number} value
+ */
 function push(name, value) {
   samples[name].push(num(value));
   if (samples[name].length > SAMPLES) samples[name].shift();
@@ -70,6 +106,7 @@ function push(name, value) {
 
 async function poll() {
   try {
+    /** @type {[ClusterStats, { channels: ChannelRow[] }, { disconnects: DisconnectRecord[] }]} */
     const [stats, channels, disconnects] = await Promise.all([api('api/stats'), api('api/channels?top=10'), api('api/disconnects?limit=30')]);
     const { totals, nodes } = stats;
     $('t-nodes').textContent = totals.nodes;
@@ -82,12 +119,12 @@ async function poll() {
     push('delivered', totals.rates.delivered);
     chart('chart-connections', [samples.connections]);
     chart('chart-rates', [samples.publications, samples.delivered]);
-    rows('nodes', nodes, (n) => [n.node.slice(0, 8), n.address ?? '(attached)', n.version, n.connections, n.subscriptions, num(n.rates?.publications), num(n.rates?.delivered), ago(n.uptime)]);
+    rows('nodes', nodes, (n) => [n.node.slice(0, 8), n.address ?? '(attached)', n.version, n.connections, n.subscriptions, num(n.rates.publications), num(n.rates.delivered), ago(n.uptime)]);
     rows('channels', channels.channels, (c) => [c.channel, c.subscribers, c.local]);
     rows('disconnects', disconnects.disconnects, (d) => [new Date(d.at).toLocaleTimeString(), d.user ?? '(anonymous)', d.client.slice(0, 8), d.code, d.reason, d.by]);
     status('live', `live ${new Date().toLocaleTimeString()}`);
   } catch (error) {
-    if (sessionStorage.getItem(KEY)) status('error', error.message);
+    if (sessionStorage.getItem(KEY)) status('error', error instanceof Error ? error.message : String(error));
   }
 }
 
@@ -100,6 +137,7 @@ function signIn() {
   timer = setInterval(() => document.hidden || poll(), POLL_MS);
 }
 
+/** @param {string} [why] */
 function signOut(why) {
   sessionStorage.removeItem(KEY);
   clearInterval(timer);
@@ -110,8 +148,13 @@ function signOut(why) {
 }
 
 /** Runs a form's action, showing its answer or its error under the form. */
+/**
+ * @param {string} form
+ * @param {string} output
+ * @param {() => Promise<string>} action
+ */
 function onSubmit(form, output, action) {
-  $(form).addEventListener('submit', async (event) => {
+  $(form).addEventListener('submit', async (/** @type {SubmitEvent} */ event) => {
     event.preventDefault();
     const out = $(output);
     out.className = 'result';
@@ -119,12 +162,12 @@ function onSubmit(form, output, action) {
       out.textContent = await action();
     } catch (error) {
       out.className = 'result error';
-      out.textContent = error.message;
+      out.textContent = error instanceof Error ? error.message : String(error);
     }
   });
 }
 
-$('key-form').addEventListener('submit', (event) => {
+$('key-form').addEventListener('submit', (/** @type {SubmitEvent} */ event) => {
   event.preventDefault();
   sessionStorage.setItem(KEY, $('key').value);
   $('key').value = '';
@@ -154,7 +197,7 @@ onSubmit('presence-form', 'presence-result', async () => {
   const channel = $('presence-channel').value;
   const { clients, count, truncated } = await api(`api/presence?channel=${encodeURIComponent(channel)}`);
   $('presence').replaceChildren(
-    ...clients.map((c) => {
+    ...clients.map((/** @type {import('../../src/protocol/frames.js').PresenceEntry} */ c) => {
       const li = document.createElement('li');
       li.textContent = `${c.user ?? '(anonymous)'} · ${c.client.slice(0, 8)}`;
       return li;
@@ -164,11 +207,14 @@ onSubmit('presence-form', 'presence-result', async () => {
 });
 
 // A click on a busy channel shows who is in it.
-$('channels').addEventListener('click', (event) => {
-  const cell = event.target.closest('td:first-child');
+$('channels').addEventListener('click', (/** @type {MouseEvent} */ event) => {
+  const cell = event.target instanceof Element ? event.target.closest('td:first-child') : null;
   if (!cell) return;
   $('presence-channel').value = cell.textContent;
   $('presence-form').requestSubmit();
 });
 
 if (sessionStorage.getItem(KEY)) signIn();
+
+// A module (index.html loads it as one): its names are its own, not the window's.
+export {};
