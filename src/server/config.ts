@@ -1,5 +1,6 @@
 // The config file (docs/configuration.md; the contract's "Config file"): its schema, its defaults and
 // how a bad one is reported. Every option and default lives here.
+import { describeIssue } from './issues.js';
 import { z } from 'zod';
 import { isAddressOrCidr } from './client-address.js';
 
@@ -189,7 +190,7 @@ export function parseConfig(input: unknown): Config {
     if (issue.code === 'unrecognized_keys') {
       return issue.keys.map((key) => `${[...path, key].join('.')}: unknown key`).join('; ');
     }
-    return `${path.join('.') || '(root)'}: ${issue.message}`;
+    return describeIssue(issue, '(root)');
   });
   throw new ConfigError(`invalid config: ${problems.join('; ')}`);
 }

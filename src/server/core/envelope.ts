@@ -6,6 +6,7 @@ import type { Codec } from '../../protocol/codec.js';
 import { SUBPROTOCOL_MSGPACK, type ClientFrame, type RequestId } from '../../protocol/frames.js';
 import { MAX_DEPTH, nestedDeeperThan, tooDeep } from '../../protocol/depth.js';
 import { findMapValue, scanMsgpack } from '../../protocol/msgpack-bounds.js';
+import { describeIssue } from '../issues.js';
 import type { LimitName } from '../limit-hits.js';
 
 const requestId = z.union([z.number().int(), z.string().max(64)]);
@@ -67,8 +68,7 @@ function parseDecoded(value: unknown, quickly: boolean): ParsedFrame {
   if (!Object.hasOwn(schemas, type)) return fail(`unknown type "${type.slice(0, 64)}"`);
   const parsed = schemas[type as ClientFrame['type']].safeParse(record);
   if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    return fail(`${issue.path.join('.') || type}: ${issue.message}`);
+    return fail(describeIssue(parsed.error.issues[0]!, type));
   }
   const frame = { ...parsed.data, type } as ClientFrame;
   if (id !== undefined) frame.id = id;

@@ -1,6 +1,7 @@
 // The part of the Standard Schema v1 interface (zod, valibot, arktype...) that
 // Switchboard uses to check RPC payloads and client publications.
 import { SwitchboardError } from '../../protocol/codes.js';
+import { describeIssue } from '../issues.js';
 
 export interface StandardSchema<Input = unknown, Output = Input> {
   readonly '~standard': {
@@ -23,13 +24,6 @@ export type SchemaOutput<S> = S extends StandardSchema<unknown, infer O> ? O : u
 export async function validateWith<Output>(schema: StandardSchema<unknown, Output>, value: unknown, what: string): Promise<Output> {
   const result = await schema['~standard'].validate(value);
   if (!result.issues) return result.value;
-  const first = result.issues[0];
-  const where = first?.path?.length ? `${first.path.map(pathKey).join('.')}: ` : '';
-  throw new SwitchboardError('bad_request', `invalid payload for ${what}: ${where}${first?.message ?? 'invalid'}`);
-}
-
-function pathKey(segment: unknown): string {
-  return typeof segment === 'object' && segment !== null && 'key' in segment
-    ? String((segment as { key: unknown }).key)
-    : String(segment);
+  const first = result.issues[0] ?? { message: 'invalid' };
+  throw new SwitchboardError('bad_request', `invalid payload for ${what}: ${describeIssue(first, null)}`);
 }

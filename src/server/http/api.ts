@@ -7,6 +7,7 @@ import { CloseCode, SwitchboardError } from '../../protocol/codes.js';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import { LEASE_LIST_SIZE, type Operations, type Target } from '../core/index.js';
+import { describeIssue } from '../issues.js';
 import { loggable } from '../logger.js';
 import { readJson, sendError, sendJson } from './respond.js';
 
@@ -37,8 +38,7 @@ const controlBody = z
 function parse<T>(schema: z.ZodType<T>, value: unknown): T {
   const result = schema.safeParse(value);
   if (result.success) return result.data;
-  const issue = result.error.issues[0]!;
-  throw new SwitchboardError('bad_request', `${issue.path.join('.') || 'body'}: ${issue.message}`);
+  throw new SwitchboardError('bad_request', describeIssue(result.error.issues[0]!, 'body'));
 }
 
 function authorized(req: IncomingMessage, apiKey: string | null): boolean {
