@@ -251,7 +251,7 @@ export class RedisBroker implements Broker {
       await Promise.all([commands.connect(), subscriber.connect()]);
     } catch (error) {
       await this.close();
-      throw new Error(`cannot reach Redis at ${this.connector.description}: ${(error as Error).message}`);
+      throw new Error(`cannot reach Redis at ${this.connector.description}: ${(error as Error).message}`, { cause: error });
     }
     this.refresher = setInterval(() => void this.refreshPresence(), Math.max(100, this.presenceTtl / 3));
     this.refresher.unref();
