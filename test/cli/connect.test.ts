@@ -31,7 +31,7 @@ it('sends input lines, prints frames, and stays open after its input ends until 
   await srv.server.publish('news', { headline: 'hi' });
   expect(JSON.parse(await c.line(/"type":"message"/))).toEqual({ type: 'message', channel: 'news', offset: 1, payload: { headline: 'hi' } });
   const client = (frames(c)[0]!.payload as { client: string }).client;
-  await srv.server.core.disconnectLocal({ client }, 4003, 'bye');
+  srv.server.core.disconnectLocal({ client }, 4003, 'bye');
   const { code, stderr } = await c.exited;
   expect(code).toBe(1);
   expect(stderr).toContain('closed 4003 "bye": disconnected by the server: do not reconnect (advice: do not reconnect)');
@@ -105,7 +105,7 @@ it('--reconnect comes back after a 4000 close, resubscribes, and prints a reset 
   const c = connect(['--reconnect', '--subscribe', 'again', '--since', 'no-such-epoch:5']);
   await c.line(/^reset: again could not be recovered/, 'stderr');
   const first = JSON.parse(await c.line(/"type":"welcome"/)).payload.client as string;
-  await srv.server.core.disconnectLocal({ client: first }, 4000, 'move along');
+  srv.server.core.disconnectLocal({ client: first }, 4000, 'move along');
   await c.line(/^disconnected 4000 "move along"; reconnecting in \d+\.\d s$/, 'stderr');
   await c.line(/^connected$/, 'stderr');
   // Subscribed again on the new connection (the second subscribe reply): a publication reaches it.
