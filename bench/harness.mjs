@@ -26,7 +26,9 @@ function killAll() {
   for (const child of children) {
     try {
       child.kill('SIGKILL');
-    } catch {}
+    } catch {
+      // it has exited already
+    }
   }
 }
 process.on('exit', killAll);

@@ -88,7 +88,7 @@ const lagLoop = (async () => {
   while (scraping && !crashed) {
     const started = now();
     const r = await scrapeLag(base);
-    if (r.maxMs != null) lagInside.push({ at: started, ...r });
+    if (typeof r.maxMs === 'number') lagInside.push({ at: started, ...r });
     await sleep(Math.max(0, 1000 - (now() - started)));
   }
 })();
@@ -163,7 +163,9 @@ for (let i = 0; i < PROCS; i++) {
   // attackers yield it, so that the figures are the server's, not contention's.
   try {
     setPriority(child.pid, 10);
-  } catch {}
+  } catch {
+    // not permitted here: the attackers then compete with the server as equals
+  }
   progress.push(null);
   child.done = new Promise((resolve) => {
     child.on('message', (m) => {

@@ -238,7 +238,7 @@ const upgradeKinds = {
 
 const key = (p, seq) => `${p}:${seq}`;
 const acked = pubReport.acked.map(([p, seq, channel, offset, sentAt, at]) => ({ id: key(p, seq), channel, offset, sentAt, at }));
-const rejected = pubReport.rejected.map(([p, seq, channel, code, message, sentAt, at]) => ({ id: key(p, seq), code, message, sentAt, at }));
+const rejected = pubReport.rejected.map(([p, seq, _channel, code, message, sentAt, at]) => ({ id: key(p, seq), code, message, sentAt, at }));
 // Memory: history dies with the process, so an acknowledgement counts as kept
 // if a subscriber got it or the new server's history has it. Redis: only the
 // history counts: that is what recovery reads from.

@@ -49,7 +49,7 @@ export class IdempotencyKeys {
   remember(channel: string, key: string, offset: number | null, window: number, now: number): void {
     this.expire(now);
     let keys = this.byChannel.get(channel);
-    if (!keys) this.byChannel.set(channel, (keys = new Map()));
+    if (!keys) this.byChannel.set(channel, (keys = new Map<string, Remembered>()));
     const old = keys.get(key);
     if (old) this.remove(channel, key, old);
     if (keys.size >= this.limits.perChannel) {

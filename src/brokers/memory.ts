@@ -177,12 +177,12 @@ export class MemoryBroker implements Broker {
 
   async addPresence(channel: string, entry: PresenceEntry): Promise<number> {
     let clients = this.presenceByChannel.get(channel);
-    if (!clients) this.presenceByChannel.set(channel, (clients = new Map()));
+    if (!clients) this.presenceByChannel.set(channel, (clients = new Map<string, PresenceEntry>()));
     const refresh = clients.has(entry.client);
     clients.set(entry.client, entry);
     if (entry.user === null) return 1;
     let users = this.usersByChannel.get(channel);
-    if (!users) this.usersByChannel.set(channel, (users = new Map()));
+    if (!users) this.usersByChannel.set(channel, (users = new Map<string, number>()));
     const count = (users.get(entry.user) ?? 0) + (refresh ? 0 : 1);
     users.set(entry.user, count);
     return count;

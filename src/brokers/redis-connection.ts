@@ -46,7 +46,7 @@ export interface RedisConnector {
   readonly verbs: PubSubVerbs;
   readonly waitForReplicas: number;
   /** A new connection (not yet connected) with these ioredis options, for commands or for pub/sub. */
-  connect(options: RedisOptions, purpose: 'commands' | 'subscriber'): RedisClient;
+  readonly connect: (options: RedisOptions, purpose: 'commands' | 'subscriber') => RedisClient;
 }
 
 const list = (addresses: RedisAddress[]) => addresses.map(({ host, port }) => `${host}:${port}`).join(',');

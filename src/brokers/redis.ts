@@ -251,7 +251,7 @@ export class RedisBroker implements Broker {
       await Promise.all([commands.connect(), subscriber.connect()]);
     } catch (error) {
       await this.close();
-      throw new Error(`cannot reach Redis at ${this.connector.description}: ${(error as Error).message}`);
+      throw new Error(`cannot reach Redis at ${this.connector.description}: ${(error as Error).message}`, { cause: error });
     }
     this.refresher = setInterval(() => void this.refreshPresence(), Math.max(100, this.presenceTtl / 3));
     this.refresher.unref();
@@ -369,7 +369,7 @@ export class RedisBroker implements Broker {
 
   async addPresence(channel: string, entry: PresenceEntry): Promise<number> {
     let own = this.ownPresence.get(channel);
-    if (!own) this.ownPresence.set(channel, (own = new Map()));
+    if (!own) this.ownPresence.set(channel, (own = new Map<string, PresenceEntry>()));
     own.set(entry.client, entry);
     await this.run(null, (redis) => this.writePresence(redis.multi(), channel, [entry]).exec());
     await this.run(null, (redis) => this.indexPresence(redis, [[channel, [entry]]]));

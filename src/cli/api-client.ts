@@ -47,7 +47,7 @@ export function apiFrom(values: Parsed['values']): Api {
       });
     } catch (error) {
       const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-      throw new Error(`cannot reach ${base.origin}: ${cause?.code ?? cause?.message ?? (error as Error).message}`);
+      throw new Error(`cannot reach ${base.origin}: ${cause?.code ?? cause?.message ?? (error as Error).message}`, { cause: error });
     }
     const text = await response.text();
     let parsed: unknown = text;

@@ -37,7 +37,7 @@ export const checkToken: Command = {
       header = decodeProtectedHeader(token);
       claims = decodeJwt(token);
     } catch (error) {
-      throw new Error(`not a JWT: ${(error as Error).message}`);
+      throw new Error(`not a JWT: ${(error as Error).message}`, { cause: error });
     }
     const verifier = new TokenVerifier({ jwtSecret, jwks, jwksCooldown: file?.jwksCooldown ?? 30_000 });
     // The token may come from someone else: its claims are theirs to write.
@@ -51,7 +51,7 @@ export const checkToken: Command = {
       out(`valid   user ${identity.user}, channels ${JSON.stringify(identity.channels)}, info ${JSON.stringify(identity.info)}`);
     } catch (error) {
       const code = (error as { code?: string }).code;
-      throw new Error(`refused: ${code ? `${code}: ` : ''}${(error as Error).message}`);
+      throw new Error(`refused: ${code ? `${code}: ` : ''}${(error as Error).message}`, { cause: error });
     }
   },
 };

@@ -18,7 +18,9 @@ export const nodes: Command = {
       answer = (await apiFrom(values).get('/api/nodes')) as typeof answer;
     } catch (error) {
       if (error instanceof ApiError && error.status === 404) {
-        throw new Error('this server has no GET /api/nodes (a version without cluster membership); `switchboard stats` shows the nodes it can reach');
+        throw new Error('this server has no GET /api/nodes (a version without cluster membership); `switchboard stats` shows the nodes it can reach', {
+          cause: error,
+        });
       }
       throw error;
     }

@@ -27,6 +27,7 @@ import { expiryOf, resolveToken, type TokenSource } from './token.js';
 
 /** A subscription of any payload type (handlers are contravariant in it). */
 // Subscriptions of every payload type, in one map.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- unknown does not admit Subscription<T>: its handlers take a T
 type AnySubscription = Subscription<any>;
 
 /** The part of the WebSocket API the client uses: the browser's, or `ws` in Node. */

@@ -17,5 +17,5 @@ export const jsonCodec: Codec = {
   subprotocol: SUBPROTOCOL_JSON,
   binary: false,
   encode: (frame) => JSON.stringify(frame),
-  decode: (data) => JSON.parse(typeof data === 'string' ? data : new TextDecoder().decode(data)),
+  decode: (data) => JSON.parse(typeof data === 'string' ? data : new TextDecoder().decode(data)) as unknown,
 };

@@ -19,7 +19,9 @@ export interface AppSchema {
  * are, so that handlers may annotate their own parameter types.
  */
 export interface AnySchema {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the public default (above): handlers annotate their own types
   channels: Record<string, any>;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- likewise
   rpc: Record<string, { input: any; output: any }>;
 }
 

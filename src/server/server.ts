@@ -131,6 +131,7 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
     handler: RpcHandler<SchemaOutput<Sch>, RpcOutput<S, M>>,
   ): this;
   rpc<M extends MethodName<S>>(method: M, handler: RpcHandler<RpcInput<S, M>, RpcOutput<S, M>>, schema?: StandardSchema<RpcInput<S, M>>): this;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the implementation signature, unseen by callers, admits both overloads' handlers
   rpc(method: string, first: StandardSchema | RpcHandler<any, any>, second?: StandardSchema | RpcHandler<any, any>): this {
     if (typeof first === 'function') this.operations.rpc(method, first, second as StandardSchema | undefined);
     else this.operations.rpc(method, second as RpcHandler, first);

@@ -75,7 +75,7 @@ class Run {
 
   /** The run's frames in order. */
   frames(): Uint8Array[] {
-    const frames: Uint8Array[] = new Array(this.length);
+    const frames: Uint8Array[] = new Array<Uint8Array>(this.length);
     let i = this.length;
     for (let run: Run = this; run.wire !== null; run = run.parent!) frames[--i] = run.wire;
     return frames;

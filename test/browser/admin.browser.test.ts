@@ -36,7 +36,7 @@ describe.runIf(run)('the admin dashboard in Chromium', () => {
   }, 60_000);
   afterEach(async () => {
     await Promise.all(pages.splice(0).map((p) => p.close()));
-    await Promise.all(clients.splice(0).map((c) => c.close()));
+    await Promise.all(clients.splice(0).map(async (c) => c.close()));
   });
   afterAll(async () => {
     await browser?.close();

@@ -58,7 +58,7 @@ it.skipIf(!haveScript)('shows the close code and its meaning when the server clo
   const t = terminal();
   const welcome = await t.line(/welcome/);
   const client = /"client":"([^"]+)"/.exec(welcome)![1]!;
-  srv.server.operations.disconnect({ client }, 4008, 'too slow');
+  await srv.server.operations.disconnect({ client }, 4008, 'too slow');
   const { code, stdout } = await t.exited;
   expect(stdout).toContain('closed 4008 "too slow": slow consumer: the outbound buffer overflowed (advice: reconnect after a backoff)');
   expect(code).toBe(1);

@@ -90,7 +90,7 @@ it.skipIf(!haveScript)('connect on a terminal escapes them in frames and in the 
   await publishHostile('live');
   expect(await t.line(/message.*live.*#1/)).toContain(`"${SHOWN}"`);
   expect(await t.line(/message.*live.*#2/)).toContain(`"user":"${USER_SHOWN}"`);
-  srv.server.operations.disconnect({ client: /"client":"([^"]+)"/.exec(welcome)![1]! }, 4003, REASON);
+  await srv.server.operations.disconnect({ client: /"client":"([^"]+)"/.exec(welcome)![1]! }, 4003, REASON);
   const { code, stdout } = await t.exited;
   expect(code).toBe(1);
   expect(stdout).toContain(`closed 4003 "${REASON_SHOWN}": disconnected by the server`);
@@ -106,7 +106,7 @@ it.skipIf(!haveScript)('connect --json on a terminal escapes them too, and each 
   const first = await t.line(/"message".*"offset":1/);
   expect(first).toContain(`"${SHOWN}"`);
   expect(JSON.parse(first.replace(/\r$/, '')).payload).toBe(TEXT);
-  srv.server.operations.disconnect({ client: /"client":"([^"]+)"/.exec(welcome)![1]! }, 4003, REASON);
+  await srv.server.operations.disconnect({ client: /"client":"([^"]+)"/.exec(welcome)![1]! }, 4003, REASON);
   const { code, stdout } = await t.exited;
   expect(code).toBe(1);
   expect(stdout).toContain(`closed 4003 "${REASON_SHOWN}"`);

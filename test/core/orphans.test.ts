@@ -1,13 +1,11 @@
 // A dead node's presence entries, handed to this node by its broker
 // (docs/scaling.md, "Nodes and ghosts"): the core sends their `leave` events,
 // and in a per-user namespace only for users with no connection left.
-import { pino } from 'pino';
 import { expect, it } from 'vitest';
 import { MemoryBroker } from '../../src/brokers/memory.js';
 import { jsonCodec } from '../../src/protocol/codec.js';
 import { ANONYMOUS } from '../../src/server/auth.js';
 import { parseConfig } from '../../src/server/config.js';
-import type { Core } from '../../src/server/core/index.js';
 import { inside, makeCore, sessionOf } from './harness.js';
 import { FakeTransport } from '../helpers/fake-transport.js';
 

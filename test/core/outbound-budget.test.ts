@@ -1,13 +1,11 @@
 // limits.outboundBytes: the bytes queued for all of a node's connections
 // together are bounded. Driven through the Transport seam: fake transports
 // that never drain stand for clients that stopped reading.
-import { pino } from 'pino';
 import { expect, it } from 'vitest';
 import { MemoryBroker } from '../../src/brokers/memory.js';
 import { jsonCodec } from '../../src/protocol/codec.js';
 import { ANONYMOUS } from '../../src/server/auth.js';
 import { parseConfig } from '../../src/server/config.js';
-import type { Core } from '../../src/server/core/index.js';
 import { inside, makeCore, sessionOf } from './harness.js';
 import { FakeTransport } from '../helpers/fake-transport.js';
 

@@ -1,6 +1,5 @@
 // The core driven through the Transport seam, with no socket: what a client
 // that never reads can make the server encode and queue.
-import { pino } from 'pino';
 import { expect, it } from 'vitest';
 import { MemoryBroker } from '../../src/brokers/memory.js';
 import { jsonCodec, type Codec } from '../../src/protocol/codec.js';

@@ -1,7 +1,6 @@
 // The core driven through the Transport seam with a fake transport and an
 // injected clock: rate limiting, catch-up ordering and the slow-consumer
 // threshold, pinned in milliseconds without sockets or sleeps.
-import { pino } from 'pino';
 import { expect, it } from 'vitest';
 import { MemoryBroker } from '../../src/brokers/memory.js';
 import { jsonCodec } from '../../src/protocol/codec.js';

@@ -4,7 +4,7 @@
 import { join } from 'node:path';
 import { afterEach, expect, it } from 'vitest';
 import { killChildren, runScript } from '../helpers/cli.js';
-import { RawClient } from '../helpers/raw-client.js';
+import type { RawClient } from '../helpers/raw-client.js';
 import { clientPerWorker } from '../helpers/workers.js';
 
 const EXAMPLE = join(import.meta.dirname, '../../examples/cluster.mjs');

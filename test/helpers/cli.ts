@@ -42,7 +42,7 @@ export function runScript(script: string, args: string[], env: Record<string, st
       const match = /listening on (https?:\/\/[^\s]+)/.exec(out);
       if (match) resolve(match[1]!);
     });
-    exited.then((e) => reject(new Error(`exited ${e.code}: ${e.stderr}`)));
+    void exited.then((e) => reject(new Error(`exited ${e.code}: ${e.stderr}`)));
   });
   // Tests of a process that should fail only await `exited`.
   listening.catch(() => {});

@@ -63,7 +63,7 @@ ${httpBlock}
   } catch (error) {
     const log = stderr + read();
     await stop();
-    throw new Error(`nginx did not start: ${(error as Error).message}\n${log}`);
+    throw new Error(`nginx did not start: ${(error as Error).message}\n${log}`, { cause: error });
   }
   return { errorLog: read, stop };
 }

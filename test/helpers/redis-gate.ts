@@ -21,7 +21,6 @@ export class RedisGate {
   ) {}
 
   static async start(redisPort: number): Promise<RedisGate> {
-    let gate!: RedisGate;
     const server = net.createServer((client) => {
       const upstream = net.connect(redisPort, '127.0.0.1');
       const pair: Pair = { client, upstream, head: '' };
@@ -44,7 +43,7 @@ export class RedisGate {
       }
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    gate = new RedisGate(server, `redis://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    const gate = new RedisGate(server, `redis://127.0.0.1:${(server.address() as AddressInfo).port}`);
     return gate;
   }
 

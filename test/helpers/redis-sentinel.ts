@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import type { RedisAddress } from '../../src/brokers/redis-connection.js';
 import { freePort } from './ports.js';
-import { spawnRedis, spawnRedisOnFreePort, until } from './redis-cluster.js';
+import { spawnRedisOnFreePort, until } from './redis-cluster.js';
 
 export const MASTER_NAME = 'sbtest';
 
@@ -65,7 +65,7 @@ function startSentinel(dir: string, me: SentinelSpec, peers: SentinelSpec[], mas
   return new Promise((resolve, reject) => {
     let out = '';
     const onData = (chunk: Buffer) => {
-      out += chunk;
+      out += String(chunk);
       if (!out.includes('Sentinel ID is')) return;
       child.stdout!.off('data', onData);
       child.stdout!.resume();
@@ -85,8 +85,8 @@ function startSentinel(dir: string, me: SentinelSpec, peers: SentinelSpec[], mas
 export async function startRedisSentinel(): Promise<RedisSentinelSet> {
   const dir = mkdtempSync(join(tmpdir(), 'sb-sentinel-'));
   let master = 0;
-  let replica = 0;
-  let sentinelPorts: number[] = [];
+  let replica: number;
+  let sentinelPorts: number[];
   const processes = new Map<number, { child: ChildProcess; kill: () => Promise<void> }>();
   const admins: Redis[] = [];
   const close = async () => {

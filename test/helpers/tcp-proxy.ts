@@ -23,7 +23,6 @@ export class TcpProxy {
   ) {}
 
   static async start(targetPort: number): Promise<TcpProxy> {
-    let proxy!: TcpProxy;
     const server = net.createServer((client) => {
       const upstream = net.connect(proxy.target, '127.0.0.1');
       const pair = { client, upstream };
@@ -42,7 +41,7 @@ export class TcpProxy {
       }
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    proxy = new TcpProxy(server, (server.address() as AddressInfo).port);
+    const proxy = new TcpProxy(server, (server.address() as AddressInfo).port);
     proxy.target = targetPort;
     return proxy;
   }

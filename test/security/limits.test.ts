@@ -54,7 +54,7 @@ describe('slow and oversized upgrade requests', () => {
   function rawConnection(): { socket: net.Socket; answer: Promise<string> } {
     const socket = net.connect(Number(new URL(srv.url).port), '127.0.0.1');
     let text = '';
-    socket.on('data', (chunk) => (text += chunk));
+    socket.on('data', (chunk) => (text += String(chunk)));
     socket.on('error', () => {});
     const answer = new Promise<string>((resolve) => socket.on('close', () => resolve(text)));
     return { socket, answer };

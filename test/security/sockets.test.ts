@@ -95,7 +95,7 @@ function serverSockets(server: http.Server): net.Socket[] {
 }
 
 function allClosed(sockets: net.Socket[]): Promise<unknown> {
-  return Promise.all(sockets.map((s) => (s.closed ? null : new Promise((resolve) => s.once('close', resolve)))));
+  return Promise.all(sockets.filter((s) => !s.closed).map((s) => new Promise((resolve) => s.once('close', resolve))));
 }
 
 function openConnections(server: http.Server): Promise<number> {

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { connect, type SwitchboardClient } from '../../src/client/node.js';
 import { killChildren, run, serve } from '../helpers/cli.js';
-import { RawClient } from '../helpers/raw-client.js';
+import type { RawClient } from '../helpers/raw-client.js';
 import { clientPerWorker } from '../helpers/workers.js';
 import { processTree } from '../../src/cli/bench/proc-stat.js';
 import { REDIS_URL, requireService } from '../helpers/services.js';

@@ -75,5 +75,5 @@ export async function checkTypedReads(): Promise<void> {
   const server = createServer<App>();
   const stored = await server.history('chat:lobby');
   const text: string = stored.publications[0]!.payload.text;
-  void [price, wrong, same, text];
+  void [price, wrong, again, same, text];
 }

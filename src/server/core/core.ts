@@ -274,7 +274,6 @@ export class Core {
 
   private greet(session: Session): void {
     if (session.closed) return;
-    const { limits, heartbeat } = this.config;
     session.ready = true;
     if (session.codec === jsonCodec) {
       // Only the client and user differ from one welcome to the next: the rest is encoded once.

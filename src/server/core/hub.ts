@@ -333,7 +333,7 @@ export class Hub {
   private index(channel: string): Map<Session, Subscription> {
     let sessions = this.channels.get(channel);
     if (!sessions) {
-      this.channels.set(channel, (sessions = new Map()));
+      this.channels.set(channel, (sessions = new Map<Session, Subscription>()));
     }
     return sessions;
   }
