@@ -66,6 +66,9 @@ for (const [how, fail] of Object.entries(failovers)) {
     const acks: number[] = [];
     let stop = false;
     let retryAfterError = Promise.resolve();
+    // Settles with the loop's error (or null) and never rejects: a request
+    // left unanswered when a failed test closes the clients must not surface
+    // as an unhandled rejection in the next test.
     const publishing = (async () => {
       for (let i = 0; !stop; i++) {
         await retryAfterError;
@@ -80,22 +83,30 @@ for (const [how, fail] of Object.entries(failovers)) {
           retryAfterError = new Promise((resolve) => setTimeout(resolve, 20));
         }
       }
-    })();
+    })().then(
+      () => null,
+      (error: unknown) => error,
+    );
     const acked = (n: number) => expect.poll(() => acknowledged.size, { timeout: 30_000, interval: 20 }).toBeGreaterThanOrEqual(n);
 
-    await acked(50);
-    const master = await set.masterPort();
-    const failedAt = Date.now();
-    await fail(set, master);
-    await set.failedOver(master);
-    // The listener's node lost its pub/sub connection: it must say so (a
-    // deadline, so that a hang says which step it was; this one hung once in
-    // about 13 full runs).
-    expect((await within(listener.closed, 20_000, 'the listener’s 4000 close')).code).toBe(4000);
-    const before = acknowledged.size;
-    await acked(before + 50);
-    stop = true;
-    await publishing;
+    // Stopped whatever happens, so that a failure leaves no loop publishing into the teardown.
+    let failedAt = 0;
+    try {
+      await acked(50);
+      const master = await set.masterPort();
+      failedAt = Date.now();
+      await fail(set, master);
+      await set.failedOver(master);
+      // The listener's node lost its pub/sub connection: it must say so (a
+      // deadline, so that a hang says which step it was).
+      expect((await within(listener.closed, 20_000, 'the listener’s 4000 close')).code).toBe(4000);
+      const before = acknowledged.size;
+      await acked(before + 50);
+    } finally {
+      stop = true;
+    }
+    const failure = await publishing;
+    if (failure) throw failure;
 
     // The longest gap between two acknowledgements is the unavailable window.
     const gaps = acks.slice(1).map((at, i) => at - acks[i]!);
