@@ -4,6 +4,7 @@
 // PUBLISHes (SPUBLISH on Redis Cluster), so every node sees one order and one set of offsets. Payloads
 // are stored and carried as MessagePack, so binary values survive.
 import { decode, encode } from '@msgpack/msgpack';
+import type { Redis } from 'ioredis';
 import { SwitchboardError } from '../protocol/codes.js';
 import type { PresenceEntry } from '../protocol/frames.js';
 import type { Broker, ChannelEvent, ChannelEventHandler, HistoryPage, HistoryPolicy, HistoryQuery, NodeLease, NodeRecord, Publication, PublishOptions } from './broker.js';
@@ -37,6 +38,9 @@ export interface RedisBrokerOptions {
    */
   timeout?: number;
 }
+
+/** ms before a connection that ioredis gave up is connected again. */
+const REVIVE_DELAY = 100;
 
 /** ioredis's message for a command its `commandTimeout` gave up on. */
 const TIMED_OUT = 'Command timed out';
@@ -181,6 +185,8 @@ export class RedisBroker implements Broker {
   /** Which subscribe() call added each subscribed channel, so that a late failure removes only its own. */
   private nextSubscribe = 0;
   private interrupted = false;
+  /** Closed or crashed: a connection that ends stays ended. */
+  private stopped = false;
   private readonly hits = new Map<string, number>();
   private replicaWait: ReplicaWait | null = null;
 
@@ -242,6 +248,15 @@ export class RedisBroker implements Broker {
     subscriber.on('ready', () => this.announceInterruption());
     subscriber.on('subscribersReady', () => this.announceInterruption());
     commands.on('ready', () => this.announceInterruption());
+
+    // ioredis gives a Sentinel connection up for good ('end', no more
+    // retries) when Sentinel's +switch-master arrives while that connection is
+    // reconnecting and still asking a sentinel where the master is: its
+    // failover detector cancels the attempt under way. Such a connection would
+    // never be back, so the node would never tell its clients of the gap and
+    // never publish again. Unless the broker is closing, it is connected
+    // again; ioredis still holds what it was subscribed to and resubscribes.
+    if (!sharded) for (const connection of [commands, subscriber]) connection.on('end', () => this.revive(connection as Redis));
     this.commands = commands;
     this.subscriber = subscriber;
     this.probes = [new Probe(commands, this.timeout), new Probe(subscriber, this.timeout)];
@@ -264,6 +279,7 @@ export class RedisBroker implements Broker {
   }
 
   async close(): Promise<void> {
+    this.stopped = true;
     await this.lease?.stop();
     this.lease = null;
     if (this.refresher) clearInterval(this.refresher);
@@ -467,6 +483,7 @@ export class RedisBroker implements Broker {
    * cut. For tests of what the surviving nodes do.
    */
   crash(): void {
+    this.stopped = true;
     this.lease?.abandon();
     if (this.refresher) clearInterval(this.refresher);
     if (this.prober) clearInterval(this.prober);
@@ -514,6 +531,16 @@ export class RedisBroker implements Broker {
       const said = `broker unavailable: no answer within ${this.timeout} ms`;
       throw new SwitchboardError('unavailable', late ? `${said}; ${late}` : said);
     }
+  }
+
+  /** Connect again a connection that ioredis gave up while the broker is open (see start()). */
+  private revive(connection: Redis): void {
+    if (this.stopped || (connection !== this.commands && connection !== this.subscriber)) return;
+    const timer = setTimeout(() => {
+      // Should this attempt fail, ioredis retries as after any drop, or it ends again and comes back here.
+      if (!this.stopped && connection.status === 'end') connection.connect().catch(() => {});
+    }, REVIVE_DELAY);
+    timer.unref();
   }
 
   /** After an outage, once both connections are back, the subscribed channels hear they had a gap. */

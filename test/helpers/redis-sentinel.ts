@@ -26,8 +26,8 @@ export interface RedisSentinelSet {
   pause: (port: number) => void;
   /** SIGCONT after pause(). */
   resume: (port: number) => void;
-  /** Resolves once every sentinel names another master than `port`. */
-  failedOver: (from: number) => Promise<void>;
+  /** Resolves once every sentinel (but the one on `except`, say a paused one) names another master than `from`. */
+  failedOver: (from: number, except?: number) => Promise<void>;
   /** SENTINEL FAILOVER: promote the replica now, without waiting for the master to be judged down. */
   failover: () => Promise<void>;
   close: () => Promise<void>;
@@ -157,12 +157,13 @@ export async function startRedisSentinel(): Promise<RedisSentinelSet> {
       resume: (port) => {
         processes.get(port)?.child.kill('SIGCONT');
       },
-      failedOver: (from) =>
+      failedOver: (from, except) =>
         until(
           'the sentinels to name a new master',
           async () => {
+            const asked = sentinelAdmins.filter((_, i) => sentinelPorts[i] !== except);
             const named = await Promise.all(
-              sentinelAdmins.map(async (s) => Number(((await s.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', MASTER_NAME)) as string[])[1])),
+              asked.map(async (s) => Number(((await s.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', MASTER_NAME)) as string[])[1])),
             );
             return named.every((port) => port !== from);
           },
