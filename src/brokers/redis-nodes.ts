@@ -120,12 +120,6 @@ export class RedisNodes {
     await redis.multi().zrem(this.key('nodes'), this.id).del(this.key(`node:${this.id}`), this.indexKey()).exec().catch(() => {});
   }
 
-  /** Stop renewing without telling anyone, as a killed process would (tests). */
-  abandon(): void {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
-  }
-
   async nodes(): Promise<NodeRecord[]> {
     const redis = this.connection();
     if (!redis) return [];

@@ -185,7 +185,7 @@ export class RedisBroker implements Broker {
   /** Which subscribe() call added each subscribed channel, so that a late failure removes only its own. */
   private nextSubscribe = 0;
   private interrupted = false;
-  /** Closed or crashed: a connection that ends stays ended. */
+  /** Closed: a connection that ends stays ended. */
   private stopped = false;
   private readonly hits = new Map<string, number>();
   private replicaWait: ReplicaWait | null = null;
@@ -476,19 +476,6 @@ export class RedisBroker implements Broker {
 
   async nodes(): Promise<NodeRecord[]> {
     return this.run(null, async () => (this.lease ? this.lease.nodes() : []));
-  }
-
-  /**
-   * Stop as a SIGKILLed process would: no renewals, no cleanup, connections
-   * cut. For tests of what the surviving nodes do.
-   */
-  crash(): void {
-    this.stopped = true;
-    this.lease?.abandon();
-    if (this.refresher) clearInterval(this.refresher);
-    if (this.prober) clearInterval(this.prober);
-    this.commands?.disconnect();
-    this.subscriber?.disconnect();
   }
 
   private async refreshPresence(): Promise<void> {

@@ -8,6 +8,7 @@ import { RedisBroker } from '../../src/brokers/redis.js';
 import { startRedisSentinel, type RedisSentinelSet } from '../helpers/redis-sentinel.js';
 import { requireRedisServer } from '../helpers/services.js';
 import { brokerConformance } from './conformance.js';
+import { crashRedisBroker } from '../helpers/crash-redis-broker.js';
 
 const prefix = `sbtest-${randomUUID()}`;
 let clock = Date.now();
@@ -34,6 +35,6 @@ if (requireRedisServer('Redis Sentinel', 6)) {
       clock += ms;
     },
     multiNode: true,
-    crash: (broker) => (broker as RedisBroker).crash(),
+    crash: crashRedisBroker,
   });
 }

@@ -4,6 +4,7 @@ import { Redis } from 'ioredis';
 import { RedisBroker } from '../../src/brokers/redis.js';
 import { REDIS_URL, requireService } from '../helpers/services.js';
 import { brokerConformance } from './conformance.js';
+import { crashRedisBroker } from '../helpers/crash-redis-broker.js';
 
 // Keys of this run only, so runs and other suites sharing the Redis do not meet.
 const prefix = `sbtest-${randomUUID()}`;
@@ -29,6 +30,6 @@ if (await requireService('Redis', REDIS_URL)) {
       clock += ms;
     },
     multiNode: true,
-    crash: (broker) => (broker as RedisBroker).crash(),
+    crash: crashRedisBroker,
   });
 }

@@ -1,6 +1,6 @@
 // A Transport with no socket behind it, for driving the core directly: it
 // records what is sent and never drains, like a client that stopped reading.
-import type { Transport } from '../../src/server/core/index.js';
+import type { SharedFrame, Transport } from '../../src/server/core/index.js';
 
 export class FakeTransport implements Transport {
   readonly sent: Array<string | Uint8Array> = [];
@@ -16,6 +16,11 @@ export class FakeTransport implements Transport {
     this.bufferedAmount += typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength;
     this.peak = Math.max(this.peak, this.bufferedAmount);
   }
+  sendShared(frame: SharedFrame): void {
+    this.send(frame.data);
+  }
+  /** Never called: this socket never drains. */
+  onDrain(_listener: () => void): void {}
   close(code: number, reason: string): void {
     this.closedWith ??= { code, reason };
   }

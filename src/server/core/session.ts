@@ -132,8 +132,7 @@ export class Session {
     if (this.overLimit(size)) return;
     this.traffic.framesOut++;
     this.traffic.bytesOut += size;
-    if (this.transport.sendShared) this.transport.sendShared(frame);
-    else this.transport.send(frame.data, frame.binary);
+    this.transport.sendShared(frame);
   }
 
   /** True, after closing with 4008, when `size` more bytes would take the queue past its limit. */
@@ -144,17 +143,9 @@ export class Session {
     return true;
   }
 
-  /**
-   * Call `wake` once the client's queue has been written out (replacing an
-   * earlier waiter). Without drain notifications from the transport, `wake`
-   * runs on the next turn.
-   */
+  /** Call `wake` once the client's queue has been written out (replacing an earlier waiter). */
   whenDrained(wake: () => void): void {
     if (this.closed) return;
-    if (!this.transport.onDrain) {
-      setImmediate(wake);
-      return;
-    }
     const first = this.drainWaiter === null;
     this.drainWaiter = wake;
     if (first) {
@@ -249,8 +240,8 @@ export class Session {
   pauseReading(paused: boolean): void {
     if (paused === this.readingPaused) return;
     this.readingPaused = paused;
-    if (paused) this.transport.pause?.();
-    else this.transport.resume?.();
+    if (paused) this.transport.pause();
+    else this.transport.resume();
   }
 
   /** One request finished; resolves `whenIdle` waiters once none is left. */

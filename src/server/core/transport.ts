@@ -1,5 +1,6 @@
-// The few things the core needs of a connection. The `ws` adapter implements
-// it (ws-transport.ts); nothing else in the core knows which library is used.
+// The few things the core needs of a connection, every one required. The `ws`
+// adapter implements it (ws-transport.ts); nothing else in the core knows
+// which library is used.
 
 /**
  * One encoded frame that several connections receive (a publication's
@@ -16,8 +17,8 @@ export interface SharedFrame {
 export interface Transport {
   /** Send one frame; `binary` picks a binary or a text frame whatever the data's type. */
   send(data: string | Uint8Array, binary: boolean): void;
-  /** Send a frame shared with other connections; without it, `send` is used. */
-  sendShared?(frame: SharedFrame): void;
+  /** Send a frame shared with other connections (a transport may keep its wire form on `frame.wire`). */
+  sendShared(frame: SharedFrame): void;
   /** Bytes queued but not yet written to the socket. */
   readonly bufferedAmount: number;
   /** Start a closing handshake. */
@@ -30,8 +31,8 @@ export interface Transport {
    * Call `listener` once, the next time the socket has written out its queue
    * after `bufferedAmount` grew past what it could take at once.
    */
-  onDrain?(listener: () => void): void;
+  onDrain(listener: () => void): void;
   /** Stop reading frames from the peer (backpressure on requests), and start again. */
-  pause?(): void;
-  resume?(): void;
+  pause(): void;
+  resume(): void;
 }
