@@ -2,7 +2,7 @@
 // resubscribes with it after every reconnect, drops duplicates by offset, and
 // tells the application when the server could not recover what was missed.
 import type { SwitchboardError } from '../protocol/codes.js';
-import type { MessageFrame, PresenceEntry, StreamPosition, SubscribeResult } from '../protocol/frames.js';
+import type { MessageFrame, PresenceEntry, StreamPosition, SubscribeRequest, SubscribeResult } from '../protocol/frames.js';
 import { Emitter } from './emitter.js';
 
 export interface SubscriptionEvents {
@@ -102,9 +102,9 @@ export class Subscription<P = unknown> extends Emitter<SubscriptionEvents> {
   }
 
   /** @internal The subscribe frame for the next (re)connect. */
-  subscribeFrame(): { type: 'subscribe'; channel: string; since?: StreamPosition; exclude?: 'self' } {
+  subscribeFrame(): SubscribeRequest {
     this.askedSince = this.position ?? undefined;
-    const frame: { type: 'subscribe'; channel: string; since?: StreamPosition; exclude?: 'self' } = { type: 'subscribe', channel: this.channel };
+    const frame: SubscribeRequest = { type: 'subscribe', channel: this.channel };
     if (this.askedSince) frame.since = this.askedSince;
     if (this.options.exclude) frame.exclude = this.options.exclude;
     return frame;

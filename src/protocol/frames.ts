@@ -1,5 +1,7 @@
 // The frames that cross the wire (docs/protocol.md, "Frames", "Channels", "History and recovery").
+import type { z } from 'zod';
 import type { ErrorCode } from './codes.js';
+import type { RequestType, requestSchemas, streamPosition } from './request-schemas.js';
 
 export const SUBPROTOCOL_JSON = 'switchboard.v1.json';
 export const SUBPROTOCOL_MSGPACK = 'switchboard.v1.msgpack';
@@ -7,10 +9,7 @@ export const SUBPROTOCOL_MSGPACK = 'switchboard.v1.msgpack';
 export type RequestId = number | string;
 
 /** A position in a channel's history. */
-export interface StreamPosition {
-  epoch: string;
-  offset: number;
-}
+export type StreamPosition = z.infer<typeof streamPosition>;
 
 export interface ErrorBody {
   code: ErrorCode;
@@ -19,48 +18,24 @@ export interface ErrorBody {
 
 // ---- client -> server ----
 
-interface Request<T extends string> {
-  type: T;
-  id?: RequestId;
-}
+/** A request of type `T`: its fields as the server's schema for it says (request-schemas.ts). */
+type Request<T extends Exclude<RequestType, 'ping'>> = { type: T; id?: RequestId } & z.infer<(typeof requestSchemas)[T]>;
 
-export interface SubscribeRequest extends Request<'subscribe'> {
-  channel: string;
-  since?: StreamPosition;
-  /** 'self': this connection's own publications are not sent to it (they still advance its position). */
-  exclude?: 'self';
-}
-export interface UnsubscribeRequest extends Request<'unsubscribe'> {
-  channel: string;
-}
-export interface PublishRequest extends Request<'publish'> {
-  channel: string;
-  payload: unknown;
-  /** Up to 64 characters: a repeat on the same channel within the server's idempotencyWindow is answered with the first offset, not stored again. */
-  idempotencyKey?: string;
-  /** 'self': not sent to the publishing connection. */
-  exclude?: 'self';
-}
-export interface RpcRequest extends Request<'rpc'> {
-  method: string;
-  payload?: unknown;
-}
-export interface PresenceRequest extends Request<'presence'> {
-  channel: string;
-}
+export type SubscribeRequest = Request<'subscribe'>;
+export type UnsubscribeRequest = Request<'unsubscribe'>;
+export type PublishRequest = Request<'publish'>;
+export type RpcRequest = Request<'rpc'>;
+export type PresenceRequest = Request<'presence'>;
 /** Publications a history request without a `limit` returns (docs/protocol.md, "History and recovery"). */
 export const DEFAULT_HISTORY_LIMIT = 100;
 
-export interface HistoryRequest extends Request<'history'> {
-  channel: string;
-  /** DEFAULT_HISTORY_LIMIT when absent. */
-  limit?: number;
-  since?: StreamPosition;
+export type HistoryRequest = Request<'history'>;
+export type RefreshRequest = Request<'refresh'>;
+/** A ping has no fields of its own. */
+export interface PingRequest {
+  type: 'ping';
+  id?: RequestId;
 }
-export interface RefreshRequest extends Request<'refresh'> {
-  token: string;
-}
-export type PingRequest = Request<'ping'>;
 
 export type ClientFrame =
   | SubscribeRequest

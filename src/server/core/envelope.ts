@@ -1,7 +1,8 @@
 // Turns one decoded frame into a typed client request, or into the bad_request
 // error the contract asks for (docs/protocol.md, "Frames").
-import { z } from 'zod';
+import type { z } from 'zod';
 import { isValidChannelName } from '../../protocol/channels.js';
+import { requestId, requestSchemas } from '../../protocol/request-schemas.js';
 import type { Codec } from '../../protocol/codec.js';
 import { SUBPROTOCOL_MSGPACK, type ClientFrame, type RequestId } from '../../protocol/frames.js';
 import { MAX_DEPTH, nestedDeeperThan, tooDeep } from '../../protocol/depth.js';
@@ -9,28 +10,7 @@ import { findMapValue, scanMsgpack } from '../../protocol/msgpack-bounds.js';
 import { describeIssue } from '../issues.js';
 import type { LimitName } from '../limit-hits.js';
 
-const requestId = z.union([z.number().int(), z.string().max(64)]);
-const channel = z
-  .string()
-  .refine(isValidChannelName, 'channel names are 1 to 255 characters from A-Z a-z 0-9 _ - : . @ # /');
-const position = z.object({ epoch: z.string(), offset: z.number().int().min(0) });
-/** A key that must be present, with any JSON value (null included). */
-const anyValue = z.custom<unknown>((value) => value !== undefined, 'required');
-
-/** An idempotency key (docs/protocol.md, "Idempotent publish"). */
-export const idempotencyKey = z.string().min(1).max(64);
-const exclude = z.literal('self').optional();
-
-const schemas = {
-  subscribe: z.object({ channel, since: position.optional(), exclude }),
-  unsubscribe: z.object({ channel }),
-  publish: z.object({ channel, payload: anyValue, idempotencyKey: idempotencyKey.optional(), exclude }),
-  rpc: z.object({ method: z.string().min(1).max(255), payload: anyValue }),
-  presence: z.object({ channel }),
-  history: z.object({ channel, limit: z.number().int().positive().optional(), since: position.optional() }),
-  refresh: z.object({ token: z.string().min(1) }),
-  ping: z.object({}),
-} satisfies Record<ClientFrame['type'], z.ZodType>;
+const schemas = requestSchemas satisfies Record<ClientFrame['type'], z.ZodType>;
 
 /** A refusal names the bound it hit, if any, for `switchboard_limit_hits_total`. */
 export type ParsedFrame =
