@@ -25,6 +25,7 @@ import { checkHandshake, isRefusal, refusal, upgradePath, writeRefusal, type Acc
 import type { LimitName } from './limit-hits.js';
 import { handleRoute, notFound } from './http/routes.js';
 import { createLogger, loggable, type Logger } from './logger.js';
+import { perMessageDeflate } from './deflate.js';
 import { createMetrics } from './metrics.js';
 import type { RpcHandler, StandardSchema } from './rpc.js';
 import type { AnySchema, AppSchema, ChannelName, ChannelPayload, MethodName, RpcInput, RpcOutput } from '../protocol/schema.js';
@@ -100,7 +101,7 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
       noServer: true,
       maxPayload: this.config.limits.maxPayload,
       // ws checks maxPayload against the inflated size, so a deflate bomb closes with 1009.
-      perMessageDeflate: this.config.compression ? { threshold: 1024, concurrencyLimit: 10 } : false,
+      perMessageDeflate: this.config.compression ? perMessageDeflate : false,
       clientTracking: false,
       handleProtocols: (_offered, req) => (req as UpgradeRequest)[PROTOCOL] ?? false,
     });
