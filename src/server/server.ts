@@ -19,6 +19,7 @@ import { TrustedProxies } from './client-address.js';
 import { parseConfig, type Config, type ConfigInput } from './config.js';
 import { Core, type AuthenticateHook, type ConnectHook, type DisconnectHook, type Operations, type PublishHook, type RpcHandler, type SchemaOutput, type StandardSchema, type SubscribeHook, type Target } from './core/index.js';
 import { defaultBroker } from './default-broker.js';
+import { perMessageDeflate } from './deflate.js';
 import { checkHandshake, isRefusal, refusal, upgradePath, writeRefusal, type Accepted, type HandshakePolicy, type Refusal } from './handshake.js';
 import { handleRoute, notFound } from './http/routes.js';
 import { LimitHits, type LimitName } from './limit-hits.js';
@@ -95,7 +96,7 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
       noServer: true,
       maxPayload: this.config.limits.maxPayload,
       // ws checks maxPayload against the inflated size, so a deflate bomb closes with 1009.
-      perMessageDeflate: this.config.compression ? { threshold: 1024, concurrencyLimit: 10 } : false,
+      perMessageDeflate: this.config.compression ? perMessageDeflate : false,
       clientTracking: false,
       handleProtocols: (_offered, req) => (req as UpgradeRequest)[PROTOCOL] ?? false,
     });

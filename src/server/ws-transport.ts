@@ -1,5 +1,6 @@
 // The adapter between `ws` and the core: the only place that touches a
-// WebSocket object of the `ws` package, or its internals.
+// WebSocket object of the `ws` package, or its internals (with deflate.ts,
+// for permessage-deflate's zlib streams).
 //
 // Frames go straight to the TCP socket, built here as RFC 6455 server frames
 // (FIN, opcode, unmasked length, payload): a publication's frame is built once
@@ -15,6 +16,7 @@
 import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
 import type { Connection, Core, OpenParams, SharedFrame, Transport } from './core/index.js';
+import { freeZlibBetweenMessages } from './deflate.js';
 
 const OPEN = 1; // WebSocket.OPEN
 
@@ -355,6 +357,7 @@ export function bindWebSocket(core: Core, socket: WebSocket, params: OpenParams)
   const tcp = (socket as unknown as { _socket?: Duplex })._socket ?? null;
   const transport = new WsTransport(core, socket, tcp);
   (socket as Bound)[TRANSPORT] = transport;
+  if (socket.extensions !== '') freeZlibBetweenMessages(socket);
   transport.session = core.open(transport, params);
   socket.on('message', onMessage);
   socket.on('pong', onPong);

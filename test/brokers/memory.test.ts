@@ -105,8 +105,9 @@ describe('memory broker idempotency keys', () => {
   const HISTORY = { size: 100, ttl: 600_000 };
 
   it('forgets the node’s oldest keys past idempotencyBytes, whatever their channel, and counts the hits', async () => {
-    // One key here counts 100 bytes (96 plus its and its channel's characters twice): room for three.
-    const broker = new MemoryBroker({ idempotencyBytes: 350 });
+    // One key on its own channel here counts 438 bytes (KEY_OVERHEAD 150 and CHANNEL_OVERHEAD 240,
+    // plus 24 for each one-character string): room for three.
+    const broker = new MemoryBroker({ idempotencyBytes: 1_500 });
     await broker.start(() => {});
     for (const channel of ['a', 'b', 'c', 'd']) expect(await broker.publish(channel, { payload: 1 }, HISTORY, { idempotencyKey: 'k', window: 60_000 })).toBe(1);
     // 'a' went first: its key is a new publication; 'd' is still remembered.
