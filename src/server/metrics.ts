@@ -19,14 +19,14 @@ export interface MetricsView {
 
 /** Where the figures come from: the core's, the broker's, and the handshake's. */
 export interface MetricSources {
-  core: CoreTelemetry;
+  telemetry: CoreTelemetry;
   broker: Broker;
   limitHits: LimitHits;
   /** Refused handshakes by HTTP status and error code. */
   refusals: Tally;
 }
 
-export function createMetrics({ core, broker, limitHits, refusals }: MetricSources): Registry {
+export function createMetrics({ telemetry, broker, limitHits, refusals }: MetricSources): Registry {
   const registry = new Registry();
   // Process and Node.js metrics (CPU, memory, event-loop lag...), named
   // switchboard_process_cpu_seconds_total, switchboard_nodejs_eventloop_lag_seconds...
@@ -74,14 +74,14 @@ export function createMetrics({ core, broker, limitHits, refusals }: MetricSourc
     registers,
     collect() {
       this.reset();
-      for (const [subprotocol, count] of core.connectionsBySubprotocol()) this.set({ subprotocol }, count);
+      for (const [subprotocol, count] of telemetry.connectionsBySubprotocol()) this.set({ subprotocol }, count);
     },
   });
-  gauge('switchboard_outbound_bytes', 'Bytes queued for this node\'s connections, all together, at the last check (limits.outboundBytes bounds it)', () => core.outboundBytes());
-  gauge('switchboard_channels', 'Channels with at least one subscriber on this node', () => core.channels());
-  gauge('switchboard_subscriptions', 'Subscriptions held by this node\'s connections', () => core.subscriptions());
+  gauge('switchboard_outbound_bytes', 'Bytes queued for this node\'s connections, all together, at the last check (limits.outboundBytes bounds it)', () => telemetry.outboundBytes());
+  gauge('switchboard_channels', 'Channels with at least one subscriber on this node', () => telemetry.channels());
+  gauge('switchboard_subscriptions', 'Subscriptions held by this node\'s connections', () => telemetry.subscriptions());
   tallied('switchboard_handshake_refusals_total', 'WebSocket handshakes refused, by HTTP status and error code', ['status', 'code'], refusals);
-  tallied('switchboard_closes_total', 'Closed connections, by close code and by who closed (server or client)', ['code', 'by'], core.closes);
+  tallied('switchboard_closes_total', 'Closed connections, by close code and by who closed (server or client)', ['code', 'by'], telemetry.closes);
   new Counter({
     name: 'switchboard_limit_hits_total',
     help: 'Times a bound was hit (refused, evicted or closed), by the limit\'s config key',
@@ -93,13 +93,13 @@ export function createMetrics({ core, broker, limitHits, refusals }: MetricSourc
       for (const [limit, count] of broker.limitHits?.() ?? []) this.inc({ limit }, count);
     },
   });
-  counter('switchboard_frames_received_total', 'Frames received from clients', () => core.counters.received);
-  counter('switchboard_bytes_received_total', 'Bytes of frames received from clients', () => core.counters.bytesIn);
-  counter('switchboard_frames_sent_total', 'Frames sent to clients', () => core.traffic.framesOut);
-  counter('switchboard_bytes_sent_total', 'Bytes of frames sent to clients (before compression)', () => core.traffic.bytesOut);
-  counter('switchboard_bad_requests_total', 'Frames refused as bad_request', () => core.counters.badRequests);
-  counter('switchboard_rate_limited_total', 'Frames refused as rate_limited', () => core.counters.rateLimited);
-  const { tallies } = core;
+  counter('switchboard_frames_received_total', 'Frames received from clients', () => telemetry.counters.received);
+  counter('switchboard_bytes_received_total', 'Bytes of frames received from clients', () => telemetry.counters.bytesIn);
+  counter('switchboard_frames_sent_total', 'Frames sent to clients', () => telemetry.traffic.framesOut);
+  counter('switchboard_bytes_sent_total', 'Bytes of frames sent to clients (before compression)', () => telemetry.traffic.bytesOut);
+  counter('switchboard_bad_requests_total', 'Frames refused as bad_request', () => telemetry.counters.badRequests);
+  counter('switchboard_rate_limited_total', 'Frames refused as rate_limited', () => telemetry.counters.rateLimited);
+  const { tallies } = telemetry;
   tallied('switchboard_publications_total', 'Publications made through this node (clients, HTTP API, server), by namespace', ['namespace'], tallies.published);
   tallied('switchboard_publications_received_total', 'Publications the broker delivered to this node for its subscribers, by namespace', ['namespace'], tallies.received);
   tallied('switchboard_messages_delivered_total', 'Message frames sent to subscribers, by namespace', ['namespace'], tallies.delivered);
@@ -118,7 +118,7 @@ export function createMetrics({ core, broker, limitHits, refusals }: MetricSourc
     buckets: LATENCY_BUCKETS,
     registers,
   });
-  core.observeRpc((method, outcome, seconds) => {
+  telemetry.observeRpc((method, outcome, seconds) => {
     rpcCalls.inc({ method, outcome });
     rpcSeconds.observe({ method }, seconds);
   });
@@ -133,7 +133,7 @@ export function createMetrics({ core, broker, limitHits, refusals }: MetricSourc
       this.set(broker.isHealthy() ? 1 : 0);
     },
   });
-  counter('switchboard_broker_outages_total', 'Times the broker went down', () => core.brokerOutages());
+  counter('switchboard_broker_outages_total', 'Times the broker went down', () => telemetry.brokerOutages());
   const brokerSeconds = new Histogram({
     name: 'switchboard_broker_operation_duration_seconds',
     help: 'Time the broker took to answer, by operation and result (ok or error)',
@@ -141,6 +141,6 @@ export function createMetrics({ core, broker, limitHits, refusals }: MetricSourc
     buckets: LATENCY_BUCKETS,
     registers,
   });
-  core.observeBroker((operation, seconds, ok) => brokerSeconds.observe({ operation, result: ok ? 'ok' : 'error' }, seconds));
+  telemetry.observeBroker((operation, seconds, ok) => brokerSeconds.observe({ operation, result: ok ? 'ok' : 'error' }, seconds));
   return registry;
 }

@@ -90,7 +90,7 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
     this.core = new Core({ config: this.config, broker: this.broker, logger: this.logger, verifier, limitHits: this.limitHits });
     this.operations = this.core.operations;
     this.admission = new Admission(this.config.limits, this.limitHits, () => this.draining);
-    this.metrics = createMetrics({ core: this.operations.telemetry, broker: this.broker, limitHits: this.limitHits, refusals: this.admission.refusals });
+    this.metrics = createMetrics({ telemetry: this.operations.telemetry, broker: this.broker, limitHits: this.limitHits, refusals: this.admission.refusals });
     this.metricsView = metricsView ?? this.metrics;
     this.wss = new WebSocketServer({
       noServer: true,
