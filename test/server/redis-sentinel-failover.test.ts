@@ -85,7 +85,7 @@ for (const [how, fail] of Object.entries(failovers)) {
       }
     })().then(
       () => null,
-      (error: unknown) => error,
+      (error: unknown) => (error instanceof Error ? error : new Error(String(error))),
     );
     const acked = (n: number) => expect.poll(() => acknowledged.size, { timeout: 30_000, interval: 20 }).toBeGreaterThanOrEqual(n);
 
