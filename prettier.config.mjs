@@ -3,7 +3,7 @@
 // (100 to 240), 160 rewrites the fewest existing lines (about 650, in 95 of 230
 // files, most of them one-line helpers in bench/ that Prettier opens up); wider
 // widths join more lines than they spare. `npm run format` applies it, and
-// `npm run format:check` checks it (not yet part of `npm test`).
+// `npm run format:check` checks it, as part of `npm test`.
 /** @type {import('prettier').Config} */
 export default {
   printWidth: 160,

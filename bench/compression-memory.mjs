@@ -144,7 +144,9 @@ async function main() {
   const negotiated = [];
   for (const mode of modes) {
     const r = await measure(mode === 'on', connections, payloadBytes);
-    console.log(`| ${mode} | ${r.rss.toLocaleString('en')} | ${r.heap.toLocaleString('en')} | ${r.external.toLocaleString('en')} | ${r.rssMb.toFixed(0)} | ${r.cpuUs.toFixed(1)} |`);
+    console.log(
+      `| ${mode} | ${r.rss.toLocaleString('en')} | ${r.heap.toLocaleString('en')} | ${r.external.toLocaleString('en')} | ${r.rssMb.toFixed(0)} | ${r.cpuUs.toFixed(1)} |`,
+    );
     if (r.compression) negotiated.push(r.negotiated);
   }
   for (const n of negotiated) console.log(`negotiated: ${n}`);
@@ -179,7 +181,15 @@ async function takeover() {
     const words = Array.from({ length: 500 }, () => Array.from({ length: 2 + random(8) }, () => 'etaoinshrdlucmfwypvbgkjqxz'[random(26)]).join(''));
     const frames = Array.from({ length: 2_000 }, (_, i) => {
       const text = Array.from({ length: wordsPerFrame }, () => words[random(500)]).join(' ');
-      return Buffer.from(JSON.stringify({ type: 'message', channel: 'room:lobby', offset: i, epoch: 'k3x9', payload: { user: `user-${random(50)}`, at: 1764150000000 + i * 997, text } }));
+      return Buffer.from(
+        JSON.stringify({
+          type: 'message',
+          channel: 'room:lobby',
+          offset: i,
+          epoch: 'k3x9',
+          payload: { user: `user-${random(50)}`, at: 1764150000000 + i * 997, text },
+        }),
+      );
     });
     const raw = frames.reduce((sum, f) => sum + f.length, 0);
     const kept = new zlib.DeflateRaw();

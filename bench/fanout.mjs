@@ -124,7 +124,9 @@ for (let r = 0; r < Number(values.rounds); r++) {
   for (const kind of KINDS) {
     const result = await round(kind);
     byKind[kind].push(result);
-    console.error(`round ${r + 1} ${kind}: ${Math.round(result.deliveriesPerSecond)} deliveries/s, p50 ${result.p50.toFixed(1)} ms, p99 ${result.p99.toFixed(1)} ms`);
+    console.error(
+      `round ${r + 1} ${kind}: ${Math.round(result.deliveriesPerSecond)} deliveries/s, p50 ${result.p50.toFixed(1)} ms, p99 ${result.p99.toFixed(1)} ms`,
+    );
   }
 }
 
@@ -141,7 +143,9 @@ console.log('| server | deliveries/s | p50 latency | p99 latency | memory per co
 console.log('|---|---|---|---|---|---|');
 for (const k of KINDS) {
   const s = summary[k];
-  console.log(`| ${k} | ${fmt(s.deliveriesPerSecond)} | ${fmt(s.p50, 1)} ms | ${fmt(s.p99, 1)} ms | ${fmt(s.kibPerConnection, 1)} KiB | ${fmt(s.rssMiB)} MiB |`);
+  console.log(
+    `| ${k} | ${fmt(s.deliveriesPerSecond)} | ${fmt(s.p50, 1)} ms | ${fmt(s.p99, 1)} ms | ${fmt(s.kibPerConnection, 1)} KiB | ${fmt(s.rssMiB)} MiB |`,
+  );
 }
 if (summary.switchboard) {
   console.log('');

@@ -224,7 +224,10 @@ export const fmt = (n, digits = 0) =>
 export const ms = (n) => (n === null || n === undefined ? '–' : `${fmt(n, n < 10 ? 1 : 0)} ms`);
 export const mib = (bytes) => (bytes === null || bytes === undefined ? '–' : `${fmt(bytes / 1048576, 1)} MiB`);
 export const counts = (obj) =>
-  Object.entries(obj ?? {}).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k}: ${fmt(v)}`).join(', ') || 'none';
+  Object.entries(obj ?? {})
+    .sort((a, b) => b[1] - a[1])
+    .map(([k, v]) => `${k}: ${fmt(v)}`)
+    .join(', ') || 'none';
 
 /** A two-column markdown table. */
 export function table(rows) {

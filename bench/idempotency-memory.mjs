@@ -89,10 +89,19 @@ if (at !== -1) {
   const one = perKey(scenario);
   process.stdout.write(JSON.stringify(process.argv.includes('--at-bound') ? { ...one, ...atBound(scenario, one.counted) } : one));
 } else {
-  const run = (i, ...more) => JSON.parse(execFileSync(process.execPath, ['--expose-gc', new URL(import.meta.url).pathname, '--scenario', String(i), '--keys', String(KEYS), '--bound', String(BOUND), ...more], { encoding: 'utf8' }));
+  const run = (i, ...more) =>
+    JSON.parse(
+      execFileSync(
+        process.execPath,
+        ['--expose-gc', new URL(import.meta.url).pathname, '--scenario', String(i), '--keys', String(KEYS), '--bound', String(BOUND), ...more],
+        { encoding: 'utf8' },
+      ),
+    );
   const mb = (bytes) => (bytes / 2 ** 20).toFixed(1);
   console.log(`Node ${process.version}; ${KEYS.toLocaleString('en')} keys per scenario; bound ${mb(BOUND)} MiB`);
-  console.log('| scenario | heap bytes/key | counted bytes/key | heap / counted | keys held at the bound | heap at the bound, MiB (lowest-highest) | / bound |');
+  console.log(
+    '| scenario | heap bytes/key | counted bytes/key | heap / counted | keys held at the bound | heap at the bound, MiB (lowest-highest) | / bound |',
+  );
   console.log('|---|---:|---:|---:|---:|---:|---:|');
   scenarios.forEach((scenario, i) => {
     const one = run(i);

@@ -119,15 +119,33 @@ const closingArb = fc.oneof(
 // -------------------------------------------------------------------- HTTP
 
 const paths = [
-  '/api/publish', '/api/broadcast', '/api/disconnect', '/api/presence', '/api/history', '/api/stats', '/api/', '/api', '/api/x',
-  '/api/../api/stats', '//api/stats', '/api/publish/', '/API/publish', '/healthz', '/readyz', '/metrics', '/ws', '/', '/switchboard.js', '/nope',
+  '/api/publish',
+  '/api/broadcast',
+  '/api/disconnect',
+  '/api/presence',
+  '/api/history',
+  '/api/stats',
+  '/api/',
+  '/api',
+  '/api/x',
+  '/api/../api/stats',
+  '//api/stats',
+  '/api/publish/',
+  '/API/publish',
+  '/healthz',
+  '/readyz',
+  '/metrics',
+  '/ws',
+  '/',
+  '/switchboard.js',
+  '/nope',
 ];
 const queryArb = fc.oneof(
   fc.constant(''),
   channelArb.map((c) => `?channel=${encodeURIComponent(c)}`),
-  fc.tuple(channelArb, fc.oneof(fc.integer({ min: -10, max: 1e9 }).map(String), fc.constantFrom('abc', '1e309', '', '0x10', '-0', '1.5'))).map(
-    ([c, l]) => `?channel=${encodeURIComponent(c)}&limit=${l}`,
-  ),
+  fc
+    .tuple(channelArb, fc.oneof(fc.integer({ min: -10, max: 1e9 }).map(String), fc.constantFrom('abc', '1e309', '', '0x10', '-0', '1.5')))
+    .map(([c, l]) => `?channel=${encodeURIComponent(c)}&limit=${l}`),
   fc.string({ maxLength: 100 }).map((s) => `?${s}`),
   fc.constant('?channel=a&channel=b&limit=1&limit=2'),
 );
@@ -135,7 +153,20 @@ const targetArb = fc.oneof(
   { weight: 8, arbitrary: fc.tuple(fc.constantFrom(...paths), queryArb).map(([p, q]) => p + q) },
   {
     weight: 2,
-    arbitrary: fc.constantFrom('*', 'http://127.0.0.1/api/stats', 'http://[::1', '/%zz', '/%', '/api/%00', '/\u00e9\u00e8', 'api/stats', '', '/a b', '/\r', '/\t'),
+    arbitrary: fc.constantFrom(
+      '*',
+      'http://127.0.0.1/api/stats',
+      'http://[::1',
+      '/%zz',
+      '/%',
+      '/api/%00',
+      '/\u00e9\u00e8',
+      'api/stats',
+      '',
+      '/a b',
+      '/\r',
+      '/\t',
+    ),
   },
   { weight: 1, arbitrary: fc.integer({ min: 2_000, max: 20_000 }).map((n) => `/api/history?channel=${'a'.repeat(n)}`) },
   { weight: 1, arbitrary: fc.string({ unit: 'binary', maxLength: 80 }).map((s) => `/${s}`) },
@@ -159,7 +190,10 @@ const httpArb = fc
       { weight: 1, arbitrary: fc.stringMatching(/^[A-Z!#$%&'*+.^_`|~-]{1,12}$/) },
     ),
     target: targetArb,
-    version: fc.oneof({ weight: 9, arbitrary: fc.constant(' HTTP/1.1') }, { weight: 1, arbitrary: fc.constantFrom(' HTTP/1.0', ' HTTP/2.0', ' HTTP/9.9', '', ' HTTP/1.1 x', ' http/1.1') }),
+    version: fc.oneof(
+      { weight: 9, arbitrary: fc.constant(' HTTP/1.1') },
+      { weight: 1, arbitrary: fc.constantFrom(' HTTP/1.0', ' HTTP/2.0', ' HTTP/9.9', '', ' HTTP/1.1 x', ' http/1.1') },
+    ),
     auth: fc.oneof(
       fc.constant(`apikey ${apiKey}`),
       fc.constantFrom('', 'apikey', 'apikey ', `Apikey  ${apiKey}  `, `Bearer ${apiKey}`, 'apikey wrong'),
@@ -171,7 +205,17 @@ const httpArb = fc
     extra: fc.array(
       fc.oneof(
         fc.tuple(fc.stringMatching(/^[A-Za-z-]{1,20}$/), fc.string({ maxLength: 100 })).map(([k, v]) => `${k}: ${v}`),
-        fc.constantFrom('no-colon-header', ' folded: continuation', 'Host: a', 'Host: b', 'X-Big: ' + 'y'.repeat(20_000), 'Content-Length: 5', 'Expect: 100-continue', 'Upgrade: websocket', 'Connection: upgrade'),
+        fc.constantFrom(
+          'no-colon-header',
+          ' folded: continuation',
+          'Host: a',
+          'Host: b',
+          'X-Big: ' + 'y'.repeat(20_000),
+          'Content-Length: 5',
+          'Expect: 100-continue',
+          'Upgrade: websocket',
+          'Connection: upgrade',
+        ),
       ),
       { maxLength: 4 },
     ),
@@ -321,14 +365,16 @@ function rawRequest(bytes) {
     };
     const timer = setTimeout(() => finish(head ? status(head) : 'no answer in 2 s'), 2_000);
     // The final status: skip interim 1xx answers (Expect: 100-continue).
-    const status = (text) => [...text.matchAll(/^HTTP\/1\.[01] (\d{3})/gm)].map((m) => m[1]).find((code) => code[0] !== '1') ?? (text.startsWith('HTTP/1.1 1') ? '1xx only' : 'garbled');
+    const status = (text) =>
+      [...text.matchAll(/^HTTP\/1\.[01] (\d{3})/gm)].map((m) => m[1]).find((code) => code[0] !== '1') ??
+      (text.startsWith('HTTP/1.1 1') ? '1xx only' : 'garbled');
     socket.on('connect', () => socket.write(bytes, () => {}));
     socket.on('data', (chunk) => {
       if (head.length < 4096) head += chunk.toString('latin1');
     });
     socket.on('end', () => finish(head ? status(head) : 'closed without answer'));
     socket.on('close', () => finish(head ? status(head) : 'closed without answer'));
-    socket.on('error', (error) => finish(head ? status(head) : error.code ?? 'error'));
+    socket.on('error', (error) => finish(head ? status(head) : (error.code ?? 'error')));
   });
 }
 

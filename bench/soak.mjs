@@ -15,7 +15,23 @@ import { setPriority } from 'node:os';
 import { parseArgs } from 'node:util';
 import { connect } from '../dist/client/node.js';
 import {
-  addCounts, counts, fmt, freePort, httpRequest, mib, ms, now, own, quantile, repeat, rssOf, scrapeLag, sleep, startServer, table, writeConfig,
+  addCounts,
+  counts,
+  fmt,
+  freePort,
+  httpRequest,
+  mib,
+  ms,
+  now,
+  own,
+  quantile,
+  repeat,
+  rssOf,
+  scrapeLag,
+  sleep,
+  startServer,
+  table,
+  writeConfig,
 } from './harness.mjs';
 
 const { values } = parseArgs({
@@ -144,20 +160,24 @@ const progress = [];
 for (let i = 0; i < PROCS; i++) {
   const share = (total) => Math.floor(total / PROCS) + (i < total % PROCS ? 1 : 0);
   const child = own(
-    fork(new URL('./soak-attacker.mjs', import.meta.url).pathname, [
-      JSON.stringify({
-        wsUrl,
-        port,
-        apiKey,
-        maxPayload,
-        seed: Number(values.seed),
-        firstIndex: i * 1000,
-        connections: share(CONNECTIONS),
-        httpConcurrency: Math.max(1, share(HTTP_CONCURRENCY)),
-        wsFrames: share(wsTotal),
-        httpRequests: share(httpTotal),
-      }),
-    ], { stdio: 'inherit' }),
+    fork(
+      new URL('./soak-attacker.mjs', import.meta.url).pathname,
+      [
+        JSON.stringify({
+          wsUrl,
+          port,
+          apiKey,
+          maxPayload,
+          seed: Number(values.seed),
+          firstIndex: i * 1000,
+          connections: share(CONNECTIONS),
+          httpConcurrency: Math.max(1, share(HTTP_CONCURRENCY)),
+          wsFrames: share(wsTotal),
+          httpRequests: share(httpTotal),
+        }),
+      ],
+      { stdio: 'inherit' },
+    ),
   );
   // Generating inputs takes CPU the server and the probes need more: the
   // attackers yield it, so that the figures are the server's, not contention's.
@@ -204,7 +224,9 @@ while (!finished) {
   if (now() - lastReport > 5000) {
     lastReport = now();
     const last = rss.at(-1);
-    log(`${fmt(sentSoFar())} of ${fmt(FRAMES)} inputs sent; server RSS ${mib(last?.rss)}; bystanders got ${fmt(watchers.reduce((s, w) => s + w.state.received, 0))}`);
+    log(
+      `${fmt(sentSoFar())} of ${fmt(FRAMES)} inputs sent; server RSS ${mib(last?.rss)}; bystanders got ${fmt(watchers.reduce((s, w) => s + w.state.received, 0))}`,
+    );
   }
 }
 const attackEnd = now();
@@ -256,7 +278,16 @@ const rssDuring = during(rss, attackAt, attackEnd + 1000).map((x) => x.rss);
 const behind = channelOffset === null ? null : watchers.filter((w) => w.state.last !== channelOffset).length;
 
 const result = {
-  config: { frames: FRAMES, procs: PROCS, connections: CONNECTIONS, httpShare: HTTP_SHARE, bystanders: BYSTANDERS, rate: RATE, seed: Number(values.seed), port },
+  config: {
+    frames: FRAMES,
+    procs: PROCS,
+    connections: CONNECTIONS,
+    httpShare: HTTP_SHARE,
+    bystanders: BYSTANDERS,
+    rate: RATE,
+    seed: Number(values.seed),
+    port,
+  },
   stoppedBy,
   durationMs: attackEnd - attackAt,
   sent: { total: stats.wsFrames + stats.httpRequests, wsFrames: stats.wsFrames, httpRequests: stats.httpRequests, byKind: stats.byKind },
@@ -300,9 +331,16 @@ const result = {
       sent: attackHealth.length,
     },
     inside: {
-      source: "prom-client's nodejs_eventloop_lag_max_seconds from /metrics, scraped one at a time about every second (each: the max since the previous scrape)",
-      p50Ms: quantile(attackLag.map((x) => x.maxMs), 0.5),
-      p99Ms: quantile(attackLag.map((x) => x.maxMs), 0.99),
+      source:
+        "prom-client's nodejs_eventloop_lag_max_seconds from /metrics, scraped one at a time about every second (each: the max since the previous scrape)",
+      p50Ms: quantile(
+        attackLag.map((x) => x.maxMs),
+        0.5,
+      ),
+      p99Ms: quantile(
+        attackLag.map((x) => x.maxMs),
+        0.99,
+      ),
       maxMs: attackLag.length ? Math.max(...attackLag.map((x) => x.maxMs)) : null,
       scrapes: attackLag.length,
     },
@@ -313,17 +351,34 @@ if (values.json) {
   console.log(JSON.stringify(result, null, 2));
 } else {
   const r = result;
-  console.log(`\nFuzz soak: ${fmt(FRAMES)} inputs (${fmt(HTTP_SHARE * 100)}% HTTP) from ${CONNECTIONS} connections in ${PROCS} processes; ${BYSTANDERS} bystanders, ${RATE} publications/s\n`);
+  console.log(
+    `\nFuzz soak: ${fmt(FRAMES)} inputs (${fmt(HTTP_SHARE * 100)}% HTTP) from ${CONNECTIONS} connections in ${PROCS} processes; ${BYSTANDERS} bystanders, ${RATE} publications/s\n`,
+  );
   console.log(
     table([
       ['inputs sent (frames / HTTP requests)', `${fmt(r.sent.total)} (${fmt(r.sent.wsFrames)} / ${fmt(r.sent.httpRequests)}) in ${ms(r.durationMs)}`],
       ['run ended by', r.stoppedBy],
-      ['server alive', r.server.alive ? 'yes' : r.server.exited ? `NO: exited with ${r.server.exited.code ?? r.server.exited.signal} after ${ms(r.server.exited.afterMs)} of attack` : r.server.hung ? 'NO: hung' : 'NO: /healthz not answered at the end'],
+      [
+        'server alive',
+        r.server.alive
+          ? 'yes'
+          : r.server.exited
+            ? `NO: exited with ${r.server.exited.code ?? r.server.exited.signal} after ${ms(r.server.exited.afterMs)} of attack`
+            : r.server.hung
+              ? 'NO: hung'
+              : 'NO: /healthz not answered at the end',
+      ],
       ['bystanders: offsets missed (target 0)', fmt(r.bystanders.gaps)],
-      ['bystanders: disconnects / resets / behind at the end', `${fmt(r.bystanders.disconnects)} / ${fmt(r.bystanders.resets)} / ${fmt(r.bystanders.behindAtEnd)}`],
+      [
+        'bystanders: disconnects / resets / behind at the end',
+        `${fmt(r.bystanders.disconnects)} / ${fmt(r.bystanders.resets)} / ${fmt(r.bystanders.behindAtEnd)}`,
+      ],
       ['bystanders: received (publications acknowledged)', `${fmt(r.bystanders.received)} (${fmt(r.bystanders.published)} × ${BYSTANDERS})`],
       ['server RSS baseline / peak / after clients left', `${mib(r.rss.baseline)} / ${mib(r.rss.peak)} / ${mib(r.rss.afterClientsLeft)}`],
-      ['event loop, /healthz latency p50 / p99 / max (outside)', `${ms(r.lag.outside.p50Ms)} / ${ms(r.lag.outside.p99Ms)} / ${ms(r.lag.outside.maxMs)}; ${fmt(r.lag.outside.unanswered)} of ${fmt(r.lag.outside.sent)} unanswered`],
+      [
+        'event loop, /healthz latency p50 / p99 / max (outside)',
+        `${ms(r.lag.outside.p50Ms)} / ${ms(r.lag.outside.p99Ms)} / ${ms(r.lag.outside.maxMs)}; ${fmt(r.lag.outside.unanswered)} of ${fmt(r.lag.outside.sent)} unanswered`,
+      ],
       ['event loop, delay max per ~1 s interval p50 / p99 / max (inside)', `${ms(r.lag.inside.p50Ms)} / ${ms(r.lag.inside.p99Ms)} / ${ms(r.lag.inside.maxMs)}`],
       ['attacker connections opened / failed to open', `${fmt(r.attackers.connectionsOpened)} / ${counts(r.attackers.openFailures)}`],
       ['attacker connections closed, by code', counts(r.attackers.closedBy)],

@@ -114,7 +114,10 @@ function subscriberReport() {
     recovered: subs.filter((s) => s.recovered === true).length,
     reset: subs.filter((s) => s.recovered === false).length,
     gapsAfterRecovery: subs.filter((s) => s.recovered === true).reduce((sum, s) => sum + s.gaps, 0),
-    refused: subs.filter((s) => s.refused).map((s) => s.refused).slice(0, 5),
+    refused: subs
+      .filter((s) => s.refused)
+      .map((s) => s.refused)
+      .slice(0, 5),
     connectedAtEnd: clients.filter((c) => c.state === 'connected').length,
     received: subs.reduce((sum, s) => sum + s.received, 0),
     seen: Object.fromEntries([...seen].map(([channel, set]) => [channel, [...set]])),
@@ -142,10 +145,13 @@ async function startPublishers() {
     clients.push(client);
   }
   await Promise.all(
-    clients.map((c) => new Promise((resolve) => {
-      if (c.state === 'connected') return resolve();
-      const off = c.on('connected', () => (off(), resolve()));
-    })),
+    clients.map(
+      (c) =>
+        new Promise((resolve) => {
+          if (c.state === 'connected') return resolve();
+          const off = c.on('connected', () => (off(), resolve()));
+        }),
+    ),
   );
   send({ type: 'ready' });
   const seqs = new Array(publishers).fill(0);
@@ -161,10 +167,13 @@ async function startPublishers() {
       const channel = `${prefix}${(seq * publishers + p) % channels}`;
       const sentAt = now();
       outstanding++;
-      clients[p].publish(channel, { p, seq, t: sentAt }).then(
-        (result) => acked.push([p, seq, channel, result.offset, sentAt, now()]),
-        (error) => rejected.push([p, seq, channel, error.code ?? 'error', String(error.message).slice(0, 80), sentAt, now()]),
-      ).finally(() => outstanding--);
+      clients[p]
+        .publish(channel, { p, seq, t: sentAt })
+        .then(
+          (result) => acked.push([p, seq, channel, result.offset, sentAt, now()]),
+          (error) => rejected.push([p, seq, channel, error.code ?? 'error', String(error.message).slice(0, 80), sentAt, now()]),
+        )
+        .finally(() => outstanding--);
     }
   }, 10);
 }
@@ -180,7 +189,16 @@ function stopPublishing() {
 }
 
 function publisherReport() {
-  return { acked, rejected, clients: opts.publishers, attempts: tally.attempts, connects: tally.connects, disconnects: tally.disconnects, gaveUp: tally.gaveUp, attemptErrors };
+  return {
+    acked,
+    rejected,
+    clients: opts.publishers,
+    attempts: tally.attempts,
+    connects: tally.connects,
+    disconnects: tally.disconnects,
+    gaveUp: tally.gaveUp,
+    attemptErrors,
+  };
 }
 
 if (role === 'subscribers') startSubscribers();

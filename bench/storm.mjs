@@ -15,8 +15,23 @@ import { fork } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import {
-  addCounts, counts, countBy, fmt, freePort, httpRequest, ms, now, own, quantile, repeat, scrapeLag, sleep, startServer, table,
-  upgradeProbe, writeConfig,
+  addCounts,
+  counts,
+  countBy,
+  fmt,
+  freePort,
+  httpRequest,
+  ms,
+  now,
+  own,
+  quantile,
+  repeat,
+  scrapeLag,
+  sleep,
+  startServer,
+  table,
+  upgradeProbe,
+  writeConfig,
 } from './harness.mjs';
 
 const { values } = parseArgs({
@@ -214,7 +229,11 @@ await Promise.race([server.exited, sleep(5_000)]);
 
 // ----------------------------------------------------------------- analysis
 
-const resub = subReports.flatMap((r) => r.resubAt).filter((t) => t !== null).map((t) => t - killAt).sort((a, b) => a - b);
+const resub = subReports
+  .flatMap((r) => r.resubAt)
+  .filter((t) => t !== null)
+  .map((t) => t - killAt)
+  .sort((a, b) => a - b);
 /** When `share` of all clients (not of those that made it) had resubscribed. */
 const reached = (share) => {
   const need = Math.ceil(share * CLIENTS);
@@ -223,7 +242,7 @@ const reached = (share) => {
 const sum = (key) => subReports.reduce((s, r) => s + r[key], 0);
 const attemptErrors = {};
 const disconnects = {};
-for (const r of subReports) addCounts(attemptErrors, r.attemptErrors), addCounts(disconnects, r.disconnects);
+for (const r of subReports) (addCounts(attemptErrors, r.attemptErrors), addCounts(disconnects, r.disconnects));
 const reconnects = sum('connects') - CLIENTS;
 
 const phase = (list, from, to) => list.filter((x) => x.at >= from && x.at < to);
@@ -286,9 +305,18 @@ const result = {
       source: 'outside: GET /healthz every 10 ms',
       sent: drainHealth.length,
       answered: answered.length,
-      noAnswer: countBy(drainHealth.filter((x) => x.status !== 200), (x) => x.error ?? `http ${x.status}`),
-      p50Ms: quantile(answered.map((x) => x.ms), 0.5),
-      p99Ms: quantile(answered.map((x) => x.ms), 0.99),
+      noAnswer: countBy(
+        drainHealth.filter((x) => x.status !== 200),
+        (x) => x.error ?? `http ${x.status}`,
+      ),
+      p50Ms: quantile(
+        answered.map((x) => x.ms),
+        0.5,
+      ),
+      p99Ms: quantile(
+        answered.map((x) => x.ms),
+        0.99,
+      ),
       maxMs: answered.length ? Math.max(...answered.map((x) => x.ms)) : null,
     },
     lagDuringDrain: {
@@ -309,7 +337,7 @@ const result = {
     storedWithoutAck: storedAnyway.length,
     storedWithoutAckBy: byReason(storedAnyway),
     ackedNotDelivered: acked.filter((a) => !delivered.has(a.id)).length,
-    lostCheckedAgainst: BROKER === 'redis' ? 'history (Redis)' : 'what subscribers received, and the new server\'s history',
+    lostCheckedAgainst: BROKER === 'redis' ? 'history (Redis)' : "what subscribers received, and the new server's history",
     historyErrors,
     historyChannelsFull: historyFull,
   },
@@ -320,17 +348,27 @@ if (values.json) {
   console.log(JSON.stringify(result, null, 2));
 } else {
   const r = result;
-  console.log(`\nReconnect storm: ${fmt(CLIENTS)} clients in ${PROCS} processes on ${CHANNELS} channels, ${RATE} publications/s, ${BROKER} broker, ${SIGNAL}\n`);
+  console.log(
+    `\nReconnect storm: ${fmt(CLIENTS)} clients in ${PROCS} processes on ${CHANNELS} channels, ${RATE} publications/s, ${BROKER} broker, ${SIGNAL}\n`,
+  );
   console.log(
     table([
       [null, 'server'],
-      ['kill → old process gone', ms(r.server.drainMs) + (drainCut ? ' (cut with SIGKILL after 60 s)' : '') + ` (exit ${r.server.exitCode ?? r.server.exitSignal})`],
+      [
+        'kill → old process gone',
+        ms(r.server.drainMs) + (drainCut ? ' (cut with SIGKILL after 60 s)' : '') + ` (exit ${r.server.exitCode ?? r.server.exitSignal})`,
+      ],
       ['old gone → new one listening', ms(r.server.restartMs)],
       [null, 'resubscribed, time from the kill'],
       ['50% of clients', ms(r.resubscribed.p50Ms)],
       ['90%', ms(r.resubscribed.p90Ms)],
       ['99%', ms(r.resubscribed.p99Ms)],
-      ['100%', r.resubscribed.p100Ms === null ? `not reached: ${fmt(r.resubscribed.count)} of ${fmt(CLIENTS)} in ${ms(r.resubscribed.waitedMs)}` : ms(r.resubscribed.p100Ms)],
+      [
+        '100%',
+        r.resubscribed.p100Ms === null
+          ? `not reached: ${fmt(r.resubscribed.count)} of ${fmt(CLIENTS)} in ${ms(r.resubscribed.waitedMs)}`
+          : ms(r.resubscribed.p100Ms),
+      ],
       ['recovered / reset', `${fmt(r.resubscribed.recovered)} / ${fmt(r.resubscribed.reset)}`],
       ['offsets missed after a recovered resubscribe', fmt(r.resubscribed.gapsAfterRecovery)],
       [null, 'clients'],
@@ -344,7 +382,10 @@ if (values.json) {
       ['while down', counts(r.probes.upgrades.down)],
       ['first second back up', counts(r.probes.upgrades.up)],
       [null, 'event loop during the drain'],
-      ['/healthz latency p50 / p99 / max (outside)', `${ms(r.probes.healthDuringDrain.p50Ms)} / ${ms(r.probes.healthDuringDrain.p99Ms)} / ${ms(r.probes.healthDuringDrain.maxMs)}`],
+      [
+        '/healthz latency p50 / p99 / max (outside)',
+        `${ms(r.probes.healthDuringDrain.p50Ms)} / ${ms(r.probes.healthDuringDrain.p99Ms)} / ${ms(r.probes.healthDuringDrain.maxMs)}`,
+      ],
       ['/healthz sent / unanswered', `${fmt(r.probes.healthDuringDrain.sent)} / ${counts(r.probes.healthDuringDrain.noAnswer)}`],
       ['lag max, from /metrics (inside)', r.probes.lagDuringDrain.scrapes ? ms(r.probes.lagDuringDrain.maxMs) : 'no scrape answered during the drain'],
       [null, 'publishes'],
@@ -352,10 +393,14 @@ if (values.json) {
       ['rejected by reason', counts(r.publishes.rejectedBy)],
       ['rejected during the drain', counts(r.publishes.rejectedDuringDrain)],
       ['acknowledged then lost (target 0)', `${fmt(r.publishes.ackedThenLost)} (checked against ${r.publishes.lostCheckedAgainst})`],
-      ['stored without acknowledgement', `${fmt(r.publishes.storedWithoutAck)}${r.publishes.storedWithoutAck ? ` (${counts(r.publishes.storedWithoutAckBy)})` : ''}`],
+      [
+        'stored without acknowledgement',
+        `${fmt(r.publishes.storedWithoutAck)}${r.publishes.storedWithoutAck ? ` (${counts(r.publishes.storedWithoutAckBy)})` : ''}`,
+      ],
       ['acknowledged, reached no subscriber', fmt(r.publishes.ackedNotDelivered)],
     ]),
   );
-  if (historyErrors || historyFull) console.log(`\nwarning: history unreadable on ${historyErrors} channels, full on ${historyFull}: the lost counts are not reliable`);
+  if (historyErrors || historyFull)
+    console.log(`\nwarning: history unreadable on ${historyErrors} channels, full on ${historyFull}: the lost counts are not reliable`);
 }
 process.exit(0);

@@ -14,7 +14,10 @@ import { Server as SocketIO } from 'socket.io';
 import { createServer } from 'switchboard';
 import { echoEndpoint } from './echo-endpoint.mjs';
 
-const users = [{ id: 1, name: 'Ada' }, { id: 2, name: 'Grace' }];
+const users = [
+  { id: 1, name: 'Ada' },
+  { id: 2, name: 'Grace' },
+];
 
 /** @param {{ port?: number, host?: string, logger?: import('switchboard').ServerOptions['logger'] }} [options] */
 export async function start({ port = 3000, host = '127.0.0.1', logger } = {}) {

@@ -16,7 +16,10 @@ import { Server as SocketIO } from 'socket.io';
 import { createServer } from 'switchboard';
 import { echoEndpoint } from './echo-endpoint.mjs';
 
-const users = [{ id: 1, name: 'Ada' }, { id: 2, name: 'Grace' }];
+const users = [
+  { id: 1, name: 'Ada' },
+  { id: 2, name: 'Grace' },
+];
 
 /** @param {{ port?: number, host?: string, logger?: import('switchboard').ServerOptions['logger'] }} [options] */
 export async function start({ port = 3000, host = '127.0.0.1', logger } = {}) {
@@ -34,9 +37,7 @@ export async function start({ port = 3000, host = '127.0.0.1', logger } = {}) {
   app.post('/api/users', async (c) => c.json({ id: users.length + 1, ...(await c.req.json()) }, 201));
 
   // The app creates the server with Switchboard's bounds on slow and oversized requests.
-  const server = /** @type {import('node:http').Server} */ (
-    serve({ fetch: app.fetch, port, hostname: host, serverOptions: switchboard.httpServerOptions() })
-  );
+  const server = /** @type {import('node:http').Server} */ (serve({ fetch: app.fetch, port, hostname: host, serverOptions: switchboard.httpServerOptions() }));
   await switchboard.attach(server);
   const echo = echoEndpoint(server, '/echo');
   // destroyUpgrade: false, or Socket.IO ends, after 1 s, any upgrade it does

@@ -6,16 +6,7 @@ import type { Broker, ChannelEvent, ChannelEventHandler, HistoryPolicy, HistoryQ
 
 /** The calls that go through `around`, by name. */
 export type BrokerOperation =
-  | 'publish'
-  | 'emit'
-  | 'subscribe'
-  | 'unsubscribe'
-  | 'history'
-  | 'addPresence'
-  | 'removePresence'
-  | 'presence'
-  | 'presenceCount'
-  | 'nodes';
+  'publish' | 'emit' | 'subscribe' | 'unsubscribe' | 'history' | 'addPresence' | 'removePresence' | 'presence' | 'presenceCount' | 'nodes';
 
 export class DelegatingBroker implements Broker {
   constructor(protected readonly inner: Broker) {}

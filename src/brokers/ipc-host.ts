@@ -277,12 +277,15 @@ export class BrokerHost {
   /** Check leases often enough to find a lapsed one within its ttl. */
   private sweepEvery(ttl: number): void {
     if (this.sweeper) return;
-    this.sweeper = setInterval(() => {
-      const now = this.now();
-      for (const member of [...this.members]) {
-        if (member.record && !leaseLive(member, now)) this.stuck(member, `its lease was not renewed for ${member.ttl} ms`);
-      }
-    }, Math.max(50, Math.floor(ttl / 4)));
+    this.sweeper = setInterval(
+      () => {
+        const now = this.now();
+        for (const member of [...this.members]) {
+          if (member.record && !leaseLive(member, now)) this.stuck(member, `its lease was not renewed for ${member.ttl} ms`);
+        }
+      },
+      Math.max(50, Math.floor(ttl / 4)),
+    );
     this.sweeper.unref();
   }
 }

@@ -117,9 +117,12 @@ export class IpcBroker implements Broker {
   async registerNode(lease: NodeLease): Promise<void> {
     this.lease = lease;
     await this.renew();
-    this.renewer = setInterval(() => {
-      this.renew().catch(() => {}); // a missed renewal shows as a lapsed lease
-    }, Math.max(50, Math.floor(lease.ttl / 4)));
+    this.renewer = setInterval(
+      () => {
+        this.renew().catch(() => {}); // a missed renewal shows as a lapsed lease
+      },
+      Math.max(50, Math.floor(lease.ttl / 4)),
+    );
     this.renewer.unref();
   }
 

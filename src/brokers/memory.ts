@@ -88,9 +88,8 @@ export class MemoryBroker implements Broker {
   private readonly keys: IdempotencyKeys;
 
   constructor(options: MemoryBrokerOptions = {}) {
-    this.keys = new IdempotencyKeys(
-      { perChannel: options.idempotencyKeysPerChannel ?? 100_000, bytes: options.idempotencyBytes ?? 67_108_864 },
-      (limit) => this.hit(limit),
+    this.keys = new IdempotencyKeys({ perChannel: options.idempotencyKeysPerChannel ?? 100_000, bytes: options.idempotencyBytes ?? 67_108_864 }, (limit) =>
+      this.hit(limit),
     );
     this.positionTtl = options.positionTtl ?? 3_600_000;
     this.sweepInterval = options.sweepInterval ?? 60_000;

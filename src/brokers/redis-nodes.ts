@@ -117,7 +117,12 @@ export class RedisNodes {
     const redis = this.connection();
     if (!redis || redis.status !== 'ready') return;
     // Best effort: if Redis cannot hear it, the lease lapses and a survivor cleans up instead.
-    await redis.multi().zrem(this.key('nodes'), this.id).del(this.key(`node:${this.id}`), this.indexKey()).exec().catch(() => {});
+    await redis
+      .multi()
+      .zrem(this.key('nodes'), this.id)
+      .del(this.key(`node:${this.id}`), this.indexKey())
+      .exec()
+      .catch(() => {});
   }
 
   async nodes(): Promise<NodeRecord[]> {

@@ -7,7 +7,18 @@ import { decode, encode } from '@msgpack/msgpack';
 import type { Redis } from 'ioredis';
 import { SwitchboardError } from '../protocol/codes.js';
 import type { PresenceEntry } from '../protocol/frames.js';
-import type { Broker, ChannelEvent, ChannelEventHandler, HistoryPage, HistoryPolicy, HistoryQuery, NodeLease, NodeRecord, Publication, PublishOptions } from './broker.js';
+import type {
+  Broker,
+  ChannelEvent,
+  ChannelEventHandler,
+  HistoryPage,
+  HistoryPolicy,
+  HistoryQuery,
+  NodeLease,
+  NodeRecord,
+  Publication,
+  PublishOptions,
+} from './broker.js';
 import { defineNodeScripts, RedisNodes, type NodeConnection } from './redis-nodes.js';
 import { ReplicaWait } from './replica-wait.js';
 import { redisConnector, shardedScript, type RedisClient, type RedisConnector, type RedisTarget } from './redis-connection.js';
@@ -211,11 +222,14 @@ export class RedisBroker implements Broker {
     // cut off by a dropped connection are not sent again after the reconnect:
     // their callers may have been told `unavailable` already and retried.
     const { connect, sharded, verbs } = this.connector;
-    const commands = connect({
-      ...options,
-      autoResendUnfulfilledCommands: false,
-      connectionName: `${this.prefix}:commands`,
-    }, 'commands') as Connection;
+    const commands = connect(
+      {
+        ...options,
+        autoResendUnfulfilledCommands: false,
+        connectionName: `${this.prefix}:commands`,
+      },
+      'commands',
+    ) as Connection;
     defineNodeScripts(commands);
     // On a Cluster the scripts publish with SPUBLISH, to the channel's own shard.
     const script = (lua: string) => (sharded ? shardedScript(lua) : lua);
@@ -271,10 +285,13 @@ export class RedisBroker implements Broker {
     this.refresher = setInterval(() => void this.refreshPresence(), Math.max(100, this.presenceTtl / 3));
     this.refresher.unref();
     // Probing four times per timeout notices a silence within about `timeout`.
-    this.prober = setInterval(() => {
-      this.probes.forEach((probe) => probe.send());
-      replicaWait.refresh();
-    }, Math.max(10, this.timeout / 4));
+    this.prober = setInterval(
+      () => {
+        this.probes.forEach((probe) => probe.send());
+        replicaWait.refresh();
+      },
+      Math.max(10, this.timeout / 4),
+    );
     this.prober.unref();
   }
 
@@ -320,8 +337,17 @@ export class RedisBroker implements Broker {
       const positionTtl = Math.max(this.positionTtl, history.ttl);
       const [[offset, evictedByBytes]] = await Promise.all([
         redis.publishScript(
-          this.key('m', channel), this.key('h', channel), this.key('c', channel), once,
-          newEpoch(), history.size, data, this.now(), history.ttl, positionTtl, history.bytes ?? Number.MAX_SAFE_INTEGER,
+          this.key('m', channel),
+          this.key('h', channel),
+          this.key('c', channel),
+          once,
+          newEpoch(),
+          history.size,
+          data,
+          this.now(),
+          history.ttl,
+          positionTtl,
+          history.bytes ?? Number.MAX_SAFE_INTEGER,
           keyed ? options.window! : 0,
         ),
         // Sent right behind the script on the same connection.
@@ -415,7 +441,9 @@ export class RedisBroker implements Broker {
   private async forgetConnection(channel: string, entry: PresenceEntry): Promise<number> {
     if (entry.user === null) return 0;
     const now = this.now();
-    return Number(await this.run(null, (redis) => redis.userPresenceScript(this.userKey(channel, entry.user!), entry.client, 0, now, this.presenceTtl * 2, '0')));
+    return Number(
+      await this.run(null, (redis) => redis.userPresenceScript(this.userKey(channel, entry.user!), entry.client, 0, now, this.presenceTtl * 2, '0')),
+    );
   }
 
   async presenceCount(channel: string): Promise<{ clients: number; users: number }> {
@@ -456,7 +484,11 @@ export class RedisBroker implements Broker {
     if (!this.lease || entries.length === 0) return;
     const index = this.lease.indexKey();
     const members = entries.flatMap(([channel, list]) => list.map((entry) => RedisNodes.member(channel, entry.client)));
-    await redis.multi().sadd(index, ...members).pexpire(index, this.presenceTtl * 2).exec();
+    await redis
+      .multi()
+      .sadd(index, ...members)
+      .pexpire(index, this.presenceTtl * 2)
+      .exec();
   }
 
   async registerNode(lease: NodeLease): Promise<void> {

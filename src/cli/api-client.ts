@@ -5,9 +5,9 @@ import { UsageError } from './args.js';
 import { safeFor, safeLinesFor } from './terminal-safe.js';
 
 export const apiFlags: Record<string, Flag> = {
-  url: { type: 'string', value: 'URL', env: true, default: 'http://127.0.0.1:8080', help: 'the server\'s HTTP address' },
-  'api-key': { type: 'string', value: 'KEY', env: true, help: 'the server\'s apiKey (required)' },
-  json: { type: 'boolean', help: 'print the API\'s JSON answer instead of a table' },
+  url: { type: 'string', value: 'URL', env: true, default: 'http://127.0.0.1:8080', help: "the server's HTTP address" },
+  'api-key': { type: 'string', value: 'KEY', env: true, help: "the server's apiKey (required)" },
+  json: { type: 'boolean', help: "print the API's JSON answer instead of a table" },
 };
 
 /** The API answered with an error status. */
@@ -73,7 +73,11 @@ export function printTable(header: string[], rows: string[][]): void {
   const safe = safeFor(process.stdout);
   const table = [header, ...rows].map((cells) => cells.map(safe));
   const widths = header.map((_h, i) => Math.max(...table.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
   process.stdout.write(`${table.map(line).join('\n')}\n`);
 }
 

@@ -10,7 +10,7 @@ import { safeFor } from './terminal-safe.js';
 export const checkToken: Command = {
   spec: {
     name: 'check-token',
-    summary: 'Verify a token with the server\'s secret or JWKS and print its claims and expiry.',
+    summary: "Verify a token with the server's secret or JWKS and print its claims and expiry.",
     args: 'TOKEN|-',
     positionals: [1, 1],
     flags: {
@@ -18,7 +18,8 @@ export const checkToken: Command = {
       'jwt-secret': { type: 'string', value: 'SECRET', env: true, help: 'verify HS256 tokens with this secret' },
       jwks: { type: 'string', value: 'URL', env: true, help: 'verify RS256/ES256 tokens with the keys at this URL' },
     },
-    notes: 'Exit 0 when the server would accept the token, 1 (with the reason) when it would refuse it. `-` reads the token from standard input, out of the process list.',
+    notes:
+      'Exit 0 when the server would accept the token, 1 (with the reason) when it would refuse it. `-` reads the token from standard input, out of the process list.',
     examples: [
       'switchboard check-token eyJhbGciOi… --jwt-secret dev-secret',
       'switchboard check-token - --config switchboard.json < token.txt',

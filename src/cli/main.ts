@@ -35,7 +35,7 @@ function usage(): string {
     ...COMMANDS.map((c) => `  ${c.spec.name.padEnd(width)}${c.spec.summary.split('. ')[0]!.replace(/\.$/, '')}`),
     '',
     'options:',
-    '  -h, --help     this help; `switchboard <command> --help` for a command\'s flags',
+    "  -h, --help     this help; `switchboard <command> --help` for a command's flags",
     '  -v, --version  print the version',
     '',
     'examples:',

@@ -26,6 +26,9 @@ export const nodes: Command = {
     }
     if (values.json) return printJson(answer);
     const keys = [...new Set(answer.nodes.flatMap((n) => Object.keys(n)))];
-    printTable(keys, answer.nodes.map((n) => keys.map((k) => cell(n[k]))));
+    printTable(
+      keys,
+      answer.nodes.map((n) => keys.map((k) => cell(n[k]))),
+    );
   },
 };

@@ -24,9 +24,7 @@ const SERVE_FLAGS: Record<string, [keyof ConfigInput, Kind, string, string]> = {
 
 export const serveFlags: Record<string, Flag> = {
   config: { type: 'string', value: 'FILE', env: true, help: 'JSON config file (docs/configuration.md)' },
-  ...Object.fromEntries(
-    Object.entries(SERVE_FLAGS).map(([flag, [, , value, help]]) => [flag, { type: 'string', value, env: true, help } satisfies Flag]),
-  ),
+  ...Object.fromEntries(Object.entries(SERVE_FLAGS).map(([flag, [, , value, help]]) => [flag, { type: 'string', value, env: true, help } satisfies Flag])),
 };
 
 /** Config from the file named by --config, overridden by environment variables, overridden by flags (already merged in values). */
@@ -72,7 +70,10 @@ function convert(flag: string, raw: string, kind: Kind): unknown {
       return Number(raw);
     }
     case 'list':
-      return raw.split(',').map((item) => item.trim()).filter(Boolean);
+      return raw
+        .split(',')
+        .map((item) => item.trim())
+        .filter(Boolean);
     case 'string':
       return raw;
   }

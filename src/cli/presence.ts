@@ -15,12 +15,15 @@ export const presence: Command = {
     args: 'CHANNEL',
     positionals: [1, 1],
     flags: apiFlags,
-    examples: ['switchboard presence chat:lobby --api-key dev-key', 'switchboard presence chat:lobby --json | jq \'.clients | length\''],
+    examples: ['switchboard presence chat:lobby --api-key dev-key', "switchboard presence chat:lobby --json | jq '.clients | length'"],
   },
   async run({ values, positionals }) {
     const answer = (await apiFrom(values).get('/api/presence', { channel: positionals[0] })) as PresenceAnswer;
     if (values.json) return printJson(answer);
-    printTable(['client', 'user', 'info'], answer.clients.map((c) => [c.client, cell(c.user), cell(c.info)]));
+    printTable(
+      ['client', 'user', 'info'],
+      answer.clients.map((c) => [c.client, cell(c.user), cell(c.info)]),
+    );
     process.stdout.write(`${safeFor(process.stdout)(String(answer.clients.length))} client(s)${answer.truncated ? ', truncated to the reply limit' : ''}\n`);
   },
 };

@@ -16,7 +16,8 @@ export const serve: Command = {
     args: '',
     positionals: [0, 0],
     flags: serveFlags,
-    notes: 'Prints "switchboard listening on http://HOST:PORT" once it accepts connections, then JSON log lines\n(level from SWITCHBOARD_LOG_LEVEL). SIGTERM or SIGINT drains and exits 0; a bad config exits 2.',
+    notes:
+      'Prints "switchboard listening on http://HOST:PORT" once it accepts connections, then JSON log lines\n(level from SWITCHBOARD_LOG_LEVEL). SIGTERM or SIGINT drains and exits 0; a bad config exits 2.',
     examples: [
       'switchboard serve --port 8080 --api-key dev-key',
       'switchboard serve --config switchboard.json --jwt-secret "$JWT_SECRET"',

@@ -10,7 +10,7 @@ export const token: Command = {
     positionals: [0, 0],
     flags: {
       sub: { type: 'string', value: 'USER', help: 'the user id (required)' },
-      'jwt-secret': { type: 'string', value: 'SECRET', env: true, help: 'the server\'s jwtSecret (required)' },
+      'jwt-secret': { type: 'string', value: 'SECRET', env: true, help: "the server's jwtSecret (required)" },
       ttl: { type: 'string', value: 'SECONDS', default: '3600', help: 'lifetime' },
       channels: { type: 'string', value: 'A,B', help: 'channel patterns for namespaces with subscribe: "token"' },
       info: { type: 'string', value: 'JSON', help: 'shown to others in presence' },

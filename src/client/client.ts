@@ -332,7 +332,14 @@ export class SwitchboardClient<S extends AppSchema = AnySchema> extends Emitter<
     const { type: _type, ...result } = frame;
     let subscription = this.subscriptions.get(frame.channel);
     if (!subscription) {
-      const created: AnySubscription = new Subscription(frame.channel, null, () => this.unsubscribe(created), {}, (client) => this.ownClients.includes(client), true);
+      const created: AnySubscription = new Subscription(
+        frame.channel,
+        null,
+        () => this.unsubscribe(created),
+        {},
+        (client) => this.ownClients.includes(client),
+        true,
+      );
       subscription = created;
       this.subscriptions.set(frame.channel, created);
       subscription.subscribeFrame();

@@ -37,15 +37,7 @@ export interface PingRequest {
   id?: RequestId;
 }
 
-export type ClientFrame =
-  | SubscribeRequest
-  | UnsubscribeRequest
-  | PublishRequest
-  | RpcRequest
-  | PresenceRequest
-  | HistoryRequest
-  | RefreshRequest
-  | PingRequest;
+export type ClientFrame = SubscribeRequest | UnsubscribeRequest | PublishRequest | RpcRequest | PresenceRequest | HistoryRequest | RefreshRequest | PingRequest;
 
 export type ClientFrameType = ClientFrame['type'];
 /** Every client frame but `ping`, which the server answers before any request is queued. */
@@ -97,9 +89,7 @@ export interface JoinLeaveFrame {
   payload: PresenceEntry;
 }
 
-export type ReplyFrame =
-  | { type: 'reply'; id: RequestId; ok: true; payload: unknown }
-  | { type: 'reply'; id: RequestId; ok: false; error: ErrorBody };
+export type ReplyFrame = { type: 'reply'; id: RequestId; ok: true; payload: unknown } | { type: 'reply'; id: RequestId; ok: false; error: ErrorBody };
 
 export interface ErrorFrame {
   type: 'error';
@@ -123,15 +113,7 @@ export interface UnsubscribedFrame {
   channel: string;
 }
 
-export type ServerFrame =
-  | WelcomeFrame
-  | MessageFrame
-  | JoinLeaveFrame
-  | ReplyFrame
-  | ErrorFrame
-  | PongFrame
-  | SubscribedFrame
-  | UnsubscribedFrame;
+export type ServerFrame = WelcomeFrame | MessageFrame | JoinLeaveFrame | ReplyFrame | ErrorFrame | PongFrame | SubscribedFrame | UnsubscribedFrame;
 
 // ---- reply payloads ----
 

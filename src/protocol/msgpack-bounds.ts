@@ -55,27 +55,93 @@ export function walkMsgpack(bytes: Uint8Array, start: number, maxDepth: number):
     else if (head <= 0xbf) skip = head & 0x1f;
     else {
       switch (head) {
-        case 0xc0: case 0xc2: case 0xc3: break; // nil, false, true
-        case 0xc4: case 0xd9: lengthWidth = 1; break; // bin8, str8
-        case 0xc5: case 0xda: lengthWidth = 2; break; // bin16, str16
-        case 0xc6: case 0xdb: lengthWidth = 4; break; // bin32, str32
-        case 0xc7: lengthWidth = 1; skip = 1; ext = true; break; // ext8: length, then a type byte
-        case 0xc8: lengthWidth = 2; skip = 1; ext = true; break;
-        case 0xc9: lengthWidth = 4; skip = 1; ext = true; break;
-        case 0xcc: case 0xd0: skip = 1; break;
-        case 0xcd: case 0xd1: skip = 2; break;
-        case 0xca: case 0xce: case 0xd2: skip = 4; break;
-        case 0xcb: case 0xcf: case 0xd3: skip = 8; break;
-        case 0xd4: skip = 2; ext = true; break; // fixext: type byte + 1, 2, 4, 8, 16
-        case 0xd5: skip = 3; ext = true; break;
-        case 0xd6: skip = 5; ext = true; break;
-        case 0xd7: skip = 9; ext = true; break;
-        case 0xd8: skip = 17; ext = true; break;
-        case 0xdc: lengthWidth = 2; children = 0; break; // array16
-        case 0xdd: lengthWidth = 4; children = 0; break; // array32
-        case 0xde: lengthWidth = 2; children = 0; break; // map16
-        case 0xdf: lengthWidth = 4; children = 0; break; // map32
-        default: return INVALID; // 0xc1, never used
+        case 0xc0:
+        case 0xc2:
+        case 0xc3:
+          break; // nil, false, true
+        case 0xc4:
+        case 0xd9:
+          lengthWidth = 1;
+          break; // bin8, str8
+        case 0xc5:
+        case 0xda:
+          lengthWidth = 2;
+          break; // bin16, str16
+        case 0xc6:
+        case 0xdb:
+          lengthWidth = 4;
+          break; // bin32, str32
+        case 0xc7:
+          lengthWidth = 1;
+          skip = 1;
+          ext = true;
+          break; // ext8: length, then a type byte
+        case 0xc8:
+          lengthWidth = 2;
+          skip = 1;
+          ext = true;
+          break;
+        case 0xc9:
+          lengthWidth = 4;
+          skip = 1;
+          ext = true;
+          break;
+        case 0xcc:
+        case 0xd0:
+          skip = 1;
+          break;
+        case 0xcd:
+        case 0xd1:
+          skip = 2;
+          break;
+        case 0xca:
+        case 0xce:
+        case 0xd2:
+          skip = 4;
+          break;
+        case 0xcb:
+        case 0xcf:
+        case 0xd3:
+          skip = 8;
+          break;
+        case 0xd4:
+          skip = 2;
+          ext = true;
+          break; // fixext: type byte + 1, 2, 4, 8, 16
+        case 0xd5:
+          skip = 3;
+          ext = true;
+          break;
+        case 0xd6:
+          skip = 5;
+          ext = true;
+          break;
+        case 0xd7:
+          skip = 9;
+          ext = true;
+          break;
+        case 0xd8:
+          skip = 17;
+          ext = true;
+          break;
+        case 0xdc:
+          lengthWidth = 2;
+          children = 0;
+          break; // array16
+        case 0xdd:
+          lengthWidth = 4;
+          children = 0;
+          break; // array32
+        case 0xde:
+          lengthWidth = 2;
+          children = 0;
+          break; // map16
+        case 0xdf:
+          lengthWidth = 4;
+          children = 0;
+          break; // map32
+        default:
+          return INVALID; // 0xc1, never used
       }
     }
     if (lengthWidth > 0) {

@@ -26,9 +26,8 @@ export interface AnySchema {
 }
 
 type Channels<S extends AppSchema> = S['channels'] extends Record<string, unknown> ? S['channels'] : Record<string, unknown>;
-type Methods<S extends AppSchema> = S['rpc'] extends Record<string, { input: unknown; output: unknown }>
-  ? S['rpc']
-  : Record<string, { input: unknown; output: unknown }>;
+type Methods<S extends AppSchema> =
+  S['rpc'] extends Record<string, { input: unknown; output: unknown }> ? S['rpc'] : Record<string, { input: unknown; output: unknown }>;
 
 export type ChannelName<S extends AppSchema> = keyof Channels<S> & string;
 export type ChannelPayload<S extends AppSchema, C extends string> = C extends keyof Channels<S> ? Channels<S>[C] : unknown;

@@ -69,9 +69,7 @@ export class TokenVerifier {
     this.secret = options.jwtSecret ? new TextEncoder().encode(options.jwtSecret) : null;
     // jose caches the key set and refetches it when a token names an unknown
     // key id (rotation), at most once per cooldown.
-    this.keySet = options.jwks
-      ? createRemoteJWKSet(new URL(options.jwks), { cooldownDuration: options.jwksCooldown, timeoutDuration: 5_000 })
-      : null;
+    this.keySet = options.jwks ? createRemoteJWKSet(new URL(options.jwks), { cooldownDuration: options.jwksCooldown, timeoutDuration: 5_000 }) : null;
   }
 
   get enabled(): boolean {
@@ -87,9 +85,7 @@ export class TokenVerifier {
     if (typeof payload.sub !== 'string' || payload.sub.length === 0) {
       throw new SwitchboardError('unauthorized', 'token has no sub claim');
     }
-    const channels = Array.isArray(payload.channels)
-      ? payload.channels.filter((c): c is string => typeof c === 'string')
-      : [];
+    const channels = Array.isArray(payload.channels) ? payload.channels.filter((c): c is string => typeof c === 'string') : [];
     return {
       user: payload.sub,
       expiresAt: typeof payload.exp === 'number' ? payload.exp : null,

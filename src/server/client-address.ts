@@ -79,7 +79,12 @@ export function forwardedFor(header: string | undefined): string[] {
     for (const pair of element.split(';')) {
       const eq = pair.indexOf('=');
       if (eq === -1 || pair.slice(0, eq).trim().toLowerCase() !== 'for') continue;
-      return stripPort(pair.slice(eq + 1).trim().replace(/^"(.*)"$/, '$1'));
+      return stripPort(
+        pair
+          .slice(eq + 1)
+          .trim()
+          .replace(/^"(.*)"$/, '$1'),
+      );
     }
     // An element without `for` says nothing about this hop: not an address.
     return '';

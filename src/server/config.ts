@@ -161,7 +161,9 @@ export const configSchema = z.strictObject({
   rpcTimeout: positiveInt.default(30_000),
   /** On shutdown, how long sessions get to close before they are cut off. */
   drainTimeout: positiveInt.default(5_000),
-  namespaces: z.record(z.string().regex(/^[A-Za-z0-9_\-.@/]*$/, 'a namespace name is made of A-Z a-z 0-9 _ - . @ / (no : or #)'), namespaceSchema).default(DEFAULT_NAMESPACES),
+  namespaces: z
+    .record(z.string().regex(/^[A-Za-z0-9_\-.@/]*$/, 'a namespace name is made of A-Z a-z 0-9 _ - . @ / (no : or #)'), namespaceSchema)
+    .default(DEFAULT_NAMESPACES),
   /** permessage-deflate. Off by default; when on, maxPayload bounds the inflated size. */
   compression: z.boolean().default(false),
   /** TLS files (flags --tls-cert and --tls-key). */

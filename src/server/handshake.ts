@@ -98,7 +98,11 @@ export function checkHandshake(req: IncomingMessage, policy: HandshakePolicy): A
 
   // The application's own authentication (a session cookie, an API key) comes first.
   const hooked = policy.authenticate?.(req) ?? null;
-  if (hooked) return hooked.then((identity) => (identity ? { identity, codec, ip } : fromToken(req, url, policy, codec, ip)), (error: unknown) => hookRefusal(error, policy));
+  if (hooked)
+    return hooked.then(
+      (identity) => (identity ? { identity, codec, ip } : fromToken(req, url, policy, codec, ip)),
+      (error: unknown) => hookRefusal(error, policy),
+    );
   return fromToken(req, url, policy, codec, ip);
 }
 
@@ -164,7 +168,9 @@ export function writeRefusal(socket: Duplex, result: Refusal): void {
     Connection: 'close',
     ...result.headers,
   };
-  const head = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join('');
+  const head = Object.entries(headers)
+    .map(([name, value]) => `${name}: ${value}\r\n`)
+    .join('');
   const cap = setTimeout(() => socket.destroy(), REFUSAL_FLUSH_MS);
   const done = () => {
     clearTimeout(cap);

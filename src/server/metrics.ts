@@ -77,14 +77,16 @@ export function createMetrics({ telemetry, broker, limitHits, refusals }: Metric
       for (const [subprotocol, count] of telemetry.connectionsBySubprotocol()) this.set({ subprotocol }, count);
     },
   });
-  gauge('switchboard_outbound_bytes', 'Bytes queued for this node\'s connections, all together, at the last check (limits.outboundBytes bounds it)', () => telemetry.outboundBytes());
+  gauge('switchboard_outbound_bytes', "Bytes queued for this node's connections, all together, at the last check (limits.outboundBytes bounds it)", () =>
+    telemetry.outboundBytes(),
+  );
   gauge('switchboard_channels', 'Channels with at least one subscriber on this node', () => telemetry.channels());
-  gauge('switchboard_subscriptions', 'Subscriptions held by this node\'s connections', () => telemetry.subscriptions());
+  gauge('switchboard_subscriptions', "Subscriptions held by this node's connections", () => telemetry.subscriptions());
   tallied('switchboard_handshake_refusals_total', 'WebSocket handshakes refused, by HTTP status and error code', ['status', 'code'], refusals);
   tallied('switchboard_closes_total', 'Closed connections, by close code and by who closed (server or client)', ['code', 'by'], telemetry.closes);
   new Counter({
     name: 'switchboard_limit_hits_total',
-    help: 'Times a bound was hit (refused, evicted or closed), by the limit\'s config key',
+    help: "Times a bound was hit (refused, evicted or closed), by the limit's config key",
     labelNames: ['limit'],
     registers,
     collect() {
@@ -101,9 +103,19 @@ export function createMetrics({ telemetry, broker, limitHits, refusals }: Metric
   counter('switchboard_rate_limited_total', 'Frames refused as rate_limited', () => telemetry.counters.rateLimited);
   const { tallies } = telemetry;
   tallied('switchboard_publications_total', 'Publications made through this node (clients, HTTP API, server), by namespace', ['namespace'], tallies.published);
-  tallied('switchboard_publications_received_total', 'Publications the broker delivered to this node for its subscribers, by namespace', ['namespace'], tallies.received);
+  tallied(
+    'switchboard_publications_received_total',
+    'Publications the broker delivered to this node for its subscribers, by namespace',
+    ['namespace'],
+    tallies.received,
+  );
   tallied('switchboard_messages_delivered_total', 'Message frames sent to subscribers, by namespace', ['namespace'], tallies.delivered);
-  tallied('switchboard_recoveries_total', 'Subscribes with a position, by outcome: recovered, epoch_changed, evicted, future_position, no_history', ['outcome'], tallies.recoveries);
+  tallied(
+    'switchboard_recoveries_total',
+    'Subscribes with a position, by outcome: recovered, epoch_changed, evicted, future_position, no_history',
+    ['outcome'],
+    tallies.recoveries,
+  );
 
   const rpcCalls = new Counter({
     name: 'switchboard_rpc_calls_total',

@@ -17,7 +17,19 @@ import { Admission } from './admission.js';
 import { TokenVerifier } from './auth.js';
 import { TrustedProxies } from './client-address.js';
 import { parseConfig, type Config, type ConfigInput } from './config.js';
-import { Core, type AuthenticateHook, type ConnectHook, type DisconnectHook, type Operations, type PublishHook, type RpcHandler, type SchemaOutput, type StandardSchema, type SubscribeHook, type Target } from './core/index.js';
+import {
+  Core,
+  type AuthenticateHook,
+  type ConnectHook,
+  type DisconnectHook,
+  type Operations,
+  type PublishHook,
+  type RpcHandler,
+  type SchemaOutput,
+  type StandardSchema,
+  type SubscribeHook,
+  type Target,
+} from './core/index.js';
 import { defaultBroker } from './default-broker.js';
 import { perMessageDeflate } from './deflate.js';
 import { checkHandshake, isRefusal, refusal, upgradePath, writeRefusal, type Accepted, type HandshakePolicy, type Refusal } from './handshake.js';
@@ -214,10 +226,7 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
   }
 
   /** A channel's history, as the `history` request answers it (capped at limits.maxReplyBytes). */
-  async history<C extends ChannelName<S>>(
-    channel: C,
-    options: { limit?: number; since?: StreamPosition } = {},
-  ): Promise<HistoryResult<ChannelPayload<S, C>>> {
+  async history<C extends ChannelName<S>>(channel: C, options: { limit?: number; since?: StreamPosition } = {}): Promise<HistoryResult<ChannelPayload<S, C>>> {
     await this.start();
     return (await this.operations.history(channel, options)) as HistoryResult<ChannelPayload<S, C>>;
   }
@@ -294,15 +303,17 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
   readonly handleRequest = (req: http.IncomingMessage, res: http.ServerResponse): Promise<boolean> => this.route(req, res, false);
 
   private route(req: http.IncomingMessage, res: http.ServerResponse, owned: boolean): Promise<boolean> {
-    return handleRoute({ operations: this.operations, config: this.config, logger: this.logger, metrics: this.metricsView, isReady: () => this.isReady(), owned }, req, res);
+    return handleRoute(
+      { operations: this.operations, config: this.config, logger: this.logger, metrics: this.metricsView, isReady: () => this.isReady(), owned },
+      req,
+      res,
+    );
   }
 
   /** Listen on `port` (0 picks a free one); resolves to the URL it serves. */
   async listen(port = this.config.port, host = this.config.host): Promise<{ url: string; port: number; host: string }> {
     await this.start();
-    const tls = this.config.tlsCert && this.config.tlsKey
-      ? { cert: readFileSync(this.config.tlsCert), key: readFileSync(this.config.tlsKey) }
-      : null;
+    const tls = this.config.tlsCert && this.config.tlsKey ? { cert: readFileSync(this.config.tlsCert), key: readFileSync(this.config.tlsKey) } : null;
     // Bounded headers and timeouts drop slow or oversized upgrade requests (slowloris).
     const httpOptions = this.httpServerOptions();
     const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {

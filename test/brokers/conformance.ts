@@ -62,7 +62,6 @@ function lease(id: string, ttl = 15_000, onOrphans: NodeLease['onOrphans'] = () 
   return { describe: () => ({ node: id, address: 'here', connections: 0 }), onOrphans, ttl };
 }
 
-
 export function brokerConformance(name: string, harness: BrokerHarness): void {
   describe(`${name} broker conformance`, () => {
     const open: Broker[] = [];
@@ -157,7 +156,10 @@ export function brokerConformance(name: string, harness: BrokerHarness): void {
         await broker.emit(c, { kind: 'join', entry });
         await broker.emit(c, { kind: 'leave', entry });
         await log.until(() => log.of(c).length === 2);
-        expect(log.of(c)).toEqual([{ kind: 'join', entry }, { kind: 'leave', entry }]);
+        expect(log.of(c)).toEqual([
+          { kind: 'join', entry },
+          { kind: 'leave', entry },
+        ]);
         expect((await broker.history(c, {}, HISTORY)).offset).toBe(0);
       });
     });
@@ -168,7 +170,10 @@ export function brokerConformance(name: string, harness: BrokerHarness): void {
         const c = channel();
         for (let i = 1; i <= 4; i++) await broker.publish(c, { payload: i }, HISTORY);
         const page = await broker.history(c, { limit: 2 }, HISTORY);
-        expect(page.publications.map((p) => [p.offset, p.payload])).toEqual([[3, 3], [4, 4]]);
+        expect(page.publications.map((p) => [p.offset, p.payload])).toEqual([
+          [3, 3],
+          [4, 4],
+        ]);
         expect(page.recovered).toBe(false);
       });
 
@@ -376,84 +381,98 @@ export function brokerConformance(name: string, harness: BrokerHarness): void {
       });
     });
 
-    if (harness.multiNode) describe('several nodes', () => {
-      it('lists every live node, and not one that closed', async () => {
-        const a = await node();
-        const b = await node();
-        const [idA, idB] = [randomUUID(), randomUUID()];
-        await a.broker.registerNode(lease(idA));
-        await b.broker.registerNode(lease(idB));
-        const ours = async (broker: Broker) => (await broker.nodes()).map((n) => n.node).filter((id) => id === idA || id === idB).sort();
-        expect(await ours(a.broker)).toEqual([idA, idB].sort());
-        expect(await ours(b.broker)).toEqual([idA, idB].sort());
-        await a.broker.close();
-        expect(await ours(b.broker)).toEqual([idB]);
-      });
+    if (harness.multiNode)
+      describe('several nodes', () => {
+        it('lists every live node, and not one that closed', async () => {
+          const a = await node();
+          const b = await node();
+          const [idA, idB] = [randomUUID(), randomUUID()];
+          await a.broker.registerNode(lease(idA));
+          await b.broker.registerNode(lease(idB));
+          const ours = async (broker: Broker) =>
+            (await broker.nodes())
+              .map((n) => n.node)
+              .filter((id) => id === idA || id === idB)
+              .sort();
+          expect(await ours(a.broker)).toEqual([idA, idB].sort());
+          expect(await ours(b.broker)).toEqual([idA, idB].sort());
+          await a.broker.close();
+          expect(await ours(b.broker)).toEqual([idB]);
+        });
 
-      it.runIf(harness.crash !== undefined)('takes a dead node’s presence out within its ttl, and hands each entry to exactly one survivor', async () => {
-        const ttl = 1_000;
-        const dying = await node();
-        const survivors = [await node(), await node()];
-        const orphans: Array<{ channel: string; entries: PresenceEntry[]; left: number[] }> = [];
-        const arrivals = new EventLog(); // woken at each hand-over
-        await dying.broker.registerNode(lease(randomUUID(), ttl));
-        for (const survivor of survivors) {
-          await survivor.broker.registerNode(lease(randomUUID(), ttl, (channel, entries, left) => {
-            orphans.push({ channel, entries, left });
-            arrivals.handler(channel, { kind: 'interrupted' });
-          }));
-        }
-        const [c1, c2] = [channel(), channel()];
-        const ann = { client: `ann-${randomUUID()}`, user: 'ann', info: null };
-        const bob = { client: `bob-${randomUUID()}`, user: 'bob', info: { n: 1 } };
-        await dying.broker.addPresence(c1, ann);
-        await dying.broker.addPresence(c1, bob);
-        await dying.broker.addPresence(c2, ann);
-        const kept = { client: `kept-${randomUUID()}`, user: null, info: null };
-        await survivors[0]!.broker.addPresence(c1, kept);
-        // Ann is also connected to a survivor on c2: she has not left c2.
-        const annAlive = { client: `ann-alive-${randomUUID()}`, user: 'ann', info: null };
-        await survivors[0]!.broker.addPresence(c2, annAlive);
-        const crashedAt = Date.now();
-        harness.crash!(dying.broker);
-        const ours = () => orphans.filter((o) => o.channel === c1 || o.channel === c2);
-        const clients = () => ours().flatMap((o) => o.entries.map((e) => `${o.channel}/${e.client}`)).sort();
-        await arrivals.until(() => clients().length >= 3, ttl * 3);
-        const took = Date.now() - crashedAt;
-        expect(took).toBeLessThanOrEqual(ttl + 500);
-        expect(clients()).toEqual([`${c1}/${ann.client}`, `${c1}/${bob.client}`, `${c2}/${ann.client}`].sort());
-        expect(ours().find((o) => o.channel === c1)!.entries.find((e) => e.client === bob.client)).toEqual(bob);
-        expect(await survivors[1]!.broker.presence(c1)).toEqual([kept]);
-        expect(await survivors[1]!.broker.presence(c2)).toEqual([annAlive]);
-        // How many of each user's connections are left, per orphan.
-        const leftOf = (c: string, client: string) => {
-          const o = ours().find((x) => x.channel === c)!;
-          return o.left[o.entries.findIndex((e) => e.client === client)];
-        };
-        expect([leftOf(c1, ann.client), leftOf(c1, bob.client), leftOf(c2, ann.client)]).toEqual([0, 0, 1]);
-        // The dead node's connections no longer count for their users: ann's next one is her first.
-        expect(await survivors[1]!.broker.addPresence(c1, { client: `ann-${randomUUID()}`, user: 'ann', info: null })).toBe(1);
-        expect(await survivors[1]!.broker.presenceCount(c1)).toEqual({ clients: 2, users: 1 });
-      });
+        it.runIf(harness.crash !== undefined)('takes a dead node’s presence out within its ttl, and hands each entry to exactly one survivor', async () => {
+          const ttl = 1_000;
+          const dying = await node();
+          const survivors = [await node(), await node()];
+          const orphans: Array<{ channel: string; entries: PresenceEntry[]; left: number[] }> = [];
+          const arrivals = new EventLog(); // woken at each hand-over
+          await dying.broker.registerNode(lease(randomUUID(), ttl));
+          for (const survivor of survivors) {
+            await survivor.broker.registerNode(
+              lease(randomUUID(), ttl, (channel, entries, left) => {
+                orphans.push({ channel, entries, left });
+                arrivals.handler(channel, { kind: 'interrupted' });
+              }),
+            );
+          }
+          const [c1, c2] = [channel(), channel()];
+          const ann = { client: `ann-${randomUUID()}`, user: 'ann', info: null };
+          const bob = { client: `bob-${randomUUID()}`, user: 'bob', info: { n: 1 } };
+          await dying.broker.addPresence(c1, ann);
+          await dying.broker.addPresence(c1, bob);
+          await dying.broker.addPresence(c2, ann);
+          const kept = { client: `kept-${randomUUID()}`, user: null, info: null };
+          await survivors[0]!.broker.addPresence(c1, kept);
+          // Ann is also connected to a survivor on c2: she has not left c2.
+          const annAlive = { client: `ann-alive-${randomUUID()}`, user: 'ann', info: null };
+          await survivors[0]!.broker.addPresence(c2, annAlive);
+          const crashedAt = Date.now();
+          harness.crash!(dying.broker);
+          const ours = () => orphans.filter((o) => o.channel === c1 || o.channel === c2);
+          const clients = () =>
+            ours()
+              .flatMap((o) => o.entries.map((e) => `${o.channel}/${e.client}`))
+              .sort();
+          await arrivals.until(() => clients().length >= 3, ttl * 3);
+          const took = Date.now() - crashedAt;
+          expect(took).toBeLessThanOrEqual(ttl + 500);
+          expect(clients()).toEqual([`${c1}/${ann.client}`, `${c1}/${bob.client}`, `${c2}/${ann.client}`].sort());
+          expect(
+            ours()
+              .find((o) => o.channel === c1)!
+              .entries.find((e) => e.client === bob.client),
+          ).toEqual(bob);
+          expect(await survivors[1]!.broker.presence(c1)).toEqual([kept]);
+          expect(await survivors[1]!.broker.presence(c2)).toEqual([annAlive]);
+          // How many of each user's connections are left, per orphan.
+          const leftOf = (c: string, client: string) => {
+            const o = ours().find((x) => x.channel === c)!;
+            return o.left[o.entries.findIndex((e) => e.client === client)];
+          };
+          expect([leftOf(c1, ann.client), leftOf(c1, bob.client), leftOf(c2, ann.client)]).toEqual([0, 0, 1]);
+          // The dead node's connections no longer count for their users: ann's next one is her first.
+          expect(await survivors[1]!.broker.addPresence(c1, { client: `ann-${randomUUID()}`, user: 'ann', info: null })).toBe(1);
+          expect(await survivors[1]!.broker.presenceCount(c1)).toEqual({ clients: 2, users: 1 });
+        });
 
-      it('delivers one node’s publications to another, in order, with shared offsets', async () => {
-        const a = await node();
-        const b = await node();
-        const c = channel();
-        await b.broker.subscribe(c);
-        for (let i = 1; i <= 10; i++) await a.broker.publish(c, { payload: i }, HISTORY);
-        await b.log.until(() => b.log.of(c).length === 10);
-        expect(b.log.payloads(c)).toEqual([...Array(10).keys()].map((i) => i + 1));
-        expect(await b.broker.publish(c, { payload: 11 }, HISTORY)).toBe(11);
-      });
+        it('delivers one node’s publications to another, in order, with shared offsets', async () => {
+          const a = await node();
+          const b = await node();
+          const c = channel();
+          await b.broker.subscribe(c);
+          for (let i = 1; i <= 10; i++) await a.broker.publish(c, { payload: i }, HISTORY);
+          await b.log.until(() => b.log.of(c).length === 10);
+          expect(b.log.payloads(c)).toEqual([...Array(10).keys()].map((i) => i + 1));
+          expect(await b.broker.publish(c, { payload: 11 }, HISTORY)).toBe(11);
+        });
 
-      it('shares presence between nodes', async () => {
-        const a = await node();
-        const b = await node();
-        const c = channel();
-        await a.broker.addPresence(c, { client: 'c1', user: 'u', info: null });
-        expect(await b.broker.presence(c)).toEqual([{ client: 'c1', user: 'u', info: null }]);
+        it('shares presence between nodes', async () => {
+          const a = await node();
+          const b = await node();
+          const c = channel();
+          await a.broker.addPresence(c, { client: 'c1', user: 'u', info: null });
+          expect(await b.broker.presence(c)).toEqual([{ client: 'c1', user: 'u', info: null }]);
+        });
       });
-    });
   });
 }

@@ -22,7 +22,10 @@ it('drops a worker whose channel stays backed up past maxBacklogMs, and stops se
   await host.start();
   const stuck = new Promise<IpcEndpoint>((resolve) => (host.onStuck = resolve));
   const child = fork(NODE, ['flooded', 'flooded'], { serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  cleanups.push(() => child.kill('SIGKILL'), () => void host.close());
+  cleanups.push(
+    () => child.kill('SIGKILL'),
+    () => void host.close(),
+  );
   const childSide = childEndpoint(child);
   const ready = new Promise<void>((resolve) => child.on('message', (m: { sb?: string }) => m.sb === 'ready' && resolve()));
   host.accept(childSide);
@@ -65,7 +68,10 @@ it('holds no channel after a worker’s subscribe and unsubscribe of it arrive t
   const host = new BrokerHost();
   await host.start();
   const child = fork(NODE, ['churn', '100'], { serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  cleanups.push(() => child.kill('SIGKILL'), () => void host.close());
+  cleanups.push(
+    () => child.kill('SIGKILL'),
+    () => void host.close(),
+  );
   const ready = new Promise<void>((resolve) => child.on('message', (m: { sb?: string }) => m.sb === 'ready' && resolve()));
   host.accept(childEndpoint(child));
   await ready;

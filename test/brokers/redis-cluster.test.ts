@@ -53,8 +53,9 @@ if (requireRedisServer('Redis Cluster', 7)) {
 
   it('keeps a channel’s fan-out on its shard: nothing crosses the cluster bus', async () => {
     const publishSent = async () =>
-      (await eachNode(async (redis) => Number(/cluster_stats_messages_publish_sent:(\d+)/.exec((await redis.call('CLUSTER', 'INFO')) as string)?.[1] ?? 0)))
-        .reduce((a, b) => a + b, 0);
+      (
+        await eachNode(async (redis) => Number(/cluster_stats_messages_publish_sent:(\d+)/.exec((await redis.call('CLUSTER', 'INFO')) as string)?.[1] ?? 0))
+      ).reduce((a, b) => a + b, 0);
     const [a, b] = [make(), make()];
     const [logA, logB] = [new EventLog(), new EventLog()];
     await a.start(logA.handler);
@@ -98,7 +99,16 @@ if (requireRedisServer('Redis Cluster', 7)) {
       await cluster!.kill(owner);
       await cluster!.restart(owner);
       await logB.until(() => logB.of(c).some((e) => e.kind === 'interrupted'), 20_000);
-      await expect.poll(async () => a.publish(c, { payload: 'after' }, null).then(() => true, () => false), { timeout: 10_000 }).toBe(true);
+      await expect
+        .poll(
+          async () =>
+            a.publish(c, { payload: 'after' }, null).then(
+              () => true,
+              () => false,
+            ),
+          { timeout: 10_000 },
+        )
+        .toBe(true);
       await logB.until(() => logB.payloads(c).includes('after'), 10_000);
     } finally {
       await Promise.all([a.close(), b.close()]);

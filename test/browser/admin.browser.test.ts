@@ -144,7 +144,9 @@ describe.runIf(run)('the admin dashboard in Chromium', () => {
     expect((await first.textContent())?.replace(/\s+/g, ' ')).toBe('room:busy33');
     await first.locator('td').first().click();
     await page.waitForSelector('#presence-result:has-text("3 present in room:busy")');
-    expect(await page.locator('#presence li').allTextContents()).toEqual(expect.arrayContaining([expect.stringMatching(/^user-0 · /), expect.stringMatching(/^user-2 · /)]));
+    expect(await page.locator('#presence li').allTextContents()).toEqual(
+      expect.arrayContaining([expect.stringMatching(/^user-0 · /), expect.stringMatching(/^user-2 · /)]),
+    );
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
     expect(overflow).toBeLessThanOrEqual(0);
     await page.screenshot({ path: join(SHOTS, 'phone.png'), fullPage: true });

@@ -20,7 +20,13 @@ afterAll(() => srv.close());
 afterEach(killChildren);
 
 const connect = (args: string[], stdin?: string): Tool => tool(['connect', srv.wsUrl, ...args], stdin === undefined ? {} : { stdin });
-const frames = (t: Tool) => t.output().stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+const frames = (t: Tool) =>
+  t
+    .output()
+    .stdout.trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
 
 it('sends input lines, prints frames, and stays open after its input ends until the server closes', async () => {
   const c = connect(['--subscribe', 'news'], '{"type":"ping","id":"typed"}\n');
@@ -76,7 +82,7 @@ it('--token authenticates; --header sends any header', async () => {
   expect(JSON.parse(await withHeader.line(/"type":"welcome"/)).payload.user).toBe('bo');
 });
 
-it('--origin is checked like a browser\'s; a refused handshake prints status and body, exit 1', async () => {
+it("--origin is checked like a browser's; a refused handshake prints status and body, exit 1", async () => {
   const c = connect(['--origin', 'https://evil.example']);
   const { code, stderr } = await c.exited;
   expect(code).toBe(1);

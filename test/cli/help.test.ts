@@ -16,7 +16,10 @@ describe.each(COMMANDS)('%s', (name) => {
     expect(stdout).toMatch(new RegExp(`^usage: switchboard ${name}`));
     expect(stdout).toContain('options:');
     expect(stdout).toContain('-h, --help');
-    const examples = stdout.slice(stdout.indexOf('examples:')).split('\n').filter((l) => l.startsWith(`  switchboard ${name}`) || l.includes(`| switchboard ${name}`) || l.includes(`switchboard ${name} `));
+    const examples = stdout
+      .slice(stdout.indexOf('examples:'))
+      .split('\n')
+      .filter((l) => l.startsWith(`  switchboard ${name}`) || l.includes(`| switchboard ${name}`) || l.includes(`switchboard ${name} `));
     expect(examples.length).toBeGreaterThanOrEqual(2);
   });
 

@@ -46,7 +46,9 @@ describe('over the HTTP API', () => {
     const gone = await cli(['disconnect', '--user', 'ann', '--code', '4000', '--reason', 'maintenance']);
     expect(gone.stdout).toBe('disconnected 1 connection(s) with 4000\n');
     expect(await client.closed).toMatchObject({ code: 4000 });
-    expect((await cli(['disconnect', '--user', 'ann', '--code', '1000'])).stderr).toBe('switchboard disconnect: --code: expected an integer ≥ 4000, got \'1000\'\n');
+    expect((await cli(['disconnect', '--user', 'ann', '--code', '1000'])).stderr).toBe(
+      "switchboard disconnect: --code: expected an integer ≥ 4000, got '1000'\n",
+    );
   });
 
   it('stats prints one row per node', async () => {
@@ -66,7 +68,7 @@ describe('over the HTTP API', () => {
     expect(JSON.parse(json.stdout).nodes.map((n: { node: string }) => n.node)).toEqual([srv.server.operations.nodeId]);
   });
 
-  it('a wrong key is the API\'s 403 in one line, exit 1; a missing channel a 400', async () => {
+  it("a wrong key is the API's 403 in one line, exit 1; a missing channel a 400", async () => {
     const wrong = await tool(['stats', '--api-key', 'nope', '--url', srv.url]).exited;
     expect(wrong.code).toBe(1);
     expect(wrong.stderr).toBe('switchboard stats: 403 forbidden: a valid "Authorization: apikey <key>" header is required\n');
@@ -88,7 +90,13 @@ describe('check-config', () => {
     const { code, stdout } = await tool(['check-config', file('ok.json', '{"port":9000,"apiKey":"s3cret","limits":{"burst":50}}')]).exited;
     expect(code).toBe(0);
     const config = JSON.parse(stdout);
-    expect(config).toMatchObject({ port: 9000, host: '127.0.0.1', path: '/ws', apiKey: '(set, 6 characters)', limits: { burst: 50, messagesPerSecond: 100, connectionsPerIp: 1000 } });
+    expect(config).toMatchObject({
+      port: 9000,
+      host: '127.0.0.1',
+      path: '/ws',
+      apiKey: '(set, 6 characters)',
+      limits: { burst: 50, messagesPerSecond: 100, connectionsPerIp: 1000 },
+    });
     expect(stdout).not.toContain('s3cret');
   });
 

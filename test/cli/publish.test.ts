@@ -51,7 +51,12 @@ it('refuses empty stdin', async () => {
 it('--lines publishes each non-empty line in order', async () => {
   const { code, stdout } = await publish(['f', '--lines'], '{"n":1}\n\n2\n"three"\n');
   expect(code).toBe(0);
-  expect(stdout.trim().split('\n').map((l) => JSON.parse(l))).toEqual([{ offset: 1 }, { offset: 2 }, { offset: 3 }]);
+  expect(
+    stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l)),
+  ).toEqual([{ offset: 1 }, { offset: 2 }, { offset: 3 }]);
   expect(await payloads('f')).toEqual([{ n: 1 }, 2, 'three']);
 });
 

@@ -54,10 +54,7 @@ it.each(['SIGTERM', 'SIGINT'] as const)('drains on %s: 100 clients get 1001 and 
   const clients = await Promise.all(Array.from({ length: 100 }, () => RawClient.connect(wsUrl)));
   child.kill(signal);
   const deadline = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('still running after 5 s')), 5_000));
-  const [codes, exit] = await Promise.race([
-    Promise.all([Promise.all(clients.map(async (c) => (await c.closed).code)), exited]),
-    deadline,
-  ]);
+  const [codes, exit] = await Promise.race([Promise.all([Promise.all(clients.map(async (c) => (await c.closed).code)), exited]), deadline]);
   expect(codes).toEqual(Array(100).fill(1001));
   expect(exit.code).toBe(0);
 });

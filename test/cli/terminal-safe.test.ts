@@ -113,7 +113,7 @@ it.skipIf(!haveScript)('connect --json on a terminal escapes them too, and each 
   expect(stdout).not.toMatch(RAW_CONTROL);
 });
 
-it.skipIf(!haveScript)('an error answer from whatever is at --url is escaped on a terminal\'s stderr', async () => {
+it.skipIf(!haveScript)("an error answer from whatever is at --url is escaped on a terminal's stderr", async () => {
   const proxy = createServer((_req, res) => res.writeHead(502).end(TEXT));
   await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
   try {
@@ -129,7 +129,11 @@ it.skipIf(!haveScript)('an error answer from whatever is at --url is escaped on 
 it('piped, history, presence and connect print what was sent byte for byte, as before', async () => {
   await publishHostile('piped');
   const table = await tool(['history', 'piped', ...api()]).exited;
-  expect(table.stdout).toMatch(new RegExp(`\\n1\\s+\\{"client":"[^"]+","user":null\\}\\s+${escapeRegExp(TEXT)}\\n2\\s+${escapeRegExp(USER)}\\s+${escapeRegExp(`{"note":${JSON.stringify(TEXT)}}`)}\\n`));
+  expect(table.stdout).toMatch(
+    new RegExp(
+      `\\n1\\s+\\{"client":"[^"]+","user":null\\}\\s+${escapeRegExp(TEXT)}\\n2\\s+${escapeRegExp(USER)}\\s+${escapeRegExp(`{"note":${JSON.stringify(TEXT)}}`)}\\n`,
+    ),
+  );
   const json = await tool(['history', 'piped', '--json', ...api()]).exited;
   const answer = await (await fetch(`${srv.url}/api/history?channel=piped`, { headers: { Authorization: 'apikey k' } })).json();
   expect(json.stdout).toBe(`${JSON.stringify(answer, null, 2)}\n`);

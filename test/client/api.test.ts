@@ -16,7 +16,12 @@ const fast = { reconnect: { initialDelay: 20, maxDelay: 50 } };
 beforeAll(async () => {
   srv = await startServer({
     apiKey: 'k',
-    namespaces: { '': { history: { size: 100, ttl: 60_000 } }, room: { presence: true, joinLeave: true }, feed: { publish: 'server' }, vip: { subscribe: 'authenticated' } },
+    namespaces: {
+      '': { history: { size: 100, ttl: 60_000 } },
+      room: { presence: true, joinLeave: true },
+      feed: { publish: 'server' },
+      vip: { subscribe: 'authenticated' },
+    },
   });
   srv.server.rpc('echo', (payload) => payload).rpc('hang', () => new Promise(() => {}));
 });

@@ -8,7 +8,13 @@ describe('heartbeat', () => {
   function setup() {
     let now = 0;
     const events: string[] = [];
-    const hb = new ClientHeartbeat(25_000, 10_000, () => events.push(`ping@${now}`), () => events.push(`dead@${now}`), () => now);
+    const hb = new ClientHeartbeat(
+      25_000,
+      10_000,
+      () => events.push(`ping@${now}`),
+      () => events.push(`dead@${now}`),
+      () => now,
+    );
     return { hb, events, at: (t: number) => ((now = t), hb.check()) };
   }
 

@@ -18,7 +18,11 @@ async function watched(joinLeave: true | 'user') {
   const session = sessionOf(core.open(transport, { identity: ANONYMOUS, codec: jsonCodec, ip: '127.0.0.1' }));
   core.message(session, Buffer.from(JSON.stringify({ type: 'subscribe', id: 1, channel: 'team:a' })), false);
   await turn();
-  const leaves = () => transport.frames().filter((f) => f.type === 'leave').map((f) => f.payload.client);
+  const leaves = () =>
+    transport
+      .frames()
+      .filter((f) => f.type === 'leave')
+      .map((f) => f.payload.client);
   return { core, leaves };
 }
 

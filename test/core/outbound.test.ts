@@ -92,7 +92,12 @@ it('answers at most requestsInFlight requests at once, parks the rest with readi
   }
   expect(peak).toBe(4);
   expect(transport.paused).toBe(false);
-  expect(transport.frames().filter((f) => f.type === 'reply').map((f) => f.id)).toEqual([...Array(50).keys()].map((i) => i + 1));
+  expect(
+    transport
+      .frames()
+      .filter((f) => f.type === 'reply')
+      .map((f) => f.id),
+  ).toEqual([...Array(50).keys()].map((i) => i + 1));
   await c.stop();
 });
 

@@ -4,7 +4,11 @@ import { RateMeter } from '../../src/server/core/rate-meter.js';
 it('reports growth per second over the window, forgetting older samples', () => {
   let now = 0;
   let count = 0;
-  const meter = new RateMeter(() => ({ count }), 10_000, () => now);
+  const meter = new RateMeter(
+    () => ({ count }),
+    10_000,
+    () => now,
+  );
   expect(meter.rates()).toEqual({ count: 0 });
   meter.sample();
   for (let second = 1; second <= 5; second++) {

@@ -39,7 +39,11 @@ it('rate limits with the token bucket: refused past the burst, refilled by time,
   now += 1_000;
   send({ type: 'ping', id: 9 });
   send({ type: 'ping', id: 10 });
-  expect(answers().slice(8).map((f) => f.type)).toEqual(['pong', 'pong']);
+  expect(
+    answers()
+      .slice(8)
+      .map((f) => f.type),
+  ).toEqual(['pong', 'pong']);
   // A client that ignores rate_limited is cut off once it owes another full burst.
   for (let id = 11; id <= 30 && transport.closedWith === null; id++) send({ type: 'ping', id });
   expect(transport.closedWith?.code).toBe(4029);
@@ -53,7 +57,11 @@ it('limits bytes as well as messages: large frames past the byte bucket are refu
   const big = 'x'.repeat(90_000);
   for (let id = 1; id <= 3; id++) send({ type: 'publish', id, channel: 'bulk', payload: big });
   await turn();
-  const replies = () => transport.frames().filter((f) => f.type === 'reply').sort((a, b) => a.id - b.id);
+  const replies = () =>
+    transport
+      .frames()
+      .filter((f) => f.type === 'reply')
+      .sort((a, b) => a.id - b.id);
   expect(replies().map((f) => (f.ok ? 'ok' : f.error.code))).toEqual(['ok', 'ok', 'rate_limited']);
   expect(replies()[2]!.error.message).toBe('message or byte rate over its limit; slow down');
   expect(inside(c).limitHits.get('bytesPerSecond')).toBe(1);
@@ -99,7 +107,10 @@ it('catches up in order: replayed, then buffered, then live publications, each o
   const frames = transport.frames();
   const reply = frames.findIndex((f) => f.id === 1);
   expect(frames[reply]!.payload.recovered).toBe(true);
-  const offsets = frames.slice(reply + 1).filter((f) => f.type === 'message').map((f) => f.offset);
+  const offsets = frames
+    .slice(reply + 1)
+    .filter((f) => f.type === 'message')
+    .map((f) => f.offset);
   expect(offsets).toEqual([...Array(35).keys()].map((i) => i + 6));
   // Nothing before the reply.
   expect(frames.slice(0, reply).filter((f) => f.type === 'message')).toEqual([]);

@@ -11,7 +11,10 @@ import { SECRET, sign } from '../helpers/tokens.js';
 
 /** The old matcher, as the reference for what each pattern means. */
 function byRegex(pattern: string, channel: string): boolean {
-  const body = pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  const body = pattern
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replace(/\*/g, '.*')
+    .replace(/\?/g, '.');
   return new RegExp(`^${body}$`).test(channel);
 }
 
@@ -19,7 +22,10 @@ describe('globMatches', () => {
   it('answers as the regular expression did, for patterns and channels over a small alphabet', () => {
     const text = (max: number) => fc.string({ unit: fc.constantFrom('a', 'b', ':', '.'), maxLength: max });
     const pattern = fc.string({ unit: fc.constantFrom('a', 'b', ':', '.', '*', '?'), maxLength: 10 });
-    fc.assert(fc.property(pattern, text(14), (p, c) => globMatches(p, c) === byRegex(p, c)), { numRuns: 20_000 });
+    fc.assert(
+      fc.property(pattern, text(14), (p, c) => globMatches(p, c) === byRegex(p, c)),
+      { numRuns: 20_000 },
+    );
   });
 
   it('knows the plain cases', () => {

@@ -30,7 +30,10 @@ function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
 export async function appRoutesWork(app: RunningExample): Promise<void> {
   const users = await fetch(`${app.url}/api/users`);
   expect(users.status).toBe(200);
-  expect(await users.json()).toEqual([{ id: 1, name: 'Ada' }, { id: 2, name: 'Grace' }]);
+  expect(await users.json()).toEqual([
+    { id: 1, name: 'Ada' },
+    { id: 2, name: 'Grace' },
+  ]);
   const created = await fetch(`${app.url}/api/users`, {
     method: 'POST',
     headers: { 'Content-Type': 'application/json' },

@@ -21,6 +21,14 @@ export function launch(): Promise<Browser> {
     executablePath: CHROMIUM,
     headless: true,
     // Without these, Chromium keeps trying to reach Google's hosts on this closed network.
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
 }

@@ -74,7 +74,9 @@ export function tool(args: string[], options: { stdin?: string; env?: Record<str
   const command = options.command ?? [process.execPath, BIN];
   const child = spawn(command[0]!, [...command.slice(1), ...args], {
     // An undefined value removes the variable.
-    env: Object.fromEntries(Object.entries({ ...process.env, SWITCHBOARD_LOG_LEVEL: 'warn', NO_COLOR: '1', ...options.env }).filter(([, v]) => v !== undefined)),
+    env: Object.fromEntries(
+      Object.entries({ ...process.env, SWITCHBOARD_LOG_LEVEL: 'warn', NO_COLOR: '1', ...options.env }).filter(([, v]) => v !== undefined),
+    ),
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   children.push(child);
@@ -83,9 +85,7 @@ export function tool(args: string[], options: { stdin?: string; env?: Record<str
   const check = () => waiters.forEach((w) => w());
   child.stdout!.on('data', (chunk) => ((out.stdout += chunk), check()));
   child.stderr!.on('data', (chunk) => ((out.stderr += chunk), check()));
-  const exited = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
-    child.on('close', (code) => resolve({ code, ...out })),
-  );
+  const exited = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => child.on('close', (code) => resolve({ code, ...out })));
   if (options.stdin !== undefined) child.stdin!.end(options.stdin);
   const line = (pattern: RegExp, stream: 'stdout' | 'stderr' = 'stdout', nth = 1) =>
     new Promise<string>((resolve, reject) => {

@@ -68,7 +68,16 @@ export async function until(what: string, check: () => Promise<boolean>, ms = 15
 
 export async function startRedisCluster(): Promise<RedisCluster> {
   const dir = mkdtempSync(join(tmpdir(), 'sb-cluster-'));
-  const clusterArgs = (port: number) => ['--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--cluster-node-timeout', '2000', '--dir', dir];
+  const clusterArgs = (port: number) => [
+    '--cluster-enabled',
+    'yes',
+    '--cluster-config-file',
+    join(dir, `nodes-${port}.conf`),
+    '--cluster-node-timeout',
+    '2000',
+    '--dir',
+    dir,
+  ];
   const start = (port: number) => spawnRedis(port, clusterArgs(port));
   const started = await Promise.all([0, 1, 2].map(() => spawnRedisOnFreePort(clusterArgs)));
   const ports = started.map((s) => s.port);
@@ -91,7 +100,11 @@ export async function startRedisCluster(): Promise<RedisCluster> {
     });
   try {
     // 16384 slots in three ranges, one per master.
-    const ranges = [[0, 5460], [5461, 10922], [10923, 16383]];
+    const ranges = [
+      [0, 5460],
+      [5461, 10922],
+      [10923, 16383],
+    ];
     await Promise.all(admins.map((admin, i) => admin.call('CLUSTER', 'ADDSLOTSRANGE', ...ranges[i]!.map(String))));
     for (const port of ports.slice(1)) await admins[0]!.call('CLUSTER', 'MEET', '127.0.0.1', String(port));
     await allOk();

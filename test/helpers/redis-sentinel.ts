@@ -38,7 +38,13 @@ interface SentinelSpec {
   id: string;
 }
 
-function startSentinel(dir: string, me: SentinelSpec, peers: SentinelSpec[], masterPort: number, replicaPort: number): Promise<{ child: ChildProcess; kill: () => Promise<void> }> {
+function startSentinel(
+  dir: string,
+  me: SentinelSpec,
+  peers: SentinelSpec[],
+  masterPort: number,
+  replicaPort: number,
+): Promise<{ child: ChildProcess; kill: () => Promise<void> }> {
   // Sentinel rewrites its config file, so each gets its own.
   const { port } = me;
   const file = join(dir, `sentinel-${port}.conf`);
@@ -119,7 +125,16 @@ export async function startRedisSentinel(): Promise<RedisSentinelSet> {
       const specs = sentinelPorts.map((port) => ({ port, id: randomBytes(20).toString('hex') }));
       try {
         for (const spec of specs) {
-          processes.set(spec.port, await startSentinel(dir, spec, specs.filter((peer) => peer !== spec), master, replica));
+          processes.set(
+            spec.port,
+            await startSentinel(
+              dir,
+              spec,
+              specs.filter((peer) => peer !== spec),
+              master,
+              replica,
+            ),
+          );
         }
         break;
       } catch (error) {

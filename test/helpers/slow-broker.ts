@@ -6,7 +6,10 @@ import type { Broker } from '../../src/brokers/broker.js';
 import { DelegatingBroker, type BrokerOperation } from '../../src/brokers/delegating.js';
 
 export class SlowAnswers extends DelegatingBroker {
-  constructor(inner: Broker, private readonly turns = 3) {
+  constructor(
+    inner: Broker,
+    private readonly turns = 3,
+  ) {
     super(inner);
   }
 

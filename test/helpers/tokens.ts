@@ -2,10 +2,7 @@ import { SignJWT } from 'jose';
 
 export const SECRET = 'test-secret-of-reasonable-length';
 
-export async function sign(
-  claims: Record<string, unknown> & { sub?: string },
-  options: { secret?: string; expiresIn?: number | null } = {},
-): Promise<string> {
+export async function sign(claims: Record<string, unknown> & { sub?: string }, options: { secret?: string; expiresIn?: number | null } = {}): Promise<string> {
   const { sub, ...rest } = claims;
   let jwt = new SignJWT(rest).setProtectedHeader({ alg: 'HS256' }).setIssuedAt();
   if (sub !== undefined) jwt = jwt.setSubject(sub);

@@ -45,7 +45,9 @@ describe('a long reason', () => {
       const { default: WebSocket } = await import('ws');
       const ws = new WebSocket(srv.wsUrl);
       ws.on('error', () => {});
-      const closed = await new Promise<{ code: number; reason: string }>((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+      const closed = await new Promise<{ code: number; reason: string }>((resolve) =>
+        ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })),
+      );
       expect(closed.code).toBe(4003);
       expect(closed.reason).toBe(fitCloseReason(message));
       await expect.poll(() => srv!.server.operations.stats().connections).toBe(0);

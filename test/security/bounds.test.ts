@@ -14,7 +14,6 @@ afterEach(async () => {
   srv = null;
 });
 
-
 /** A payload like the attack's: `[{},{},...]` of about `bytes` bytes, cheap to send and costly to hold as objects. */
 const emptyObjects = (bytes: number) => Array.from({ length: Math.floor(bytes / 3) }, () => ({}));
 
@@ -30,7 +29,7 @@ it('bounds history by bytes per channel and per node, however much is published'
   for (let i = 0; i < 10; i++) await attacker.ok({ type: 'publish', channel: 'solo', payload: emptyObjects(30_000) });
   const solo = await attacker.ok({ type: 'history', channel: 'solo', limit: 100 });
   expect(solo.publications.map((p: any) => p.offset)).toEqual([6, 7, 8, 9, 10]);
-  expect(await limitHits(srv.server, "historyBytesPerChannel")).toBe(5);
+  expect(await limitHits(srv.server, 'historyBytesPerChannel')).toBe(5);
   // 25 channels x 10 publications of ~30 KB: 7.5 MB offered, against 300 KB for the node.
   for (let round = 0; round < 10; round++) {
     await Promise.all(Array.from({ length: 25 }, (_, c) => attacker.ok({ type: 'publish', channel: `big${c}`, payload: emptyObjects(30_000) })));
@@ -85,7 +84,7 @@ it('closes a client that never reads with 4008 before its queue passes the limit
   const readers = await Promise.all(Array.from({ length: 20 }, () => RawClient.connect(srv!.wsUrl)));
   for (const reader of readers) {
     (reader.ws as any)._socket.pause();
-    for (let i = 0; i < 60; i++) reader.send({ type: "history", id: i, channel: "heavy", limit: 100 });
+    for (let i = 0; i < 60; i++) reader.send({ type: 'history', id: i, channel: 'heavy', limit: 100 });
   }
   // They never read our close frame either: the server has closed them once the hits are counted.
   await expect.poll(() => limitHits(srv!.server, 'outboundBufferBytes'), { timeout: 10_000 }).toBe(20);

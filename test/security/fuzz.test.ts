@@ -29,8 +29,7 @@ afterAll(() => srv.close());
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const channelOk = (c: unknown) => typeof c === 'string' && /^[A-Za-z0-9_\-:.@#/]{1,255}$/.test(c);
-const sinceOk = (s: unknown) =>
-  s === undefined || (isObject(s) && typeof s.epoch === 'string' && Number.isSafeInteger(s.offset) && (s.offset as number) >= 0);
+const sinceOk = (s: unknown) => s === undefined || (isObject(s) && typeof s.epoch === 'string' && Number.isSafeInteger(s.offset) && (s.offset as number) >= 0);
 const idOk = (id: unknown) => id === undefined || Number.isSafeInteger(id) || (typeof id === 'string' && id.length <= 64);
 
 function wellFormed(f: Record<string, unknown>): boolean {

@@ -126,7 +126,15 @@ describe('broken MessagePack', () => {
         let decoded: { value: unknown } | undefined;
         let failure: unknown;
         try {
-          decoded = { value: decode(bytes, { maxStrLength: bytes.length, maxBinLength: bytes.length, maxArrayLength: bytes.length, maxMapLength: bytes.length, maxExtLength: bytes.length }) };
+          decoded = {
+            value: decode(bytes, {
+              maxStrLength: bytes.length,
+              maxBinLength: bytes.length,
+              maxArrayLength: bytes.length,
+              maxMapLength: bytes.length,
+              maxExtLength: bytes.length,
+            }),
+          };
         } catch (error) {
           failure = error;
         }

@@ -15,11 +15,29 @@ function selfSigned(): { cert: string; key: string } {
   const dir = mkdtempSync(join(tmpdir(), 'sb-tls-'));
   const cert = join(dir, 'cert.pem');
   const key = join(dir, 'key.pem');
-  execFileSync('openssl', [
-    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
-    '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost',
-    '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost',
-  ], { stdio: 'ignore' });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+      '-days',
+      '1',
+      '-subj',
+      '/CN=localhost',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1,DNS:localhost',
+    ],
+    { stdio: 'ignore' },
+  );
   return { cert, key };
 }
 
@@ -32,9 +50,15 @@ it('serves wss:// and https:// with the given certificate', async () => {
   const client = await RawClient.connect(`${url.replace('https', 'wss')}/ws`, { ca });
   await client.ok({ type: 'subscribe', channel: 'secure' });
   const status = await new Promise<number>((resolve, reject) => {
-    const req = https.request(`${url}/api/publish`, {
-      method: 'POST', ca, headers: { Authorization: 'apikey k', 'Content-Type': 'application/json' },
-    }, (res) => resolve(res.statusCode!));
+    const req = https.request(
+      `${url}/api/publish`,
+      {
+        method: 'POST',
+        ca,
+        headers: { Authorization: 'apikey k', 'Content-Type': 'application/json' },
+      },
+      (res) => resolve(res.statusCode!),
+    );
     req.on('error', reject);
     req.end(JSON.stringify({ channel: 'secure', payload: 'over tls' }));
   });

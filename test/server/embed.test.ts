@@ -34,4 +34,3 @@ it('serves WebSockets on an existing http.Server next to the app routes', async 
   await switchboard.close();
   await new Promise((resolve) => app.close(resolve));
 });
-

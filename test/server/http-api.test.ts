@@ -103,7 +103,9 @@ describe('disconnect, presence, history, stats', () => {
 
   it('reports stats per node and for the cluster, and lists the nodes', async () => {
     const { nodes } = await (await api('/api/nodes')).json();
-    expect(nodes).toEqual([expect.objectContaining({ node: expect.any(String), address: expect.any(String), version: expect.any(String), startedAt: expect.any(String) })]);
+    expect(nodes).toEqual([
+      expect.objectContaining({ node: expect.any(String), address: expect.any(String), version: expect.any(String), startedAt: expect.any(String) }),
+    ]);
     const stats = await (await api('/api/stats')).json();
     expect(stats.nodes).toHaveLength(1);
     expect(stats.totals).toMatchObject({ nodes: 1, connections: stats.nodes[0].connections, subscriptions: expect.any(Number) });

@@ -37,9 +37,7 @@ it('keeps a paused subscriber, gives it the newest on resume with what it skippe
     if (frame.type === 'message') fastOffsets.push(frame.offset);
     wake();
   });
-  const fastSubscribed = new Promise<void>((resolve) =>
-    fast.on('message', (data) => JSON.parse(data.toString()).type === 'reply' && resolve()),
-  );
+  const fastSubscribed = new Promise<void>((resolve) => fast.on('message', (data) => JSON.parse(data.toString()).type === 'reply' && resolve()));
   await new Promise((resolve) => fast.on('open', resolve));
   fast.send(JSON.stringify({ type: 'subscribe', id: 1, channel }));
   await fastSubscribed;

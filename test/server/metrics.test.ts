@@ -73,10 +73,12 @@ describe('connections', () => {
     await json.close();
     await disconnected;
     const byServer = new Promise((resolve) => msgpack.once('close', resolve));
-    expect(await srv.server.disconnect({ client: sessionsOf(srv.server).at(-1)!.id }, 4000, "bye")).toBe(1);
+    expect(await srv.server.disconnect({ client: sessionsOf(srv.server).at(-1)!.id }, 4000, 'bye')).toBe(1);
     await byServer;
     const after = await scrape(srv);
-    expect(after.get('switchboard_connections{subprotocol="switchboard.v1.json"}')).toBe(before.get('switchboard_connections{subprotocol="switchboard.v1.json"}') ?? 0);
+    expect(after.get('switchboard_connections{subprotocol="switchboard.v1.json"}')).toBe(
+      before.get('switchboard_connections{subprotocol="switchboard.v1.json"}') ?? 0,
+    );
     expect(delta(before, after, 'switchboard_closes_total{code="1000",by="client"}')).toBe(1);
     expect(delta(before, after, 'switchboard_closes_total{code="4000",by="server"}')).toBe(1);
   });

@@ -177,7 +177,9 @@ it.runIf(nginxBinary && haveRedis)(
     // At most the publish in flight when A died failed; never for want of a live node.
     expect(failures.length).toBeLessThanOrEqual(1);
     expect(nginx.errorLog()).not.toContain('no live upstreams');
-    console.log(`published ${published} ticks, A died after ${killedAt}; ${onA} of ${SUBSCRIBERS} clients moved; failed publishes: ${JSON.stringify(failures)}`);
+    console.log(
+      `published ${published} ticks, A died after ${killedAt}; ${onA} of ${SUBSCRIBERS} clients moved; failed publishes: ${JSON.stringify(failures)}`,
+    );
   },
   60_000,
 );

@@ -19,13 +19,16 @@ function capture() {
   const entries: Array<Record<string, any>> = [];
   const lines: string[] = [];
   const waiters: Array<() => void> = [];
-  const logger = pino({ level: 'info' }, {
-    write: (line: string) => {
-      lines.push(line);
-      entries.push(JSON.parse(line));
-      for (const wake of waiters.splice(0)) wake();
+  const logger = pino(
+    { level: 'info' },
+    {
+      write: (line: string) => {
+        lines.push(line);
+        entries.push(JSON.parse(line));
+        for (const wake of waiters.splice(0)) wake();
+      },
     },
-  });
+  );
   const line = async (msg: string, timeoutMs = 5_000): Promise<Record<string, any>> => {
     const deadline = Date.now() + timeoutMs;
     for (;;) {

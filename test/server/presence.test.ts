@@ -23,8 +23,7 @@ async function user(name: string, info: unknown = { name }): Promise<RawClient> 
   return RawClient.connect(`${srv.wsUrl}?token=${await sign({ sub: name, info })}`);
 }
 
-const clients = async (watcher: RawClient, channel: string) =>
-  ((await watcher.ok({ type: 'presence', channel })).clients as any[]).map((c) => c.user).sort();
+const clients = async (watcher: RawClient, channel: string) => ((await watcher.ok({ type: 'presence', channel })).clients as any[]).map((c) => c.user).sort();
 
 it('lists subscribers with client, user and the token info claim', async () => {
   const ann = await user('ann', { name: 'Ann', colour: 'teal' });

@@ -99,7 +99,10 @@ describe.runIf(available)('two nodes on one Redis', () => {
     // Cut these nodes' pub/sub connections, as a network blip between node and Redis would.
     const admin = new Redis(REDIS_URL);
     const list = (await admin.client('LIST')) as string;
-    const ids = list.split('\n').filter((line) => line.includes(`name=${prefix}:subscriber `)).map((line) => /id=(\d+)/.exec(line)![1]!);
+    const ids = list
+      .split('\n')
+      .filter((line) => line.includes(`name=${prefix}:subscriber `))
+      .map((line) => /id=(\d+)/.exec(line)![1]!);
     expect(ids).toHaveLength(2);
     for (const id of ids) await admin.client('KILL', 'ID', id);
     await admin.quit();

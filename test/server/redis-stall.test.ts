@@ -27,53 +27,55 @@ async function limitHits(url: string): Promise<number> {
   return Number(/^switchboard_limit_hits_total\{limit="brokerTimeout"\} (\d+)$/m.exec(text)?.[1] ?? 0);
 }
 
-it.runIf(available)('answers unavailable while Redis is stopped, turns unready, and recovers when it resumes', async () => {
-  redis = await startRedis(await freePort());
-  // The default broker, so that the config key reaches it.
-  srv = await startServer({ redis: redis.url, brokerTimeout: 300, apiKey: KEY });
-  const url = srv.url;
-  const readyz = async () => (await fetch(`${url}/readyz`)).status;
-  const apiPublish = (payload: unknown) =>
-    fetch(`${url}/api/publish`, {
-      method: 'POST',
-      headers: { Authorization: `apikey ${KEY}`, 'Content-Type': 'application/json' },
-      body: JSON.stringify({ channel: 'news', payload }),
-    });
-  expect(await readyz()).toBe(200);
+it.runIf(available)(
+  'answers unavailable while Redis is stopped, turns unready, and recovers when it resumes',
+  async () => {
+    redis = await startRedis(await freePort());
+    // The default broker, so that the config key reaches it.
+    srv = await startServer({ redis: redis.url, brokerTimeout: 300, apiKey: KEY });
+    const url = srv.url;
+    const readyz = async () => (await fetch(`${url}/readyz`)).status;
+    const apiPublish = (payload: unknown) =>
+      fetch(`${url}/api/publish`, {
+        method: 'POST',
+        headers: { Authorization: `apikey ${KEY}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ channel: 'news', payload }),
+      });
+    expect(await readyz()).toBe(200);
 
-  const listener = await RawClient.connect(srv.wsUrl);
-  const publisher = await RawClient.connect(srv.wsUrl);
-  clients.push(listener, publisher);
-  await listener.ok({ type: 'subscribe', channel: 'news' });
-  expect(await publisher.ok({ type: 'publish', channel: 'news', payload: 'before' })).toEqual({ offset: 1 });
-  const hitsBefore = await limitHits(url);
+    const listener = await RawClient.connect(srv.wsUrl);
+    const publisher = await RawClient.connect(srv.wsUrl);
+    clients.push(listener, publisher);
+    await listener.ok({ type: 'subscribe', channel: 'news' });
+    expect(await publisher.ok({ type: 'publish', channel: 'news', payload: 'before' })).toEqual({ offset: 1 });
+    const hitsBefore = await limitHits(url);
 
-  redis.stop();
-  const replies = await Promise.all(
-    Array.from({ length: 10 }, (_, i) => publisher.request({ type: 'publish', channel: 'news', payload: `during ${i}` })),
-  );
-  for (const reply of replies) {
-    expect(reply.ok).toBe(false);
-    expect(reply.error.code).toBe('unavailable');
-    expect(reply.error.message).toContain('may still have been stored');
-  }
-  const subscribe = await publisher.request({ type: 'subscribe', channel: 'other' });
-  expect(subscribe.ok).toBe(false);
-  expect(subscribe.error.code).toBe('unavailable');
-  expect((await apiPublish('during api')).status).toBe(503);
-  await expect.poll(readyz, { timeout: 5_000 }).toBe(503);
-  // Ten publishes, the subscribe and the API publish.
-  expect(await limitHits(url)).toBeGreaterThanOrEqual(hitsBefore + 12);
+    redis.stop();
+    const replies = await Promise.all(Array.from({ length: 10 }, (_, i) => publisher.request({ type: 'publish', channel: 'news', payload: `during ${i}` })));
+    for (const reply of replies) {
+      expect(reply.ok).toBe(false);
+      expect(reply.error.code).toBe('unavailable');
+      expect(reply.error.message).toContain('may still have been stored');
+    }
+    const subscribe = await publisher.request({ type: 'subscribe', channel: 'other' });
+    expect(subscribe.ok).toBe(false);
+    expect(subscribe.error.code).toBe('unavailable');
+    expect((await apiPublish('during api')).status).toBe(503);
+    await expect.poll(readyz, { timeout: 5_000 }).toBe(503);
+    // Ten publishes, the subscribe and the API publish.
+    expect(await limitHits(url)).toBeGreaterThanOrEqual(hitsBefore + 12);
 
-  redis.resume();
-  await expect.poll(readyz, { timeout: 5_000 }).toBe(200);
-  const after = await publisher.ok({ type: 'publish', channel: 'news', payload: 'after' });
-  // The ten timed-out publications were stored once Redis resumed: 'after' comes behind them.
-  expect(after.offset).toBeGreaterThan(1);
-  const delivered = await listener.next((f) => f.type === 'message' && f.payload === 'after');
-  expect(delivered.offset).toBe(after.offset);
-  // Nothing was lost: the subscriber got every stored publication, in order, with no gap.
-  expect(listener.messages('news').map((m) => m.offset)).toEqual(Array.from({ length: after.offset }, (_, i) => i + 1));
-  // A subscribe that timed out was undone; subscribing again works.
-  await publisher.ok({ type: 'subscribe', channel: 'other' });
-}, 20_000);
+    redis.resume();
+    await expect.poll(readyz, { timeout: 5_000 }).toBe(200);
+    const after = await publisher.ok({ type: 'publish', channel: 'news', payload: 'after' });
+    // The ten timed-out publications were stored once Redis resumed: 'after' comes behind them.
+    expect(after.offset).toBeGreaterThan(1);
+    const delivered = await listener.next((f) => f.type === 'message' && f.payload === 'after');
+    expect(delivered.offset).toBe(after.offset);
+    // Nothing was lost: the subscriber got every stored publication, in order, with no gap.
+    expect(listener.messages('news').map((m) => m.offset)).toEqual(Array.from({ length: after.offset }, (_, i) => i + 1));
+    // A subscribe that timed out was undone; subscribing again works.
+    await publisher.ok({ type: 'subscribe', channel: 'other' });
+  },
+  20_000,
+);

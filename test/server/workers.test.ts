@@ -166,9 +166,7 @@ describe('serve --workers 2 (in-memory broker in the primary)', () => {
       client.close();
       client = connect(wsUrl, { reconnect: { initialDelay: 5, maxDelay: 50 } });
     }
-    const welcome = firstWelcome.server === watcher.welcome.payload.server
-      ? await nextWelcome(client)
-      : firstWelcome;
+    const welcome = firstWelcome.server === watcher.welcome.payload.server ? await nextWelcome(client) : firstWelcome;
     expect(welcome.server).not.toBe(watcher.welcome.payload.server);
     const received: number[] = [];
     let allArrived!: () => void;

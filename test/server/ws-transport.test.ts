@@ -157,7 +157,13 @@ describe("a turn's shared frames, held per socket and written at the end of the 
     const xs = [...Array(25).keys()].map((i) => `x${i}`);
     const ys = ['y0', 'y1', 'y2'];
     const zs = ['z0', 'z1'];
-    await Promise.all([messagesOf(a, 'run-x', 25), messagesOf(a, 'run-y', 3), messagesOf(b, 'run-x', 25), messagesOf(c, 'run-z', 2), messagesOf(d, 'run-x', 25)]);
+    await Promise.all([
+      messagesOf(a, 'run-x', 25),
+      messagesOf(a, 'run-y', 3),
+      messagesOf(b, 'run-x', 25),
+      messagesOf(c, 'run-z', 2),
+      messagesOf(d, 'run-x', 25),
+    ]);
     const payloads = (client: RawClient) => client.messages().map((m) => m.payload);
     expect(payloads(a)).toEqual([...xs.slice(0, 20), ...ys, ...xs.slice(20)]);
     expect(payloads(b)).toEqual(xs);

@@ -119,9 +119,25 @@ async function poll() {
     push('delivered', totals.rates.delivered);
     chart('chart-connections', [samples.connections]);
     chart('chart-rates', [samples.publications, samples.delivered]);
-    rows('nodes', nodes, (n) => [n.node.slice(0, 8), n.address ?? '(attached)', n.version, n.connections, n.subscriptions, num(n.rates.publications), num(n.rates.delivered), ago(n.uptime)]);
+    rows('nodes', nodes, (n) => [
+      n.node.slice(0, 8),
+      n.address ?? '(attached)',
+      n.version,
+      n.connections,
+      n.subscriptions,
+      num(n.rates.publications),
+      num(n.rates.delivered),
+      ago(n.uptime),
+    ]);
     rows('channels', channels.channels, (c) => [c.channel, c.subscribers, c.local]);
-    rows('disconnects', disconnects.disconnects, (d) => [new Date(d.at).toLocaleTimeString(), d.user ?? '(anonymous)', d.client.slice(0, 8), d.code, d.reason, d.by]);
+    rows('disconnects', disconnects.disconnects, (d) => [
+      new Date(d.at).toLocaleTimeString(),
+      d.user ?? '(anonymous)',
+      d.client.slice(0, 8),
+      d.code,
+      d.reason,
+      d.by,
+    ]);
     status('live', `live ${new Date().toLocaleTimeString()}`);
   } catch (error) {
     if (sessionStorage.getItem(KEY)) status('error', error instanceof Error ? error.message : String(error));

@@ -28,7 +28,12 @@ export const bench: Command = {
     positionals: [1, 1],
     flags: {
       scenario: { type: 'string', short: 's', value: 'NAME', default: 'fanout', help: 'fanout | echo | connect | idle | broadcast' },
-      connections: { type: 'string', short: 'n', value: 'N', help: 'connections (fanout, broadcast: subscribers; connect: concurrent loops); default fanout 1000, echo 100, connect 50, idle and broadcast 10000' },
+      connections: {
+        type: 'string',
+        short: 'n',
+        value: 'N',
+        help: 'connections (fanout, broadcast: subscribers; connect: concurrent loops); default fanout 1000, echo 100, connect 50, idle and broadcast 10000',
+      },
       duration: { type: 'string', short: 'd', value: 'SEC', default: '10', help: 'measured window' },
       warmup: { type: 'string', short: 'w', value: 'SEC', default: '2', help: 'time after connecting before the window' },
       workers: { type: 'string', value: 'N', help: `worker processes (default one per ${PER_WORKER} connections)` },
@@ -40,7 +45,11 @@ export const bench: Command = {
       channel: { type: 'string', value: 'NAME', default: 'bench', help: 'fanout and idle: the channel subscribed to' },
       token: { type: 'string', value: 'JWT', env: true, help: 'send "Authorization: Bearer JWT"' },
       header: { type: 'string', value: "'NAME: VALUE'", multiple: true, help: 'extra handshake header' },
-      'server-pid': { type: 'string', value: 'PID', help: 'measure this process\'s CPU and memory (with its children\'s: a --workers server) from /proc beside the generator\'s' },
+      'server-pid': {
+        type: 'string',
+        value: 'PID',
+        help: "measure this process's CPU and memory (with its children's: a --workers server) from /proc beside the generator's",
+      },
       json: { type: 'boolean', help: 'print the result as one JSON object' },
     },
     notes: [
@@ -316,7 +325,12 @@ function summarise(o: BenchOptions, totals: Totals, start: Mark, end: Mark, proc
     server:
       o.serverPid === null
         ? null
-        : { pid: o.serverPid, cpu_pct: serverCpu === null ? null : (serverCpu / seconds) * 100, rss_kib: rssKiB(o.serverPid), cpu_us_per_message: perMessage(serverCpu) },
+        : {
+            pid: o.serverPid,
+            cpu_pct: serverCpu === null ? null : (serverCpu / seconds) * 100,
+            rss_kib: rssKiB(o.serverPid),
+            cpu_us_per_message: perMessage(serverCpu),
+          },
     rate_limited: end.rateLimited,
     notes: [],
   };
@@ -341,7 +355,9 @@ function createProgress(o: BenchOptions, totals: Totals, publisherLimited: () =>
       const parts = [
         label,
         `connected ${totals.sum('open')}/${o.connections}${failed ? ` (${failed} failed)` : ''}`,
-        ...(o.scenario === 'idle' ? [] : [`${Math.round(rate).toLocaleString('en-US')} ${unitOf(o.scenario)}`, `p50 ${fmt(recent.percentile(50))} p99 ${fmt(recent.percentile(99))}`]),
+        ...(o.scenario === 'idle'
+          ? []
+          : [`${Math.round(rate).toLocaleString('en-US')} ${unitOf(o.scenario)}`, `p50 ${fmt(recent.percentile(50))} p99 ${fmt(recent.percentile(99))}`]),
         ...(limited ? [`rate_limited ${limited}`] : []),
       ];
       process.stderr.write(`\r\x1b[K${parts.join('  ')}`);

@@ -35,11 +35,15 @@ export function explain(result: BenchResult): string[] {
   const notes: string[] = [];
   for (const [reason, count] of Object.entries(result.failures)) {
     if (reason.startsWith('429')) {
-      notes.push(`${count} handshakes refused with 429 too_many_connections: the server's limits.connectionsPerIp (default 1000) was reached; raise it, or spread over more source addresses with --addresses`);
+      notes.push(
+        `${count} handshakes refused with 429 too_many_connections: the server's limits.connectionsPerIp (default 1000) was reached; raise it, or spread over more source addresses with --addresses`,
+      );
     } else if (reason.startsWith('503')) {
       notes.push(`${count} handshakes refused with 503: limits.maxConnections (default 100000) reached, or the server is draining`);
     } else if (reason === 'ECONNRESET' || reason === 'EPIPE' || reason.includes('socket hang up')) {
-      notes.push(`${count} connections reset before the handshake was answered: likely limits.pendingConnectionsPerIp (default 1000) or the listen backlog; lower --handshakes or raise the limit`);
+      notes.push(
+        `${count} connections reset before the handshake was answered: likely limits.pendingConnectionsPerIp (default 1000) or the listen backlog; lower --handshakes or raise the limit`,
+      );
     } else if (reason === 'EADDRNOTAVAIL') {
       notes.push(`${count} connections found no free source port: add source addresses with --addresses`);
     } else if (reason === 'EMFILE' || reason === 'ENFILE') {
@@ -52,19 +56,28 @@ export function explain(result: BenchResult): string[] {
   }
   const rateClosed = result.closes['4029'] ?? 0;
   if (result.rate_limited > 0 || rateClosed > 0) {
-    notes.push(`the server answered ${result.rate_limited} requests with rate_limited${rateClosed ? ` and closed ${rateClosed} connections with 4029` : ''}: limits.messagesPerSecond and limits.burst (default 100 and 200 per connection) are below this load; raise them for benchmarks`);
+    notes.push(
+      `the server answered ${result.rate_limited} requests with rate_limited${rateClosed ? ` and closed ${rateClosed} connections with 4029` : ''}: limits.messagesPerSecond and limits.burst (default 100 and 200 per connection) are below this load; raise them for benchmarks`,
+    );
   }
   const slow = result.closes['4008'] ?? 0;
-  if (slow > 0) notes.push(`${slow} connections closed with 4008 slow consumer: the generator did not read fast enough (it was the bottleneck), or limits.outboundBufferBytes is small`);
+  if (slow > 0)
+    notes.push(
+      `${slow} connections closed with 4008 slow consumer: the generator did not read fast enough (it was the bottleneck), or limits.outboundBufferBytes is small`,
+    );
   const otherCloses = Object.entries(result.closes).filter(([code]) => code !== '4029' && code !== '4008');
   for (const [code, count] of otherCloses) notes.push(`${count} connections closed by the server with ${code} during the run`);
   if (result.generator.busiest_worker_cpu_pct > 90) {
-    notes.push(`the generator was the bottleneck: a worker used ${Math.round(result.generator.busiest_worker_cpu_pct)}% of a core; add --workers for a truer figure`);
+    notes.push(
+      `the generator was the bottleneck: a worker used ${Math.round(result.generator.busiest_worker_cpu_pct)}% of a core; add --workers for a truer figure`,
+    );
   }
   const gen = result.generator.cpu_us_per_message;
   const srv = result.server?.cpu_us_per_message;
   if (gen !== null && srv !== null && srv !== undefined && gen >= srv) {
-    notes.push(`the generator spent more CPU per message (${gen.toFixed(2)} µs) than the server (${srv.toFixed(2)} µs): on a shared machine it may have slowed the server`);
+    notes.push(
+      `the generator spent more CPU per message (${gen.toFixed(2)} µs) than the server (${srv.toFixed(2)} µs): on a shared machine it may have slowed the server`,
+    );
   }
   return notes;
 }
@@ -81,12 +94,21 @@ export function table(result: BenchResult): string {
   ];
   if (r.rounds) {
     for (const [i, round] of r.rounds.entries()) {
-      rows.push([`publication ${i + 1}`, `${round.deliveries.toLocaleString('en-US')} delivered: first ${ms(round.first_us)}  median ${ms(round.p50_us)}  last ${ms(round.last_us)}`]);
+      rows.push([
+        `publication ${i + 1}`,
+        `${round.deliveries.toLocaleString('en-US')} delivered: first ${ms(round.first_us)}  median ${ms(round.p50_us)}  last ${ms(round.last_us)}`,
+      ]);
     }
   } else if (r.scenario !== 'idle') {
     rows.push(['window', `${r.window_s.toFixed(1)} s`]);
-    rows.push(['rate', `${Math.round(r.rate).toLocaleString('en-US')} ${r.unit} (${r.count.toLocaleString('en-US')} in the window${r.published !== undefined ? `, ${r.published.toLocaleString('en-US')} publications` : ''})`]);
-    rows.push(['latency', `p50 ${ms(r.latency_us.p50)}  p90 ${ms(r.latency_us.p90)}  p99 ${ms(r.latency_us.p99)}  max ${ms(r.latency_us.max)}  (n=${r.latency_us.n})`]);
+    rows.push([
+      'rate',
+      `${Math.round(r.rate).toLocaleString('en-US')} ${r.unit} (${r.count.toLocaleString('en-US')} in the window${r.published !== undefined ? `, ${r.published.toLocaleString('en-US')} publications` : ''})`,
+    ]);
+    rows.push([
+      'latency',
+      `p50 ${ms(r.latency_us.p50)}  p90 ${ms(r.latency_us.p90)}  p99 ${ms(r.latency_us.p99)}  max ${ms(r.latency_us.max)}  (n=${r.latency_us.n})`,
+    ]);
   }
   const perMsg = (v: number | null | undefined) => (v === null || v === undefined ? '' : `, ${v.toFixed(2)} µs per message`);
   rows.push(['generator CPU', `${r.generator.cpu_pct.toFixed(0)}% of a core over ${r.generator.processes} processes${perMsg(r.generator.cpu_us_per_message)}`]);

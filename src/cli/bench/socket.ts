@@ -32,7 +32,12 @@ export class LeanSocket {
   private done = false;
   private closeCode = 1006;
 
-  constructor(url: URL, headers: Record<string, string>, localAddress: string | undefined, private readonly on: LeanHandlers) {
+  constructor(
+    url: URL,
+    headers: Record<string, string>,
+    localAddress: string | undefined,
+    private readonly on: LeanHandlers,
+  ) {
     const port = Number(url.port || 80);
     this.socket = tcpConnect({
       host: url.hostname,

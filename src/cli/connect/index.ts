@@ -22,7 +22,7 @@ export const connect: Command = {
       msgpack: { type: 'boolean', help: 'speak switchboard.v1.msgpack (frames are still shown and typed as JSON)' },
       subscribe: { type: 'string', value: 'A,B', help: 'subscribe to these channels after the welcome' },
       since: { type: 'string', value: 'EPOCH:OFFSET', help: 'with --subscribe: resume after this position (recovery)' },
-      reconnect: { type: 'boolean', help: 'reconnect with the SDK\'s backoff, resubscribing and recovering; each reset is printed' },
+      reconnect: { type: 'boolean', help: "reconnect with the SDK's backoff, resubscribing and recovering; each reset is printed" },
       json: { type: 'boolean', help: 'JSON lines even on a terminal' },
       'close-on-eof': { type: 'boolean', help: 'piped: when input ends, wait for the answers to what was sent, then close' },
     },
@@ -54,7 +54,10 @@ function sessionOptions({ values, positionals }: Parsed): SessionOptions {
   }
   if (url.protocol !== 'ws:' && url.protocol !== 'wss:') throw new UsageError(`URL must start with ws:// or wss://, got '${url.protocol}'`);
   const headers = headerFlags(values);
-  const subscribe = ((values.subscribe as string | undefined) ?? '').split(',').map((c) => c.trim()).filter(Boolean);
+  const subscribe = ((values.subscribe as string | undefined) ?? '')
+    .split(',')
+    .map((c) => c.trim())
+    .filter(Boolean);
   if (values.since !== undefined && subscribe.length === 0) throw new UsageError('--since needs --subscribe');
   return {
     url: url.href,

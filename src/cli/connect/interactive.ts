@@ -32,7 +32,13 @@ function loadHistory(): string[] {
 
 export function interactive(options: SessionOptions): Promise<void> {
   const paint = painter(process.stdout.hasColors?.() === true && !process.env.NO_COLOR);
-  const rl = createInterface({ input: process.stdin, output: process.stdout, history: loadHistory(), historySize: HISTORY_SIZE, prompt: paint('dim', 'switchboard> ') });
+  const rl = createInterface({
+    input: process.stdin,
+    output: process.stdout,
+    history: loadHistory(),
+    historySize: HISTORY_SIZE,
+    prompt: paint('dim', 'switchboard> '),
+  });
   let nextId = 1;
   let closing = false;
   // Print above the prompt and redraw it with what was being typed.

@@ -9,13 +9,9 @@ import type { Broker, ChannelEvent } from '../../brokers/broker.js';
 
 export type Target = { user: string } | { client: string };
 
-export type Command =
-  | { op: 'subscribe' | 'unsubscribe'; target: Target; channel: string }
-  | { op: 'disconnect'; target: Target; code: number; reason: string };
+export type Command = { op: 'subscribe' | 'unsubscribe'; target: Target; channel: string } | { op: 'disconnect'; target: Target; code: number; reason: string };
 
-type Envelope =
-  | { kind: 'command'; id: string; from: string; command: Command }
-  | { kind: 'answer'; id: string; to: string; node: string; count: number };
+type Envelope = { kind: 'command'; id: string; from: string; command: Command } | { kind: 'answer'; id: string; to: string; node: string; count: number };
 
 export const CONTROL_CHANNEL = '$control';
 

@@ -124,8 +124,12 @@ export class Core {
       this.logger.warn({ err: loggable(error) }, `${what} failed`),
     );
     this.dispatcher = new Dispatcher(this.hub, this.namespaces, this.rpc, verifier, logger, config.limits.maxReplyBytes, this.hooks);
-    this.control = new Control(broker, this.nodeId, (command) => this.applyControl(command), config.brokerTimeout, (error) =>
-      this.logger.warn({ err: loggable(error) }, 'control command failed'),
+    this.control = new Control(
+      broker,
+      this.nodeId,
+      (command) => this.applyControl(command),
+      config.brokerTimeout,
+      (error) => this.logger.warn({ err: loggable(error) }, 'control command failed'),
     );
     this.outbound = new OutboundBudget(() => this.sessions.values(), config.limits.outboundBytes, limitHits);
     this.heartbeat = new Heartbeat(
@@ -170,9 +174,7 @@ export class Core {
   }
 
   async start(): Promise<void> {
-    await this.broker.start((channel, event) =>
-      channel === CONTROL_CHANNEL ? this.control.onEvent(event) : this.hub.onBrokerEvent(channel, event),
-    );
+    await this.broker.start((channel, event) => (channel === CONTROL_CHANNEL ? this.control.onEvent(event) : this.hub.onBrokerEvent(channel, event)));
     await this.control.start();
     this.heartbeat.start();
     this.outbound.start();
@@ -239,7 +241,17 @@ export class Core {
    * (docs/protocol.md "Hooks"); then it is greeted.
    */
   open(transport: Transport, params: OpenParams): Connection {
-    const session = new Session(randomUUID(), params.identity, params.codec, transport, this.config.limits, params.ip, this.limitHits, this.traffic, this.clock);
+    const session = new Session(
+      randomUUID(),
+      params.identity,
+      params.codec,
+      transport,
+      this.config.limits,
+      params.ip,
+      this.limitHits,
+      this.traffic,
+      this.clock,
+    );
     this.sessions.set(session.id, session);
     this.users.add(session);
     const protocol = params.codec.subprotocol;
@@ -313,7 +325,10 @@ export class Core {
     this.counters.received++;
     this.counters.bytesIn += data.length;
     if (isBinary !== session.codec.binary) {
-      session.close(CloseCode.UnsupportedData, isBinary ? 'binary frames are not accepted on switchboard.v1.json' : 'text frames are not accepted on this subprotocol');
+      session.close(
+        CloseCode.UnsupportedData,
+        isBinary ? 'binary frames are not accepted on switchboard.v1.json' : 'text frames are not accepted on this subprotocol',
+      );
       return;
     }
     const verdict = session.takeRate(data.length);
@@ -525,5 +540,3 @@ function closeCodeLabel(code: number, by: 'server' | 'client'): string {
 function isRead(frame: ClientRequest): boolean {
   return frame.type === 'history' || frame.type === 'presence';
 }
-
-

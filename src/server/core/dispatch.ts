@@ -55,11 +55,7 @@ export class Dispatcher {
         session.reply(frame.id, {});
         return;
       case 'publish': {
-        const namespace = this.namespaces.checkPublish(
-          session.identity,
-          frame.channel,
-          session.subscriptions.has(frame.channel),
-        );
+        const namespace = this.namespaces.checkPublish(session.identity, frame.channel, session.subscriptions.has(frame.channel));
         const payload = await this.hooks.publish(session.context(), namespaceOf(frame.channel), frame.channel, frame.payload);
         const from = { client: session.id, user: session.user };
         const { idempotencyKey, exclude } = frame;

@@ -13,9 +13,7 @@ import type { LimitName } from '../limit-hits.js';
 const schemas = requestSchemas satisfies Record<ClientFrame['type'], z.ZodType>;
 
 /** A refusal names the bound it hit, if any, for `switchboard_limit_hits_total`. */
-export type ParsedFrame =
-  | { ok: true; frame: ClientFrame }
-  | { ok: false; id?: RequestId; message: string; limit?: LimitName };
+export type ParsedFrame = { ok: true; frame: ClientFrame } | { ok: false; id?: RequestId; message: string; limit?: LimitName };
 
 /** Validate an already-decoded frame (JSON.parse or MessagePack output). */
 export function parseClientFrame(value: unknown): ParsedFrame {

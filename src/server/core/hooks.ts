@@ -81,11 +81,15 @@ export class HookChain {
   /** The first identity an authenticate hook gives, or null to leave it to the token. */
   async authenticate(req: IncomingMessage): Promise<Identity | null> {
     let identity: Identity | null = null;
-    await this.callEach('authenticate', (hook) => hook(req), (answer) => {
-      if (!answer) return true;
-      identity = { user: answer.user, info: answer.info ?? null, channels: answer.channels ?? [], expiresAt: answer.expiresAt ?? null };
-      return false;
-    });
+    await this.callEach(
+      'authenticate',
+      (hook) => hook(req),
+      (answer) => {
+        if (!answer) return true;
+        identity = { user: answer.user, info: answer.info ?? null, channels: answer.channels ?? [], expiresAt: answer.expiresAt ?? null };
+        return false;
+      },
+    );
     return identity;
   }
 
@@ -96,10 +100,14 @@ export class HookChain {
 
   /** The presence info the subscribe hooks leave (the last `{info}` given), while `open()` holds. */
   async subscribe(client: ClientContext, channel: string, info: unknown, open: () => boolean): Promise<unknown> {
-    await this.callEach('subscribe', (hook) => hook(client, channel), (decided) => {
-      if (decided && 'info' in decided) info = decided.info;
-      return open();
-    });
+    await this.callEach(
+      'subscribe',
+      (hook) => hook(client, channel),
+      (decided) => {
+        if (decided && 'info' in decided) info = decided.info;
+        return open();
+      },
+    );
     return info;
   }
 
@@ -107,10 +115,14 @@ export class HookChain {
   async publish(client: ClientContext, namespace: string, channel: string, payload: unknown): Promise<unknown> {
     const schema = this.publishSchemas.get(namespace);
     if (schema) payload = await this.withTimeout('publish schema', () => validateWith(schema, payload, channel));
-    await this.callEach('publish', (hook) => hook(client, channel, payload), (decided) => {
-      if (decided && 'payload' in decided) payload = decided.payload;
-      return true;
-    });
+    await this.callEach(
+      'publish',
+      (hook) => hook(client, channel, payload),
+      (decided) => {
+        if (decided && 'payload' in decided) payload = decided.payload;
+        return true;
+      },
+    );
     return payload;
   }
 

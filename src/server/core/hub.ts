@@ -4,15 +4,7 @@
 import type { Broker, ChannelEvent, Publication } from '../../brokers/broker.js';
 import { CloseCode, SwitchboardError } from '../../protocol/codes.js';
 import type { Codec } from '../../protocol/codec.js';
-import type {
-  ClientIdentity,
-  HistoryResult,
-  MessageFrame,
-  PresenceEntry,
-  PresenceResult,
-  StreamPosition,
-  SubscribeResult,
-} from '../../protocol/frames.js';
+import type { ClientIdentity, HistoryResult, MessageFrame, PresenceEntry, PresenceResult, StreamPosition, SubscribeResult } from '../../protocol/frames.js';
 import type { Config, NamespaceConfig } from '../config.js';
 import type { LimitHits } from '../limit-hits.js';
 import type { Namespaces } from './namespaces.js';
@@ -177,7 +169,8 @@ export class Hub {
     // turn into a second answer to the same request.
     // Per user: only the user's first connection here is a join.
     const joins = namespace.joinLeave === 'user' ? connections === 1 : namespace.joinLeave;
-    if (joins) this.broker.emit(channel, { kind: 'join', entry: presenceEntry(session, subscription) }).catch((error: unknown) => this.onError(error, 'join event'));
+    if (joins)
+      this.broker.emit(channel, { kind: 'join', entry: presenceEntry(session, subscription) }).catch((error: unknown) => this.onError(error, 'join event'));
   }
 
   async unsubscribe(session: Session, channel: string): Promise<void> {
@@ -362,13 +355,7 @@ export class Hub {
     });
   }
 
-  private deliver(
-    session: Session,
-    channel: string,
-    subscription: Subscription,
-    publication: Publication,
-    encoded?: EncodeOnce,
-  ): void {
+  private deliver(session: Session, channel: string, subscription: Subscription, publication: Publication, encoded?: EncodeOnce): void {
     const { offset } = publication;
     if (offset !== undefined) {
       // Replay and live delivery can overlap; an offset already sent is a duplicate.
@@ -423,8 +410,7 @@ export function recoveryOutcome(since: StreamPosition, page: HistoryPage): Recov
 /** Keys in the contract's order, so the offset comes before a large payload. */
 function messageFrame(channel: string, publication: Publication): MessageFrame {
   const { offset, payload, from } = publication;
-  const frame: MessageFrame =
-    offset === undefined ? { type: 'message', channel, payload } : { type: 'message', channel, offset, payload };
+  const frame: MessageFrame = offset === undefined ? { type: 'message', channel, payload } : { type: 'message', channel, offset, payload };
   if (from) frame.from = from;
   return frame;
 }

@@ -246,4 +246,3 @@ export class Operations {
     return !this.parts.namespaces.allowsAnonymous;
   }
 }
-

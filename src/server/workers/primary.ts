@@ -211,4 +211,3 @@ export class Primary {
     process.exit(exitCode);
   }
 }
-

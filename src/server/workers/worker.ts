@@ -35,7 +35,7 @@ export async function runWorker(input: ConfigInput): Promise<void> {
           const id = nextId++;
           const timer = setTimeout(() => {
             waiting.delete(id);
-            reject(new Error('the primary did not merge the workers\' metrics in time'));
+            reject(new Error("the primary did not merge the workers' metrics in time"));
           }, METRICS_TIMEOUT);
           waiting.set(id, (text) => {
             waiting.delete(id);
