@@ -18,8 +18,14 @@ import { RawClient } from '../helpers/raw-client.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 import { limitHits } from '../helpers/sessions.js';
 
-const UPGRADE_HEADERS =
-  'Host: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n' + 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n';
+const UPGRADE_HEADERS = [
+  'Host: 127.0.0.1',
+  'Connection: Upgrade',
+  'Upgrade: websocket',
+  'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==',
+  'Sec-WebSocket-Version: 13',
+  '',
+].join('\r\n');
 
 const cleanups: Array<() => unknown> = [];
 afterEach(async () => {
