@@ -174,8 +174,17 @@ it.runIf(nginxBinary && haveRedis)(
     // Exactly A's clients dropped, once each, and all are on B now.
     expect(seen.map((r) => r.drops).sort()).toEqual([...Array(SUBSCRIBERS - onA).fill(0), ...Array(onA).fill(1)]);
     expect(await connectionsOf(b.url)).toBe(SUBSCRIBERS);
-    // At most the publish in flight when A died failed; never for want of a live node.
-    expect(failures.length).toBeLessThanOrEqual(1);
+    // Only publishes that reached A as it died failed, never for want of a live node: the one in flight,
+    // and (seen once in ten full runs on a loaded box) one that A's kernel still accepted while the
+    // process exited, then reset. nginx tries B after a refused connection, but not after it has sent a
+    // POST (proxy_next_upstream leaves non-idempotent requests alone), so each comes back 502 and the
+    // publisher sends it again with its key: exactly once, as the ticks above show.
+    const why = `failed publishes: ${JSON.stringify(failures)}`;
+    expect(
+      failures.every((failure) => failure.startsWith('502 ')),
+      why,
+    ).toBe(true);
+    expect(failures.length, why).toBeLessThanOrEqual(2);
     expect(nginx.errorLog()).not.toContain('no live upstreams');
     console.log(
       `published ${published} ticks, A died after ${killedAt}; ${onA} of ${SUBSCRIBERS} clients moved; failed publishes: ${JSON.stringify(failures)}`,
