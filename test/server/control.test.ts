@@ -18,6 +18,20 @@ const namespaces = {
 };
 
 describe('on one node', () => {
+  it('answers not_found for a channel in no namespace, to /api/subscribe and /api/unsubscribe alike', async () => {
+    const srv = await startServer({ namespaces: { news: { history: { size: 10, ttl: 60_000 } } }, apiKey: 'key' });
+    for (const path of ['/api/subscribe', '/api/unsubscribe']) {
+      const res = await fetch(`${srv.url}${path}`, {
+        method: 'POST',
+        headers: { Authorization: 'apikey key', 'Content-Type': 'application/json' },
+        body: JSON.stringify({ user: 'ann', channel: 'elsewhere:x' }),
+      });
+      expect(res.status, path).toBe(404);
+      expect((await res.json()).error.code).toBe('not_found');
+    }
+    await srv.close();
+  });
+
   it('puts a user’s connections on a channel their own rules would refuse, and takes them off again', async () => {
     const srv = await startServer({ jwtSecret: SECRET, namespaces, apiKey: 'key' });
     const token = await sign({ sub: 'ann' });

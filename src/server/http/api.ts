@@ -85,6 +85,8 @@ const ROUTES: Record<string, Partial<Record<string, ApiHandler>>> = {
   '/api/unsubscribe': {
     POST: async (api, req) => {
       const parsed = parse(controlBody, await body(api, req));
+      // A channel in no namespace is not_found, as for /api/subscribe, before any node is asked.
+      api.operations.checkChannel(parsed.channel);
       return { unsubscribed: await api.operations.unsubscribe(targetOf(parsed), parsed.channel) };
     },
   },
