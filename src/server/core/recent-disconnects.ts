@@ -2,8 +2,6 @@
 // a ring of fixed size, so a storm of closes costs no more memory than a calm.
 import type { DisconnectRecord } from '../../protocol/stats.js';
 
-export type { DisconnectRecord };
-
 export class RecentDisconnects {
   private readonly ring: DisconnectRecord[] = [];
   private next = 0;
