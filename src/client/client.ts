@@ -30,15 +30,22 @@ import { expiryOf, resolveToken, type TokenSource } from './token.js';
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- unknown does not admit Subscription<T>: its handlers take a T
 type AnySubscription = Subscription<any>;
 
-/** The part of the WebSocket API the client uses: the browser's, or `ws` in Node. */
+/**
+ * A handler the client assigns. Method syntax makes its parameter bivariant:
+ * the DOM's and ws's handlers take their own, wider event types, and the
+ * client only ever reads the fields named here.
+ */
+type Handler<E> = { handle(event: E): void }['handle'];
+
+/** The part of the WebSocket API the client uses: the browser's, `ws`'s, or any standard one. */
 export interface WebSocketLike {
   readonly readyState: number;
   binaryType: string;
   send(data: string | Uint8Array): void;
   close(code?: number, reason?: string): void;
-  onmessage: ((event: { data: unknown }) => void) | null;
-  onclose: ((event: { code: number; reason: string }) => void) | null;
-  onerror: ((event: unknown) => void) | null;
+  onmessage: Handler<{ data: unknown }> | null;
+  onclose: Handler<{ code: number; reason: string }> | null;
+  onerror: Handler<unknown> | null;
 }
 export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocketLike;
 
