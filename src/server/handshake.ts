@@ -196,6 +196,11 @@ function checkUpgradeHeaders(req: IncomingMessage): Refusal | null {
   return null;
 }
 
+// A browser hides a refused handshake's answer from the page, so the log line
+// (and a client that reads the 403) is where this is explained.
+const NULL_ORIGIN =
+  'origin null (a page opened from a file:// URL, or a sandboxed frame) is not allowed: serve the page over http(s), or list "null" in allowedOrigins (for development only: every local file and sandboxed frame may then connect)';
+
 /**
  * Null when `origin` may connect. With no allowedOrigins, localhost origins
  * and the server's own origin may; an origin is the server's own only when
@@ -207,8 +212,10 @@ function checkOrigin(origin: string, req: IncomingMessage, policy: HandshakePoli
   const normalized = origin.toLowerCase();
   if (policy.allowedOrigins.length > 0) {
     const listed = policy.allowedOrigins.some((allowed) => allowed === '*' || allowed.toLowerCase().replace(/\/$/, '') === normalized);
-    return listed ? null : refusal(403, 'forbidden_origin', `origin ${origin} is not allowed`);
+    if (listed) return null;
+    return refusal(403, 'forbidden_origin', normalized === 'null' ? NULL_ORIGIN : `origin ${origin} is not allowed`);
   }
+  if (normalized === 'null') return refusal(403, 'forbidden_origin', NULL_ORIGIN);
   if (LOCALHOST_ORIGIN.test(origin)) return null;
   const host = (req.headers.host ?? '').toLowerCase();
   const own = `${policy.tls ? 'https' : 'http'}://${host}`;

@@ -173,6 +173,17 @@ describe('403 forbidden_origin', () => {
     expectRefusal(await upgradeRequest(open.url, { Origin: 'https://evil.example' }), 403, 'forbidden_origin');
   });
 
+  it('refuses Origin: null (a page opened from a file) saying why and how to allow it, and admits it once listed', async () => {
+    for (const server of [open, closedShop]) {
+      const answer = await upgradeRequest(server.url, { Origin: 'null' });
+      expectRefusal(answer, 403, 'forbidden_origin');
+      expect(answer.body.error.message).toMatch(/file:\/\/.*"null" in allowedOrigins/);
+    }
+    const files = await startServer({ allowedOrigins: ['null'] });
+    expect((await upgradeRequest(files.url, { Origin: 'null' })).status).toBe(101);
+    await files.close();
+  });
+
   it('admits any origin with *', async () => {
     const any = await startServer({ allowedOrigins: ['*'] });
     expect((await upgradeRequest(any.url, { Origin: 'https://anywhere.example' })).status).toBe(101);
