@@ -65,6 +65,7 @@ export const CLIENT_DEFAULTS = {
   refreshMargin: 30,
 };
 
+/** Options of both builds; Node's adds `headers` (a browser's WebSocket cannot send any). */
 export interface ClientOptions {
   /** A token, or a function called before each connect and before expiry. */
   token?: TokenSource;
