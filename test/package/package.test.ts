@@ -37,7 +37,11 @@ beforeAll(async () => {
   compiled = await compile(app.dir);
 }, 240_000);
 
+// Processes a timed-out test could leave behind.
+const children = new Set<ChildProcess>();
+
 afterAll(async () => {
+  for (const child of children) child.kill('SIGKILL');
   if (app) await rm(app.tmp, { recursive: true, force: true });
 });
 
@@ -89,6 +93,11 @@ describe('the packed package', () => {
     expect(targets.filter((target) => !app.files.includes(target))).toEqual([]);
   });
 
+  it('gives the app the switchboard command, running from the installed files', async () => {
+    const { stdout } = await promisify(execFile)(path.join(app.dir, 'node_modules/.bin/switchboard'), ['--version'], { cwd: app.dir });
+    expect(stdout.trim()).toBe(app.manifest.version);
+  });
+
   it('installs into an app bringing its runtime dependencies and none of its development ones', () => {
     expect(existsSync(path.join(app.dir, 'node_modules/switchboard/dist/server/index.js'))).toBe(true);
     for (const name of Object.keys(app.manifest.dependencies)) expect(app.installedTree, name).toContain(name);
@@ -114,7 +123,9 @@ describe('the documentation', () => {
     };
     const server = start(out(SERVER), app.dir);
     try {
-      await server.saw(/listening on http:\/\/127\.0\.0\.1:\d+/);
+      const url = (await server.saw(/listening on (http:\/\/127\.0\.0\.1:\d+)/))[1]!;
+      // The installed package finds its browser bundle (dist/browser) and its demo page (web/).
+      for (const page of ['/client.js', '/']) expect((await fetch(url + page)).status, page).toBe(200);
       const client = start(out(CLIENT), app.dir);
       try {
         await client.saw(/\{ hello: 'world', at: \d+ \}/);
@@ -131,6 +142,7 @@ describe('the documentation', () => {
 /** A node process whose output a test waits on. */
 function start(file: string, cwd: string) {
   const child: ChildProcess = spawn(process.execPath, [file], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(child);
   let output = '';
   const waiters = new Set<() => void>();
   const collect = (chunk: Buffer) => {
@@ -139,15 +151,23 @@ function start(file: string, cwd: string) {
   };
   child.stdout!.on('data', collect);
   child.stderr!.on('data', collect);
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const exited = new Promise<void>((resolve) =>
+    child.once('exit', () => {
+      children.delete(child);
+      resolve();
+    }),
+  );
   return {
-    /** Resolves once the output matches, rejects if the process ends first. */
-    saw: (pattern: RegExp) =>
-      new Promise<void>((resolve, reject) => {
+    /** Resolves to the match once the output matches; rejects with the output if the process ends first or within `ms` it has not. */
+    saw: (pattern: RegExp, ms = 8_000) =>
+      new Promise<RegExpExecArray>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`${path.basename(file)} did not print ${pattern} within ${ms} ms:\n${output}`)), ms);
         const check = () => {
-          if (!pattern.test(output)) return;
+          const match = pattern.exec(output);
+          if (!match) return;
           waiters.delete(check);
-          resolve();
+          clearTimeout(timer);
+          resolve(match);
         };
         waiters.add(check);
         check();

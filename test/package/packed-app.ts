@@ -20,7 +20,7 @@ export interface PackedApp {
   /** The names in the installed package's dependency tree (`npm ls --all`), at any depth. */
   installedTree: Set<string>;
   /** The package.json that was packed. */
-  manifest: { name: string; exports: unknown; dependencies: Record<string, string>; devDependencies: Record<string, string> };
+  manifest: { name: string; version: string; exports: unknown; dependencies: Record<string, string>; devDependencies: Record<string, string> };
 }
 
 /** npm without what `npm test` puts in the environment (npm_config_*, npm_package_*), which would point it back at this checkout. */
