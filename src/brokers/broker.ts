@@ -152,4 +152,73 @@ export interface Broker {
   nodes(): Promise<NodeRecord[]>;
   /** Numbers of present connections and distinct users, without sending the list. */
   presenceCount(channel: string): Promise<{ clients: number; users: number }>;
+
+  /** Cluster-wide tallies and webhook queues (docs/protocol.md section 11), kept where this broker keeps shared state. */
+  readonly ledger: EventLedger;
+}
+
+/**
+ * A webhook event as queued (docs/protocol.md section 11): `id` is its
+ * `webhook-id`, the same on every retry; `at` (ms since the epoch) is when it
+ * happened, sent as the body's ISO `timestamp`.
+ */
+export interface QueuedEvent {
+  id: string;
+  type: string;
+  at: number;
+  data: Record<string, unknown>;
+}
+
+/** Where events go: the queues (one per webhook endpoint) that want each event type, and the bound on each queue's length. */
+export interface EventRoutes {
+  queues: Record<string, string[]>;
+  /** A queue past this many events drops its oldest; the drops are answered so the node counts them. */
+  bound: number;
+}
+
+/**
+ * One member of a cluster-wide tally: a user's connections (`scope` 'user',
+ * `key` the user, `member` a client id) or a channel's subscribers ('channel',
+ * the channel, a client id). The first member anywhere makes the key "up" (an
+ * event `user.online` / `channel.occupied` is queued in the same atomic step);
+ * the key goes "down" (`user.offline` / `channel.vacated`) once it has had no
+ * member for the grace given at removal. Members of a dead node are removed by
+ * the one survivor that cleans it up, with no grace.
+ */
+export interface TallyMember {
+  scope: 'user' | 'channel';
+  key: string;
+  member: string;
+}
+
+/** What a tally change answers: the members of the key now (-1: refused, over `limit`), and events dropped by the queue bound. */
+export interface TallyAnswer {
+  count: number;
+  dropped: number;
+}
+
+/**
+ * Cluster-wide tallies and the webhook queues, kept where the brokers keep
+ * shared state (this process, the workers' primary, or Redis), so that each
+ * transition is queued exactly once, by one atomic step, and outlives the node
+ * that queued it.
+ */
+export interface EventLedger {
+  /** Add a member (a repeat is no change). With `limit` > 0, refused (count -1) when the key already has that many. */
+  tallyAdd(member: TallyMember, routes: EventRoutes, limit?: number): Promise<TallyAnswer>;
+  /** Remove a member; when none is left, the key goes down after `graceMs` unless one is added before. */
+  tallyRemove(member: TallyMember, graceMs: number, routes: EventRoutes): Promise<TallyAnswer>;
+  /** Queue the down events of keys whose grace has passed; answers how many events the bound dropped. */
+  settleTallies(routes: EventRoutes): Promise<number>;
+  /** Queue events to every queue that wants their type; answers how many the bound dropped. */
+  enqueue(events: QueuedEvent[], routes: EventRoutes): Promise<number>;
+  /**
+   * The oldest event of `queue` if this node holds the queue's delivery lease
+   * (taken or renewed for `leaseMs`); null when it is empty or another node holds it.
+   */
+  claimHead(queue: string, node: string, leaseMs: number): Promise<QueuedEvent | null>;
+  /** The head `id` was delivered (or given up): take it off `queue`. */
+  ack(queue: string, id: string): Promise<void>;
+  /** Events waiting in these queues, all together. */
+  queued(queues: string[]): Promise<number>;
 }

@@ -2,7 +2,7 @@
 // something around the calls that answer with data (timing in /metrics, a
 // test's slow network) without restating the whole interface.
 import type { PresenceEntry } from '../protocol/frames.js';
-import type { Broker, ChannelEvent, ChannelEventHandler, HistoryPolicy, HistoryQuery, NodeLease, Publication, PublishOptions } from './broker.js';
+import type { Broker, ChannelEvent, ChannelEventHandler, EventLedger, HistoryPolicy, HistoryQuery, NodeLease, Publication, PublishOptions } from './broker.js';
 
 /** The calls that go through `around`, by name. */
 export type BrokerOperation =
@@ -63,5 +63,8 @@ export class DelegatingBroker implements Broker {
   }
   nodes() {
     return this.around('nodes', () => this.inner.nodes());
+  }
+  get ledger(): EventLedger {
+    return this.inner.ledger;
   }
 }

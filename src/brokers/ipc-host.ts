@@ -6,12 +6,15 @@
 // once and its entries are handed to one survivor to announce.
 import { SwitchboardError } from '../protocol/codes.js';
 import type { PresenceEntry } from '../protocol/frames.js';
-import type { ChannelEvent, NodeRecord } from './broker.js';
+import { randomUUID } from 'node:crypto';
+import type { ChannelEvent, EventRoutes, NodeRecord, QueuedEvent, TallyMember } from './broker.js';
 import type { IpcEndpoint, IpcMessage } from './ipc-endpoint.js';
 import { MemoryBroker, type MemoryBrokerOptions } from './memory.js';
 
 /** A worker as the host sees it. */
 interface Member {
+  /** Names the worker's tally members in the ledger, for its cleanup. */
+  id: string;
   endpoint: IpcEndpoint;
   /** Channels whose events this worker wants. */
   channels: Set<string>;
@@ -49,6 +52,8 @@ export class BrokerHost {
   private readonly now = Date.now;
   private sweeper: NodeJS.Timeout | null = null;
   private readonly operations: Record<string, Operation>;
+  /** The webhook routes the workers last gave (they share one config), for a departed worker's tally cleanup. */
+  private routes: EventRoutes | null = null;
 
   private readonly maxBacklogMs: number;
   private closed = false;
@@ -83,6 +88,13 @@ export class BrokerHost {
         this.sweepEvery(m.ttl);
       },
       nodes: () => this.liveRecords(),
+      tallyAdd: (m, [member, routes, limit]) => b.ledger.tallyAdd(member as TallyMember, this.route(routes), limit as number | undefined, m.id),
+      tallyRemove: (m, [member, grace, routes]) => b.ledger.tallyRemove(member as TallyMember, grace as number, this.route(routes), m.id),
+      settleTallies: (_m, [routes]) => b.ledger.settleTallies(this.route(routes)),
+      enqueue: (_m, [events, routes]) => b.ledger.enqueue(events as QueuedEvent[], this.route(routes)),
+      claimHead: (_m, [queue, node, leaseMs]) => b.ledger.claimHead(queue as string, node as string, leaseMs as number),
+      ack: (_m, [queue, id]) => b.ledger.ack(queue as string, id as string),
+      queued: (_m, [queues]) => b.ledger.queued(queues as string[]),
       leave: (m) => this.depart(m, 'it left'),
     };
   }
@@ -101,6 +113,7 @@ export class BrokerHost {
   /** Serve a worker on this channel until it says goodbye or the channel closes. */
   accept(endpoint: IpcEndpoint): void {
     const member: Member = {
+      id: randomUUID(),
       endpoint,
       channels: new Set(),
       presence: new Map(),
@@ -250,6 +263,12 @@ export class BrokerHost {
       void this.orphan(channel, clients, heir);
     }
     member.presence.clear();
+    // Its users and channels go down at once; the queued events wait for a live worker to deliver them.
+    if (this.routes) void this.broker.ledger.dropNode(member.id, this.routes);
+  }
+
+  private route(routes: unknown): EventRoutes {
+    return (this.routes = routes as EventRoutes);
   }
 
   private async orphan(channel: string, clients: Set<string>, heir: Member | undefined): Promise<void> {

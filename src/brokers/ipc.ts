@@ -16,8 +16,12 @@ import type {
   NodeRecord,
   Publication,
   PublishOptions,
+  EventLedger,
 } from './broker.js';
 import type { IpcEndpoint, IpcMessage } from './ipc-endpoint.js';
+
+/** The ledger's methods, each a call of that name to the host. */
+const LEDGER_OPERATIONS: ReadonlyArray<keyof EventLedger> = ['tallyAdd', 'tallyRemove', 'settleTallies', 'enqueue', 'claimHead', 'ack', 'queued'];
 
 interface Pending {
   resolve: (value: unknown) => void;
@@ -43,6 +47,8 @@ export class IpcBroker implements Broker {
   /** Bounds the host hit while answering this worker's calls. */
   private readonly hits = new Map<string, number>();
   private readonly timeout: number;
+  /** The host keeps the tallies and queues: each call goes there by the ledger method's name. */
+  readonly ledger = Object.fromEntries(LEDGER_OPERATIONS.map((op) => [op, (...args: unknown[]) => this.call(op, args)])) as unknown as EventLedger;
 
   constructor(
     private readonly endpoint: IpcEndpoint,

@@ -6,6 +6,7 @@
 import { SwitchboardError } from '../protocol/codes.js';
 import type { PresenceEntry } from '../protocol/frames.js';
 import { IdempotencyKeys } from './idempotency-keys.js';
+import { MemoryLedger } from './memory-ledger.js';
 import { emptyPage, encodePublication, firstUnexpired, historyPage, newEpoch, type StoredPublication } from './history.js';
 import type {
   Broker,
@@ -205,6 +206,9 @@ export class MemoryBroker implements Broker {
   async presence(channel: string): Promise<PresenceEntry[]> {
     return [...(this.presenceByChannel.get(channel)?.values() ?? [])];
   }
+
+  /** Tallies and webhook queues, on the wall clock (`options.now` is the history's clock, which tests move). */
+  readonly ledger = new MemoryLedger();
 
   /** One node: it is the cluster, and it never outlives itself, so it has no orphans. */
   async registerNode(lease: NodeLease): Promise<void> {

@@ -91,6 +91,8 @@ export class RedisNodes {
     private readonly presenceKeys: (channel: string) => [string, string],
     /** Take a removed entry out of its user's connections; resolves with how many are left. */
     private readonly forgetConnection: (channel: string, entry: PresenceEntry) => Promise<number>,
+    /** Take a dead node's tally members out (its users and channels go down); idempotent. */
+    private readonly dropTallies: (id: string) => Promise<void>,
   ) {
     this.id = lease.describe().node;
   }
@@ -171,6 +173,7 @@ export class RedisNodes {
     const dead = await redis.claimDead(this.key('nodes'), this.key('cleanup'), this.lease.ttl, CLAIMS_PER_SWEEP);
     for (const id of dead) {
       const members = await this.cleanUp(redis, id);
+      await this.dropTallies(id);
       // Only what was cleaned up leaves the index (and no record is deleted):
       // a node declared dead while alive may be writing its own back.
       const multi = redis.multi().zrem(this.key('cleanup'), id);

@@ -3,6 +3,7 @@
 // Publishing is one Lua script that takes the next offset, stores and
 // PUBLISHes (SPUBLISH on Redis Cluster), so every node sees one order and one set of offsets. Payloads
 // are stored and carried as MessagePack, so binary values survive.
+import { randomUUID } from 'node:crypto';
 import { decode, encode } from '@msgpack/msgpack';
 import type { Redis } from 'ioredis';
 import { SwitchboardError } from '../protocol/codes.js';
@@ -20,6 +21,7 @@ import type {
   PublishOptions,
 } from './broker.js';
 import { defineNodeScripts, RedisNodes, type NodeConnection } from './redis-nodes.js';
+import { defineLedgerScripts, RedisLedger, type LedgerConnection } from './redis-ledger.js';
 import { ReplicaWait } from './replica-wait.js';
 import { redisConnector, shardedScript, type RedisClient, type RedisConnector, type RedisTarget } from './redis-connection.js';
 export type { RedisAddress, RedisTarget } from './redis-connection.js';
@@ -170,7 +172,7 @@ interface Scripts {
   presenceCountScript(entries: string, expiry: string, now: number): Promise<[number, number]>;
 }
 
-type Connection = RedisClient & Scripts & NodeConnection;
+type Connection = RedisClient & Scripts & NodeConnection & LedgerConnection;
 
 export class RedisBroker implements Broker {
   readonly name = 'redis';
@@ -200,6 +202,9 @@ export class RedisBroker implements Broker {
   private stopped = false;
   private readonly hits = new Map<string, number>();
   private replicaWait: ReplicaWait | null = null;
+  /** Indexes this node's tally members until it has a lease (then the lease's id does). */
+  private readonly instanceId = randomUUID();
+  readonly ledger: RedisLedger;
 
   constructor(options: RedisBrokerOptions = {}) {
     this.connector = redisConnector(options.target ?? options.url ?? 'redis://127.0.0.1:6379');
@@ -208,6 +213,11 @@ export class RedisBroker implements Broker {
     this.presenceTtl = options.presenceTtl ?? 60_000;
     this.now = options.now ?? Date.now;
     this.timeout = options.timeout ?? 2_000;
+    this.ledger = new RedisLedger(
+      (command) => this.run(null, command),
+      this.prefix,
+      () => this.lease?.id ?? this.instanceId,
+    );
   }
 
   async start(handler: ChannelEventHandler): Promise<void> {
@@ -231,6 +241,7 @@ export class RedisBroker implements Broker {
       'commands',
     ) as Connection;
     defineNodeScripts(commands);
+    defineLedgerScripts(commands);
     // On a Cluster the scripts publish with SPUBLISH, to the channel's own shard.
     const script = (lua: string) => (sharded ? shardedScript(lua) : lua);
     commands.defineCommand('publishScript', { numberOfKeys: 4, lua: script(PUBLISH) });
@@ -500,6 +511,7 @@ export class RedisBroker implements Broker {
       () => void this.refreshPresence(),
       (channel) => [this.key('p', channel), this.key('pe', channel)],
       (channel, entry) => this.forgetConnection(channel, entry),
+      (id) => this.ledger.dropNode(id),
     );
     await this.run(null, () => this.lease!.start());
     // Entries added before the lease existed were not indexed yet.

@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Broker, ChannelEvent, HistoryPolicy, NodeLease } from '../../src/brokers/broker.js';
 import type { PresenceEntry } from '../../src/protocol/frames.js';
+import { ledgerConformance } from './ledger-conformance.js';
 
 export interface BrokerHarness {
   /** A new broker (one node) on the shared storage. */
@@ -78,6 +79,8 @@ export function brokerConformance(name: string, harness: BrokerHarness): void {
     afterEach(async () => {
       await Promise.all(open.splice(0).map((b) => b.close()));
     });
+
+    ledgerConformance(harness, node, lease);
 
     describe('offsets and epochs', () => {
       it('starts a channel at offset 0 and gives each publication the next offset', async () => {
