@@ -3,6 +3,7 @@
 import { describeIssue } from './issues.js';
 import { z } from 'zod';
 import { isAddressOrCidr } from './client-address.js';
+import { WEBHOOK_EVENTS } from './webhooks/events.js';
 
 const positiveInt = z.number().int().positive();
 
@@ -62,6 +63,13 @@ const redisSchema = z.union([
   }),
   z.strictObject({ cluster: z.array(redisAddress).min(1), password }),
 ]);
+
+/** An endpoint that hears the events it names (docs/protocol.md section 11), signed with its Standard Webhooks secret. */
+const webhookSchema = z.strictObject({
+  url: z.url({ protocol: /^https?$/ }),
+  secret: z.string().regex(/^whsec_[A-Za-z0-9+/]+={0,2}$/, 'a Standard Webhooks secret: whsec_ and base64'),
+  events: z.array(z.enum(WEBHOOK_EVENTS)).min(1),
+});
 
 export const configSchema = z.strictObject({
   port: z.number().int().min(0).max(65535).default(8080),
@@ -131,6 +139,10 @@ export const configSchema = z.strictObject({
       idempotencyKeysPerChannel: positiveInt.default(100_000),
       /** Bytes of idempotency keys remembered on this node (memory broker), all channels together. */
       idempotencyBytes: positiveInt.default(67_108_864),
+      /** Webhook events waiting per endpoint, cluster-wide; past it the oldest is dropped (and counted). */
+      webhookQueue: positiveInt.default(10_000),
+      /** Connections one user may hold across the cluster; past it a new one is closed with 4029. 0: unlimited. */
+      connectionsPerUser: z.number().int().min(0).default(0),
     })
     .prefault({}),
   /**
@@ -157,6 +169,16 @@ export const configSchema = z.strictObject({
    * the SDK keeps resending a publish whose reply it never got.
    */
   idempotencyWindow: positiveInt.default(300_000),
+  webhooks: z
+    .array(webhookSchema)
+    .refine((list) => new Set(list.map((w) => w.url)).size === list.length, 'each webhook url at most once (its url names its queue)')
+    .default([]),
+  /** A user's last connection gone this long (ms) before `user.offline` is sent; a reconnect within it sends nothing. */
+  webhookOfflineDelay: z.number().int().min(0).default(5_000),
+  /** A webhook call answered non-2xx or not at all is retried with backoff for this long (ms) after the event, then dropped. */
+  webhookRetryFor: positiveInt.default(3_600_000),
+  /** A webhook call not answered within this (ms) has failed, and is retried. */
+  webhookTimeout: positiveInt.default(10_000),
   /** An RPC handler that has not answered within this is answered `timeout`. */
   rpcTimeout: positiveInt.default(30_000),
   /** On shutdown, how long sessions get to close before they are cut off. */

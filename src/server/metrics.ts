@@ -7,6 +7,7 @@ import type { Broker } from '../brokers/broker.js';
 import type { CoreTelemetry } from './core/index.js';
 import type { Tally } from './tally.js';
 import type { LimitHits } from './limit-hits.js';
+import type { Webhooks } from './webhooks/webhooks.js';
 
 /** Seconds: from a fast local call to past the default broker and RPC timeouts. */
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
@@ -24,9 +25,11 @@ export interface MetricSources {
   limitHits: LimitHits;
   /** Refused handshakes by HTTP status and error code. */
   refusals: Tally;
+  /** Webhook deliveries and the per-user connection limit, when configured. */
+  webhooks?: Webhooks | null;
 }
 
-export function createMetrics({ telemetry, broker, limitHits, refusals }: MetricSources): Registry {
+export function createMetrics({ telemetry, broker, limitHits, refusals, webhooks }: MetricSources): Registry {
   const registry = new Registry();
   // Process and Node.js metrics (CPU, memory, event-loop lag...), named
   // switchboard_process_cpu_seconds_total, switchboard_nodejs_eventloop_lag_seconds...
@@ -154,5 +157,21 @@ export function createMetrics({ telemetry, broker, limitHits, refusals }: Metric
     registers,
   });
   telemetry.observeBroker((operation, seconds, ok) => brokerSeconds.observe({ operation, result: ok ? 'ok' : 'error' }, seconds));
+  if (webhooks) {
+    gauge(
+      'switchboard_webhooks_queued',
+      'Webhook events waiting for delivery, all endpoints, cluster-wide (limits.webhookQueue bounds each)',
+      () => webhooks.queued,
+    );
+    tallied('switchboard_webhooks_sent_total', 'Webhook calls answered 2xx, by event type', ['type'], webhooks.stats.sent);
+    tallied('switchboard_webhooks_retried_total', 'Webhook calls sent again after a failure, by event type', ['type'], webhooks.stats.retried);
+    tallied(
+      'switchboard_webhooks_dropped_total',
+      'Webhook events dropped, by reason: bound (limits.webhookQueue) or expired (webhookRetryFor)',
+      ['reason'],
+      webhooks.stats.dropped,
+    );
+    counter('switchboard_user_connection_refusals_total', 'Connections refused by limits.connectionsPerUser', () => webhooks.refused);
+  }
   return registry;
 }

@@ -37,6 +37,7 @@ import { handleRoute, notFound } from './http/routes.js';
 import { LimitHits, type LimitName } from './limit-hits.js';
 import { createLogger, loggable, type Logger } from './logger.js';
 import { createMetrics, type MetricsView } from './metrics.js';
+import { Webhooks } from './webhooks/webhooks.js';
 
 export type { MetricsView } from './metrics.js';
 import { bindWebSocket, corkUpgrade } from './ws-transport.js';
@@ -78,6 +79,8 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
   private readonly admission: Admission;
   private readonly metrics: Registry;
   private readonly metricsView: MetricsView;
+  /** Webhooks and the per-user connection limit (null when neither is configured). */
+  private readonly webhooks: Webhooks | null;
   private readonly wss: WebSocketServer;
   private readonly codecs: Codec[] = [jsonCodec, msgpackCodec];
   /** Built once: the upgrade path reads it on every handshake. */
@@ -99,10 +102,18 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
     this.logger = logger ?? createLogger();
     this.broker = broker ?? defaultBroker(this.config);
     const verifier = new TokenVerifier(this.config);
-    this.core = new Core({ config: this.config, broker: this.broker, logger: this.logger, verifier, limitHits: this.limitHits });
+    this.webhooks = Webhooks.needed(this.config) ? new Webhooks(this.broker, this.config, this.logger) : null;
+    const lifecycle = this.webhooks ?? undefined;
+    this.core = new Core({ config: this.config, broker: this.broker, logger: this.logger, verifier, limitHits: this.limitHits, lifecycle });
     this.operations = this.core.operations;
     this.admission = new Admission(this.config.limits, this.limitHits, () => this.draining);
-    this.metrics = createMetrics({ telemetry: this.operations.telemetry, broker: this.broker, limitHits: this.limitHits, refusals: this.admission.refusals });
+    this.metrics = createMetrics({
+      telemetry: this.operations.telemetry,
+      broker: this.broker,
+      limitHits: this.limitHits,
+      refusals: this.admission.refusals,
+      webhooks: this.webhooks,
+    });
     this.metricsView = metricsView ?? this.metrics;
     this.wss = new WebSocketServer({
       noServer: true,
@@ -233,7 +244,7 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
 
   /** Start the broker; listen() and attach() call it. */
   start(): Promise<void> {
-    this.starting ??= this.core.start();
+    this.starting ??= this.core.start().then(() => this.webhooks?.start());
     return this.starting;
   }
 
@@ -380,6 +391,8 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
       ),
     );
     this.wss.close();
+    // Deliveries stop first; what is queued waits for another node, or this one's next start.
+    this.webhooks?.stop();
     await this.core.stop();
   }
 

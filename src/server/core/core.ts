@@ -21,6 +21,7 @@ import { Dispatcher } from './dispatch.js';
 import { parseBinaryFrame, parseTextFrame } from './envelope.js';
 import { Heartbeat } from './heartbeat.js';
 import { HookChain } from './hooks.js';
+import type { Lifecycle } from './lifecycle.js';
 import { Hub } from './hub.js';
 import { Namespaces } from './namespaces.js';
 import { LEASE_LIST_SIZE, Operations, type CoreTelemetry } from './operations.js';
@@ -58,6 +59,8 @@ export interface CoreDeps {
   limitHits: LimitHits;
   /** The clock of rate limits; tests of the core pass their own. */
   clock?: () => number;
+  /** Told of connections and subscriptions (webhooks, the per-user limit). */
+  lifecycle?: Lifecycle;
 }
 
 export class Core {
@@ -109,7 +112,10 @@ export class Core {
   /** Subscriptions of closed sessions still being removed (presence, leave events). */
   private readonly cleanups = new Set<Promise<void>>();
 
-  constructor({ config, broker, logger, verifier, limitHits, clock = Date.now }: CoreDeps) {
+  private readonly lifecycle: Lifecycle | null;
+
+  constructor({ config, broker, logger, verifier, limitHits, clock = Date.now, lifecycle }: CoreDeps) {
+    this.lifecycle = lifecycle ?? null;
     this.config = config;
     this.broker = broker;
     this.logger = logger;
@@ -123,6 +129,7 @@ export class Core {
     this.hub = new Hub(this.timedBroker, this.namespaces, config.limits, limitHits, config.idempotencyWindow, (error, what) =>
       this.logger.warn({ err: loggable(error) }, `${what} failed`),
     );
+    this.hub.lifecycle = this.lifecycle;
     this.dispatcher = new Dispatcher(this.hub, this.namespaces, this.rpc, verifier, logger, config.limits.maxReplyBytes, this.hooks);
     this.control = new Control(
       broker,
@@ -196,6 +203,9 @@ export class Core {
         this.hub.announceOrphans(channel, entries, left).catch((error: unknown) => {
           this.logger.warn({ err: error, channel }, 'leave events for a dead node failed');
         });
+        this.lifecycle?.orphaned(channel, entries).catch((error: unknown) => {
+          this.logger.warn({ err: loggable(error), channel }, 'presence.leave webhooks for a dead node failed');
+        });
       },
       ttl: this.config.nodeTtl,
     });
@@ -258,7 +268,7 @@ export class Core {
     this.bySubprotocol.set(protocol, (this.bySubprotocol.get(protocol) ?? 0) + 1);
     // Debug, not info: at thousands of connects a second a line each costs more than the handshake.
     this.logger.debug({ client: session.id, user: session.user, ip: session.ip, protocol: params.codec.subprotocol }, 'connect');
-    if (!this.hooks.has('connect')) {
+    if (!this.hooks.has('connect') && !this.lifecycle) {
       this.greet(session);
     } else {
       session.ready = false;
@@ -270,14 +280,18 @@ export class Core {
     return session;
   }
 
-  private runConnectHooks(session: Session): Promise<void> {
-    return this.hooks.connect(session.context(), () => !session.closed);
+  private async runConnectHooks(session: Session): Promise<void> {
+    if (this.hooks.has('connect')) await this.hooks.connect(session.context(), () => !session.closed);
+    if (!this.lifecycle || session.closed) return;
+    // From here the lifecycle hears of this connection's end, whatever happens next.
+    session.told = true;
+    await this.lifecycle.connected(session.context());
   }
 
   private refuseConnection(session: Session, error: unknown): void {
     if (error instanceof SwitchboardError && error.code !== 'internal' && error.code !== 'timeout') {
       this.logger.info({ client: session.id, code: error.code }, 'connect refused by a hook');
-      session.close(error.code === 'unauthorized' ? CloseCode.TokenExpired : CloseCode.Disconnected, error.message);
+      session.close(refusalCloseCode(error), error.message);
     } else {
       this.logger.error({ err: loggable(error), client: session.id }, 'connect hook failed');
       session.close(CloseCode.InternalError, 'internal error');
@@ -438,6 +452,13 @@ export class Core {
     void cleanup.finally(() => this.cleanups.delete(cleanup));
     // Listeners hear of connections they were told of: not of one a connect hook refused.
     if (session.ready) this.notifyDisconnect(session, code, reason);
+    if (session.told) {
+      // After the subscriptions are gone, so that a user's events stay in order.
+      const told = cleanup.then(() => this.lifecycle!.disconnected(session.context(), code, reason));
+      const logged = told.catch((error: unknown) => this.logger.warn({ err: loggable(error), client: session.id }, 'disconnect webhooks failed'));
+      this.cleanups.add(logged);
+      void logged.finally(() => this.cleanups.delete(logged));
+    }
     if (this.sessions.size === 0) for (const wake of this.emptyWaiters.splice(0)) wake();
   }
 
@@ -526,6 +547,12 @@ export class Core {
 }
 
 const KNOWN_CLOSE_CODES = new Set<number>(Object.values(CloseCode));
+
+/** A refused connection's close code: 4001 for a token, 4029 for a limit (docs/protocol.md, "Per-user connections"), else 4003. */
+function refusalCloseCode(error: SwitchboardError): number {
+  if (error.code === 'unauthorized') return CloseCode.TokenExpired;
+  return error.code === 'rate_limited' ? CloseCode.RateLimited : CloseCode.Disconnected;
+}
 
 /**
  * The close code as a metric label. A client may close with any code from

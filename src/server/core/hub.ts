@@ -13,6 +13,7 @@ import type { SharedFrame } from './transport.js';
 import { namespaceOf } from '../../protocol/channels.js';
 import type { HistoryPage } from '../../brokers/broker.js';
 import { Tally } from '../tally.js';
+import type { Lifecycle } from './lifecycle.js';
 
 /** Publications held for one pending subscription before the session is cut off as too slow. */
 const MAX_PENDING = 10_000;
@@ -57,6 +58,8 @@ export class Hub {
   private readonly brokerSubscriptions = new Map<string, Promise<void>>();
   readonly stats: HubStats = { publications: 0, delivered: 0, subscriptions: 0 };
   readonly tallies = new HubTallies();
+  /** Told of live subscriptions coming and going (webhooks). */
+  lifecycle: Lifecycle | null = null;
 
   constructor(
     private readonly broker: Broker,
@@ -165,6 +168,9 @@ export class Hub {
     if (this.stats.delivered > before) this.tallies.delivered.inc([namespaceOf(channel)], this.stats.delivered - before);
     subscription.buffer = [];
     subscription.live = true;
+    this.lifecycle
+      ?.subscribed(session.context(), channel, subscription.info, namespace.presence !== false)
+      .catch((error: unknown) => this.onError(error, 'subscribe webhooks'));
     // The reply has gone out: a join event the broker fails to carry must not
     // turn into a second answer to the same request.
     // Per user: only the user's first connection here is a join.
@@ -299,6 +305,10 @@ export class Hub {
     if (namespace.presence !== false || namespace.joinLeave === 'user') left = await this.broker.removePresence(channel, session.id, session.user);
     // Per user: only the user's last connection here is a leave.
     const leaves = namespace.joinLeave === 'user' ? left === 0 : namespace.joinLeave;
+    if (wasLive && this.lifecycle) {
+      const told = this.lifecycle.unsubscribed(session.context(), channel, subscription.info, namespace.presence !== false);
+      await told.catch((error: unknown) => this.onError(error, 'unsubscribe webhooks'));
+    }
     if (leaves && wasLive) {
       await this.broker.emit(channel, { kind: 'leave', entry: presenceEntry(session, subscription) });
     }

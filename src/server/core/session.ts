@@ -66,6 +66,8 @@ export class Session {
   heldBytes = 0;
   /** False while connect hooks decide: frames wait until the welcome is sent. */
   ready = true;
+  /** The server's lifecycle listeners were told of this connection, so they hear of its end. */
+  told = false;
   /** The server is shutting down: new requests are refused with `unavailable`. */
   draining = false;
   private idleWaiters: Array<() => void> = [];
