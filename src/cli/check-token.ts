@@ -40,7 +40,13 @@ export const checkToken: Command = {
     } catch (error) {
       throw new Error(`not a JWT: ${(error as Error).message}`, { cause: error });
     }
-    const verifier = new TokenVerifier({ jwtSecret, jwks, jwksCooldown: file?.jwksCooldown ?? 30_000 });
+    const verifier = new TokenVerifier({
+      jwtSecret,
+      jwks,
+      jwksCooldown: file?.jwksCooldown ?? 30_000,
+      jwtAudience: file?.jwtAudience,
+      jwtIssuer: file?.jwtIssuer,
+    });
     // The token may come from someone else: its claims are theirs to write.
     const safe = safeFor(process.stdout);
     const out = (line: string) => process.stdout.write(`${safe(line)}\n`);

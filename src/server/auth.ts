@@ -3,7 +3,7 @@
 // entry, then the query, then the cookie) and verified with jose. Tokens are
 // never logged.
 import type { IncomingMessage } from 'node:http';
-import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyGetKey, type JWTVerifyOptions } from 'jose';
 import { SwitchboardError } from '../protocol/codes.js';
 import { tokenFromSubprotocols } from '../protocol/token-subprotocol.js';
 
@@ -58,14 +58,23 @@ export interface VerifierOptions {
   jwks: string | null;
   /** ms to wait after a JWKS fetch before fetching again for an unknown key id. */
   jwksCooldown: number;
+  /** The `aud` a token must name (one of), when set. */
+  jwtAudience?: string | string[] | null;
+  /** The `iss` a token must have (one of), when set. */
+  jwtIssuer?: string | string[] | null;
 }
 
 /** Verifies HS256 tokens with the shared secret and RS256/ES256 tokens with the JWKS (cached and refreshed by jose). */
 export class TokenVerifier {
   private readonly secret: Uint8Array | null;
   private readonly keySet: JWTVerifyGetKey | null;
+  /** The claims jose checks besides the signature and expiry. */
+  private readonly claims: JWTVerifyOptions;
 
   constructor(options: VerifierOptions) {
+    this.claims = {};
+    if (options.jwtAudience) this.claims.audience = options.jwtAudience;
+    if (options.jwtIssuer) this.claims.issuer = options.jwtIssuer;
     this.secret = options.jwtSecret ? new TextEncoder().encode(options.jwtSecret) : null;
     // jose caches the key set and refetches it when a token names an unknown
     // key id (rotation), at most once per cooldown.
@@ -100,10 +109,10 @@ export class TokenVerifier {
       const alg = headerAlg(token);
       if (alg === 'HS256') {
         if (!this.secret) throw new SwitchboardError('unauthorized', 'HS256 tokens are not accepted here');
-        return (await jwtVerify(token, this.secret, { algorithms: ['HS256'] })).payload;
+        return (await jwtVerify(token, this.secret, { ...this.claims, algorithms: ['HS256'] })).payload;
       }
       if (!this.keySet) throw new SwitchboardError('unauthorized', `${alg} tokens are not accepted here`);
-      return (await jwtVerify(token, this.keySet, { algorithms: ['RS256', 'ES256'] })).payload;
+      return (await jwtVerify(token, this.keySet, { ...this.claims, algorithms: ['RS256', 'ES256'] })).payload;
     } catch (error) {
       throw toUnauthorized(error);
     }
@@ -128,6 +137,9 @@ function toUnauthorized(error: unknown): SwitchboardError {
     return new SwitchboardError('unavailable', 'the keys to verify tokens cannot be fetched right now');
   }
   if (error instanceof joseErrors.JWTExpired) return new SwitchboardError('unauthorized', 'token expired');
+  if (error instanceof joseErrors.JWTClaimValidationFailed && (error.claim === 'aud' || error.claim === 'iss')) {
+    return new SwitchboardError('unauthorized', `token ${error.claim === 'aud' ? 'audience' : 'issuer'} is not accepted here`);
+  }
   if (error instanceof joseErrors.JWSSignatureVerificationFailed) {
     return new SwitchboardError('unauthorized', 'token signature is invalid');
   }

@@ -86,6 +86,16 @@ export const configSchema = z.strictObject({
   forwardedHeader: z.enum(['x-forwarded-for', 'forwarded']).default('x-forwarded-for'),
   jwtSecret: z.string().min(1).nullable().default(null),
   jwks: z.url().nullable().default(null),
+  /** Tokens must name this audience (`aud`), or one of these; null: not checked. */
+  jwtAudience: z
+    .union([z.string().min(1), z.array(z.string().min(1)).min(1)])
+    .nullable()
+    .default(null),
+  /** Tokens must be issued by this issuer (`iss`), or one of these; null: not checked. */
+  jwtIssuer: z
+    .union([z.string().min(1), z.array(z.string().min(1)).min(1)])
+    .nullable()
+    .default(null),
   /** After fetching the JWKS, wait this long before fetching again for an unknown key id. */
   jwksCooldown: z.number().int().min(0).default(30_000),
   apiKey: z.string().min(1).nullable().default(null),
