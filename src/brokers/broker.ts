@@ -197,11 +197,14 @@ export interface TallyAnswer {
   dropped: number;
 }
 
+/** A token revocation: the user's tokens issued before `before` (seconds since the epoch), or the token with this `jti`. */
+export type Revocation = { user: string; before: number } | { jti: string };
+
 /**
- * Cluster-wide tallies and the webhook queues, kept where the brokers keep
- * shared state (this process, the workers' primary, or Redis), so that each
- * transition is queued exactly once, by one atomic step, and outlives the node
- * that queued it.
+ * Cluster-wide tallies, the webhook queues and token revocations, kept where
+ * the brokers keep shared state (this process, the workers' primary, or
+ * Redis), so that each transition is queued exactly once, by one atomic step,
+ * and outlives the node that queued it.
  */
 export interface EventLedger {
   /** Add a member (a repeat is no change). With `limit` > 0, refused (count -1) when the key already has that many. */
@@ -221,4 +224,13 @@ export interface EventLedger {
   ack(queue: string, id: string): Promise<void>;
   /** Events waiting in these queues, all together. */
   queued(queues: string[]): Promise<number>;
+  /**
+   * Hold a revocation for `ttlMs` (a user's later `before` replaces an earlier
+   * one). False, and nothing held, when `bound` revocations are held already.
+   */
+  revoke(revocation: Revocation, ttlMs: number, bound: number): Promise<boolean>;
+  /** Whether a token of `user` issued at `issuedAt` (seconds; null: unknown, counts as revoked by a user's revocation) with `jti` is revoked. */
+  isRevoked(user: string, issuedAt: number | null, jti: string | null): Promise<boolean>;
+  /** Revocations held now. */
+  revocations(): Promise<number>;
 }

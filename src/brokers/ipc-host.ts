@@ -7,7 +7,7 @@
 import { SwitchboardError } from '../protocol/codes.js';
 import type { PresenceEntry } from '../protocol/frames.js';
 import { randomUUID } from 'node:crypto';
-import type { ChannelEvent, EventRoutes, NodeRecord, QueuedEvent, TallyMember } from './broker.js';
+import type { ChannelEvent, EventRoutes, NodeRecord, QueuedEvent, Revocation, TallyMember } from './broker.js';
 import type { IpcEndpoint, IpcMessage } from './ipc-endpoint.js';
 import { MemoryBroker, type MemoryBrokerOptions } from './memory.js';
 
@@ -95,6 +95,9 @@ export class BrokerHost {
       claimHead: (_m, [queue, node, leaseMs]) => b.ledger.claimHead(queue as string, node as string, leaseMs as number),
       ack: (_m, [queue, id]) => b.ledger.ack(queue as string, id as string),
       queued: (_m, [queues]) => b.ledger.queued(queues as string[]),
+      revoke: (_m, [revocation, ttl, bound]) => b.ledger.revoke(revocation as Revocation, ttl as number, bound as number),
+      isRevoked: (_m, [user, issuedAt, jti]) => b.ledger.isRevoked(user as string, issuedAt as number | null, jti as string | null),
+      revocations: () => b.ledger.revocations(),
       leave: (m) => this.depart(m, 'it left'),
     };
   }

@@ -21,7 +21,18 @@ import type {
 import type { IpcEndpoint, IpcMessage } from './ipc-endpoint.js';
 
 /** The ledger's methods, each a call of that name to the host. */
-const LEDGER_OPERATIONS: ReadonlyArray<keyof EventLedger> = ['tallyAdd', 'tallyRemove', 'settleTallies', 'enqueue', 'claimHead', 'ack', 'queued'];
+const LEDGER_OPERATIONS: ReadonlyArray<keyof EventLedger> = [
+  'tallyAdd',
+  'tallyRemove',
+  'settleTallies',
+  'enqueue',
+  'claimHead',
+  'ack',
+  'queued',
+  'revoke',
+  'isRevoked',
+  'revocations',
+];
 
 interface Pending {
   resolve: (value: unknown) => void;

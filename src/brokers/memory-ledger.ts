@@ -2,7 +2,7 @@
 // process (memory) or one primary (workers). Every step is synchronous, so
 // each is as atomic as the Redis scripts that do the same (redis-ledger.ts).
 import { randomUUID } from 'node:crypto';
-import type { EventLedger, EventRoutes, QueuedEvent, TallyAnswer, TallyMember } from './broker.js';
+import type { EventLedger, EventRoutes, QueuedEvent, Revocation, TallyAnswer, TallyMember } from './broker.js';
 
 /** The event a key's rise or fall queues. */
 const RISE = { user: 'user.online', channel: 'channel.occupied' } as const;
@@ -22,6 +22,8 @@ export class MemoryLedger implements EventLedger {
   private readonly byNode = new Map<string, Set<string>>();
   private readonly queues = new Map<string, QueuedEvent[]>();
   private readonly leases = new Map<string, { node: string; until: number }>();
+  /** `u:<user>` or `j:<jti>` -> the revocation's `before` (0 for a jti) and when it expires. */
+  private readonly revoked = new Map<string, { before: number; until: number }>();
 
   constructor(private readonly now: () => number = Date.now) {}
 
@@ -83,6 +85,32 @@ export class MemoryLedger implements EventLedger {
 
   async queued(queues: string[]): Promise<number> {
     return queues.reduce((sum, queue) => sum + (this.queues.get(queue)?.length ?? 0), 0);
+  }
+
+  async revoke(revocation: Revocation, ttlMs: number, bound: number): Promise<boolean> {
+    const now = this.now();
+    for (const [key, held] of this.revoked) if (held.until <= now) this.revoked.delete(key);
+    const key = 'jti' in revocation ? `j:${revocation.jti}` : `u:${revocation.user}`;
+    const held = this.revoked.get(key);
+    if (!held && this.revoked.size >= bound) return false;
+    const before = 'jti' in revocation ? 0 : Math.max(revocation.before, held?.before ?? 0);
+    this.revoked.set(key, { before, until: Math.max(now + ttlMs, held?.until ?? 0) });
+    return true;
+  }
+
+  async isRevoked(user: string, issuedAt: number | null, jti: string | null): Promise<boolean> {
+    const now = this.now();
+    const byUser = this.revoked.get(`u:${user}`);
+    if (byUser && byUser.until > now && (issuedAt === null || issuedAt < byUser.before)) return true;
+    const byJti = jti === null ? undefined : this.revoked.get(`j:${jti}`);
+    return byJti !== undefined && byJti.until > now;
+  }
+
+  async revocations(): Promise<number> {
+    const now = this.now();
+    let count = 0;
+    for (const held of this.revoked.values()) if (held.until > now) count++;
+    return count;
   }
 
   /** Take a member out; an emptied key goes down after `graceMs` (settled by settleTallies). Answers the members left. */

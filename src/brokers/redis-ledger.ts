@@ -4,15 +4,16 @@
 // or a channel's last subscriber, and the event is in Redis before the script
 // answers, so it outlives the node that caused it.
 //
-// Keys, all under the `{webhooks}` hash tag (one Cluster slot; the scripts
+// Keys, all under the `{ledger}` hash tag (one Cluster slot; the scripts
 // build their key names from the prefix in ARGV[1], all in the slot of KEYS[1]):
 // `t:<tally>` (set of members), `up` (set of tallies whose rise was queued),
 // `due` (zset: emptied tally -> when it goes down), `n:<node>` (set of the
 // node's members, for its cleanup when it dies), `q:<queue>` (list of events,
 // oldest first), `ql:<queue>` (the delivery lease: the holder's node id),
-// `seq` (event id counter).
+// `seq` (event id counter), `rv:u:<user>` / `rv:j:<jti>` (a revocation, with
+// its own expiry) and `rv` (zset: revocation key -> expiry, for the bound).
 import type { Redis } from 'ioredis';
-import type { EventLedger, EventRoutes, QueuedEvent, TallyAnswer, TallyMember } from './broker.js';
+import type { EventLedger, EventRoutes, QueuedEvent, Revocation, TallyAnswer, TallyMember } from './broker.js';
 
 const LIB = `
 local P = ARGV[1]
@@ -121,6 +122,21 @@ local head = redis.call('LINDEX', key, 0)
 if head and cjson.decode(head).id == ARGV[3] then redis.call('LPOP', key) end
 return 0`;
 
+// ARGV: prefix, key, before (0 for a jti), ttl ms, bound. Returns 1 when held, 0 when over the bound.
+const REVOKE = `
+local P = ARGV[1]
+local t = redis.call('TIME')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+redis.call('ZREMRANGEBYSCORE', P .. 'rv', '-inf', now)
+local key = P .. 'rv:' .. ARGV[2]
+local held = redis.call('GET', key)
+if not held and redis.call('ZCARD', P .. 'rv') >= tonumber(ARGV[5]) then return 0 end
+local before = math.max(tonumber(ARGV[3]), tonumber(held or '0'))
+local ttl = math.max(tonumber(ARGV[4]), redis.call('PTTL', key))
+redis.call('SET', key, before, 'PX', ttl)
+redis.call('ZADD', P .. 'rv', now + ttl, ARGV[2])
+return 1`;
+
 interface LedgerScripts {
   ledgerAdd(base: string, ...args: Array<string | number>): Promise<[number, number]>;
   ledgerRemove(base: string, ...args: Array<string | number>): Promise<[number, number]>;
@@ -129,6 +145,7 @@ interface LedgerScripts {
   ledgerEnqueue(base: string, ...args: string[]): Promise<number>;
   ledgerClaim(base: string, ...args: Array<string | number>): Promise<string | null>;
   ledgerAck(base: string, ...args: string[]): Promise<number>;
+  ledgerRevoke(base: string, ...args: Array<string | number>): Promise<number>;
 }
 
 export type LedgerConnection = Redis & LedgerScripts;
@@ -141,6 +158,7 @@ export function defineLedgerScripts(redis: Redis): void {
   redis.defineCommand('ledgerEnqueue', { numberOfKeys: 1, lua: ENQUEUE });
   redis.defineCommand('ledgerClaim', { numberOfKeys: 1, lua: CLAIM });
   redis.defineCommand('ledgerAck', { numberOfKeys: 1, lua: ACK });
+  redis.defineCommand('ledgerRevoke', { numberOfKeys: 1, lua: REVOKE });
 }
 
 export class RedisLedger implements EventLedger {
@@ -158,7 +176,7 @@ export class RedisLedger implements EventLedger {
     /** This node's id, which indexes its members. */
     private readonly node: () => string,
   ) {
-    this.p = `${prefix}:{webhooks}:`;
+    this.p = `${prefix}:{ledger}:`;
     this.base = `${this.p}seq`;
   }
 
@@ -201,6 +219,22 @@ export class RedisLedger implements EventLedger {
     if (queues.length === 0) return 0;
     const lengths = await this.run((redis) => Promise.all(queues.map((queue) => redis.llen(`${this.p}q:${queue}`))));
     return lengths.reduce((sum, n) => sum + n, 0);
+  }
+
+  async revoke(revocation: Revocation, ttlMs: number, bound: number): Promise<boolean> {
+    const [key, before] = 'jti' in revocation ? [`j:${revocation.jti}`, 0] : [`u:${revocation.user}`, revocation.before];
+    return (await this.run((redis) => redis.ledgerRevoke(this.base, this.p, key, before, Math.max(1, Math.round(ttlMs)), bound))) === 1;
+  }
+
+  async isRevoked(user: string, issuedAt: number | null, jti: string | null): Promise<boolean> {
+    const keys = [`${this.p}rv:u:${user}`, ...(jti === null ? [] : [`${this.p}rv:j:${jti}`])];
+    const [before, byJti] = await this.run((redis) => redis.mget(...keys));
+    if (before !== null && before !== undefined && (issuedAt === null || issuedAt < Number(before))) return true;
+    return byJti !== null && byJti !== undefined;
+  }
+
+  async revocations(): Promise<number> {
+    return this.run((redis) => redis.zcount(`${this.p}rv`, Date.now(), '+inf'));
   }
 
   /** The routes as the scripts read them; remembered for dead nodes' cleanup. */

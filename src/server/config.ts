@@ -96,6 +96,8 @@ export const configSchema = z.strictObject({
     .union([z.string().min(1), z.array(z.string().min(1)).min(1)])
     .nullable()
     .default(null),
+  /** How long (ms) a revocation is held when the call gives no `expiresAt`: at least the longest token lifetime you issue. */
+  revocationTtl: positiveInt.default(86_400_000),
   /** After fetching the JWKS, wait this long before fetching again for an unknown key id. */
   jwksCooldown: z.number().int().min(0).default(30_000),
   apiKey: z.string().min(1).nullable().default(null),
@@ -153,6 +155,8 @@ export const configSchema = z.strictObject({
       webhookQueue: positiveInt.default(10_000),
       /** Connections one user may hold across the cluster; past it a new one is closed with 4029. 0: unlimited. */
       connectionsPerUser: z.number().int().min(0).default(0),
+      /** Token revocations held cluster-wide (POST /api/revoke); past it a new one is refused with 429. */
+      revocations: positiveInt.default(100_000),
     })
     .prefault({}),
   /**

@@ -24,7 +24,8 @@ export type LimitName =
   | 'brokerTimeout'
   | 'idempotencyKeysPerChannel'
   | 'idempotencyBytes'
-  | 'latestThresholdBytes';
+  | 'latestThresholdBytes'
+  | 'revocations';
 
 export class LimitHits {
   private readonly counts = new Map<LimitName, number>();

@@ -157,6 +157,19 @@ export function createMetrics({ telemetry, broker, limitHits, refusals, webhooks
     registers,
   });
   telemetry.observeBroker((operation, seconds, ok) => brokerSeconds.observe({ operation, result: ok ? 'ok' : 'error' }, seconds));
+  new Gauge({
+    name: 'switchboard_revocations',
+    help: 'Token revocations held cluster-wide (limits.revocations bounds them)',
+    registers,
+    aggregator: 'max',
+    async collect() {
+      // A broker that cannot answer leaves the last value.
+      await broker.ledger.revocations().then(
+        (count) => this.set(count),
+        () => {},
+      );
+    },
+  });
   if (webhooks) {
     gauge(
       'switchboard_webhooks_queued',

@@ -101,7 +101,8 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
     this.config = parseConfig(config);
     this.logger = logger ?? createLogger();
     this.broker = broker ?? defaultBroker(this.config);
-    const verifier = new TokenVerifier(this.config);
+    const { ledger } = this.broker;
+    const verifier = new TokenVerifier({ ...this.config, isRevoked: (user, issuedAt, jti) => ledger.isRevoked(user, issuedAt, jti) });
     this.webhooks = Webhooks.needed(this.config) ? new Webhooks(this.broker, this.config, this.logger) : null;
     const lifecycle = this.webhooks ?? undefined;
     this.core = new Core({ config: this.config, broker: this.broker, logger: this.logger, verifier, limitHits: this.limitHits, lifecycle });

@@ -90,6 +90,31 @@ export function ledgerConformance(harness: BrokerHarness, node: () => Promise<{ 
       expect(await broker.ledger.queued([queue])).toBe(0);
     });
 
+    it('holds revocations by user (tokens issued before) and by jti, until they expire, within a bound', async () => {
+      const { broker } = await node();
+      const [user, jti] = [`u-${randomUUID()}`, `j-${randomUUID()}`];
+      expect(await broker.ledger.isRevoked(user, 100, null)).toBe(false);
+      const before = await broker.ledger.revocations();
+      expect(await broker.ledger.revoke({ user, before: 200 }, 60_000, 1_000_000)).toBe(true);
+      expect(await broker.ledger.revoke({ user, before: 150 }, 60_000, 1_000_000)).toBe(true); // an earlier before does not shorten it
+      expect(await broker.ledger.isRevoked(user, 199, null)).toBe(true);
+      expect(await broker.ledger.isRevoked(user, 200, null)).toBe(false);
+      expect(await broker.ledger.isRevoked(user, null, null)).toBe(true);
+      expect(await broker.ledger.revoke({ jti }, 60_000, 1_000_000)).toBe(true);
+      expect(await broker.ledger.isRevoked(`u-${randomUUID()}`, 300, jti)).toBe(true);
+      expect(await broker.ledger.revocations()).toBeGreaterThanOrEqual(before + 2);
+      // A short one expires by itself.
+      const gone = `j-${randomUUID()}`;
+      await broker.ledger.revoke({ jti: gone }, 50, 1_000_000);
+      const deadline = Date.now() + 5_000;
+      while ((await broker.ledger.isRevoked('x', 1, gone)) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20)); // expiry is time itself
+      expect(await broker.ledger.isRevoked('x', 1, gone)).toBe(false);
+      // Past the bound a new one is refused; one already held may still be extended.
+      const held = await broker.ledger.revocations();
+      expect(await broker.ledger.revoke({ jti: `j-${randomUUID()}` }, 60_000, held)).toBe(false);
+      expect(await broker.ledger.revoke({ jti }, 60_000, held)).toBe(true);
+    });
+
     if (harness.multiNode) {
       it('queues one rise and one fall when two nodes race on one key', async () => {
         const [a, b] = [await node(), await node()];

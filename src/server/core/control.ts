@@ -5,11 +5,15 @@
 // node applies a command to its own sessions and answers with how many it
 // touched, and the sender adds the answers up.
 import { randomUUID } from 'node:crypto';
-import type { Broker, ChannelEvent } from '../../brokers/broker.js';
+import type { Broker, ChannelEvent, Revocation } from '../../brokers/broker.js';
 
 export type Target = { user: string } | { client: string };
 
-export type Command = { op: 'subscribe' | 'unsubscribe'; target: Target; channel: string } | { op: 'disconnect'; target: Target; code: number; reason: string };
+export type Command =
+  | { op: 'subscribe' | 'unsubscribe'; target: Target; channel: string }
+  | { op: 'disconnect'; target: Target; code: number; reason: string }
+  /** Close the connections whose token the revocation covers. */
+  | { op: 'revoke'; revocation: Revocation };
 
 type Envelope = { kind: 'command'; id: string; from: string; command: Command } | { kind: 'answer'; id: string; to: string; node: string; count: number };
 

@@ -5,7 +5,7 @@
 // the hub, request dispatch and heartbeats; nothing here knows about HTTP or `ws`.
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { Broker } from '../../brokers/broker.js';
+import type { Broker, Revocation } from '../../brokers/broker.js';
 import { jsonCodec, type Codec } from '../../protocol/codec.js';
 import { CloseCode, SwitchboardError } from '../../protocol/codes.js';
 import type { ClientRequest, WelcomeFrame } from '../../protocol/frames.js';
@@ -160,6 +160,7 @@ export class Core {
       recentDisconnects: this.recentDisconnects,
       sessions: this.sessions,
       telemetry: this.telemetry(),
+      limitHits,
       stats: () => this.stats(),
     });
   }
@@ -500,6 +501,11 @@ export class Core {
 
   /** Apply a control command to this node's sessions; how many it touched. */
   private async applyControl(command: Command): Promise<number> {
+    if (command.op === 'revoke') {
+      const revoked = [...this.sessions.values()].filter((session) => !session.closed && revokes(command.revocation, session.identity));
+      for (const session of revoked) session.close(CloseCode.TokenExpired, 'token revoked');
+      return revoked.length;
+    }
     const sessions = this.matching(command.target);
     if (command.op === 'disconnect') {
       for (const session of sessions) session.close(command.code, command.reason);
@@ -561,6 +567,13 @@ function refusalCloseCode(error: SwitchboardError): number {
  */
 function closeCodeLabel(code: number, by: 'server' | 'client'): string {
   return by === 'server' || code < 3000 || KNOWN_CLOSE_CODES.has(code) ? String(code) : 'other';
+}
+
+/** Whether a revocation covers the token a connection came with (a user's: issued before, or of unknown age). */
+function revokes(revocation: Revocation, identity: Identity): boolean {
+  if ('jti' in revocation) return identity.jti === revocation.jti;
+  if (identity.user !== revocation.user) return false;
+  return identity.issuedAt === undefined || identity.issuedAt === null || identity.issuedAt < revocation.before;
 }
 
 /** Reads whose reply can be as large as limits.maxReplyBytes. */

@@ -4,12 +4,13 @@
 // cluster's figures, and registering hooks and RPC methods. Nothing else
 // outside the core touches its parts.
 import type { IncomingMessage } from 'node:http';
-import type { Broker } from '../../brokers/broker.js';
-import { CloseCode } from '../../protocol/codes.js';
+import type { Broker, Revocation } from '../../brokers/broker.js';
+import { CloseCode, SwitchboardError } from '../../protocol/codes.js';
 import { DEFAULT_HISTORY_LIMIT, type HistoryResult, type PresenceResult, type StreamPosition } from '../../protocol/frames.js';
 import type { ChannelCount, ClusterStats, DisconnectRecord, MessageCounts, NodeStats } from '../../protocol/stats.js';
 import type { Identity } from '../auth.js';
 import type { Config } from '../config.js';
+import type { LimitHits } from '../limit-hits.js';
 import type { Control, Target } from './control.js';
 import type { HookChain, Hooks } from './hooks.js';
 import type { Hub, HubTallies } from './hub.js';
@@ -71,6 +72,8 @@ export interface CoreParts {
   readonly recentDisconnects: RecentDisconnects;
   readonly sessions: ReadonlyMap<string, Session>;
   readonly telemetry: CoreTelemetry;
+  /** Where bounds hit are counted (limits.revocations). */
+  readonly limitHits: LimitHits;
   /** What this node says about itself now. */
   stats(): NodeStats;
 }
@@ -117,6 +120,22 @@ export class Operations {
   /** Close a user's connections (or one client's) on every node, with a 4000-4999 code (default 4003). How many. */
   disconnect(target: Target, code: number = CloseCode.Disconnected, reason = 'disconnected by the server'): Promise<number> {
     return this.parts.control.send({ op: 'disconnect', target, code, reason });
+  }
+
+  /**
+   * Revoke tokens (docs/security.md, "Revoking tokens"): held cluster-wide
+   * until `expiresAt` (seconds; default revocationTtl from now), so such
+   * tokens are refused, and their connections closed with 4001 on every node.
+   * How many were closed; `rate_limited` when limits.revocations are held.
+   */
+  async revoke(revocation: Revocation, expiresAt?: number): Promise<number> {
+    const { config, broker, control } = this.parts;
+    const ttl = expiresAt === undefined ? config.revocationTtl : Math.min(config.revocationTtl, expiresAt * 1000 - Date.now());
+    if (ttl > 0 && !(await broker.ledger.revoke(revocation, ttl, config.limits.revocations))) {
+      this.parts.limitHits.hit('revocations');
+      throw new SwitchboardError('rate_limited', `${config.limits.revocations} revocations are held already (limits.revocations)`);
+    }
+    return control.send({ op: 'revoke', revocation });
   }
 
   /** Who is on a channel with presence, across every node. */

@@ -35,6 +35,19 @@ const controlBody = z
   .object({ user: z.string().optional(), client: z.string().optional(), channel })
   .refine((body) => (body.user === undefined) !== (body.client === undefined), 'give exactly one of user or client');
 
+/** `{user, before}` (seconds: the user's tokens issued before) or `{jti}`; optional `expiresAt` (seconds) ends the revocation sooner. */
+const revokeBody = z
+  .object({
+    user: z.string().min(1).optional(),
+    before: z.number().int().nonnegative().optional(),
+    jti: z.string().min(1).optional(),
+    expiresAt: z.number().int().positive().optional(),
+  })
+  .refine(
+    (b) => (b.jti === undefined ? b.user !== undefined && b.before !== undefined : b.user === undefined && b.before === undefined),
+    'give {user, before} or {jti}',
+  );
+
 function parse<T>(schema: z.ZodType<T>, value: unknown): T {
   const result = schema.safeParse(value);
   if (result.success) return result.data;
@@ -74,6 +87,12 @@ const ROUTES: Record<string, Partial<Record<string, ApiHandler>>> = {
     POST: async (api, req) => {
       const parsed = parse(disconnectBody, await body(api, req));
       return { disconnected: await api.operations.disconnect(targetOf(parsed), parsed.code, parsed.reason) };
+    },
+  },
+  '/api/revoke': {
+    POST: async (api, req) => {
+      const { user, before, jti, expiresAt } = parse(revokeBody, await body(api, req));
+      return { disconnected: await api.operations.revoke(jti !== undefined ? { jti } : { user: user!, before: before! }, expiresAt) };
     },
   },
   '/api/subscribe': {
