@@ -55,6 +55,21 @@ export function createMetrics({ telemetry, broker, limitHits, refusals, webhooks
         this.inc(read());
       },
     });
+  /** A figure of the whole cluster, read from the broker when scraped; one the broker cannot give keeps its last value. */
+  const clusterGauge = (name: string, help: string, read: () => Promise<number>) =>
+    new Gauge({
+      name,
+      help,
+      registers,
+      // With `serve --workers` every worker reads the same figure: merged, it is that figure, not their sum.
+      aggregator: 'max',
+      async collect() {
+        await read().then(
+          (value) => this.set(value),
+          () => {},
+        );
+      },
+    });
   /** A counter whose label values and counts come from a tally. */
   const tallied = (name: string, help: string, labelNames: string[], tally: Tally) =>
     new Counter({
@@ -157,24 +172,10 @@ export function createMetrics({ telemetry, broker, limitHits, refusals, webhooks
     registers,
   });
   telemetry.observeBroker((operation, seconds, ok) => brokerSeconds.observe({ operation, result: ok ? 'ok' : 'error' }, seconds));
-  new Gauge({
-    name: 'switchboard_revocations',
-    help: 'Token revocations held cluster-wide (limits.revocations bounds them)',
-    registers,
-    aggregator: 'max',
-    async collect() {
-      // A broker that cannot answer leaves the last value.
-      await broker.ledger.revocations().then(
-        (count) => this.set(count),
-        () => {},
-      );
-    },
-  });
+  clusterGauge('switchboard_revocations', 'Token revocations held cluster-wide (limits.revocations bounds them)', () => broker.ledger.revocations());
   if (webhooks) {
-    gauge(
-      'switchboard_webhooks_queued',
-      'Webhook events waiting for delivery, all endpoints, cluster-wide (limits.webhookQueue bounds each)',
-      () => webhooks.queued,
+    clusterGauge('switchboard_webhooks_queued', 'Webhook events waiting for delivery, all endpoints, cluster-wide (limits.webhookQueue bounds each)', () =>
+      webhooks.queued(),
     );
     tallied('switchboard_webhooks_sent_total', 'Webhook calls answered 2xx, by event type', ['type'], webhooks.stats.sent);
     tallied('switchboard_webhooks_retried_total', 'Webhook calls sent again after a failure, by event type', ['type'], webhooks.stats.retried);

@@ -393,7 +393,7 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
     );
     this.wss.close();
     // Deliveries stop first; what is queued waits for another node, or this one's next start.
-    this.webhooks?.stop();
+    await this.webhooks?.stop();
     await this.core.stop();
   }
 

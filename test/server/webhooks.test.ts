@@ -149,6 +149,7 @@ describe('webhooks', () => {
     await r.until(() => r.calls.length === 1); // the first is in flight, and stays there
     for (let i = 0; i < 5; i++) ids.push((await client(s, null)).welcome.payload.client);
     expect(await metric(s, 'switchboard_webhooks_dropped_total{reason="bound"}')).toBe(3);
+    expect(await metric(s, 'switchboard_webhooks_queued')).toBe(3);
     release(204);
     await r.until(() => r.calls.length === 4);
     expect(r.calls.map((c) => c.data.client)).toEqual([ids[0], ids[3], ids[4], ids[5]]);

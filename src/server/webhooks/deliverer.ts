@@ -68,10 +68,12 @@ export class Deliverer {
     if (!this.running && this.headId === '') this.wake(0);
   }
 
-  stop(): void {
+  /** Stop, and hand the queue on at once: the lease, renewed for 1 ms, lapses, so another node need not wait it out. */
+  async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     this.inFlight?.abort();
+    await this.ledger.claimHead(this.endpoint.queue, this.node, 1).catch(() => {});
   }
 
   private wake(ms: number): void {

@@ -21,8 +21,6 @@ const TICK = 200;
 
 export class Webhooks implements Lifecycle {
   readonly stats: DeliveryStats = { sent: new Tally(), retried: new Tally(), dropped: new Tally() };
-  /** Events waiting in this cluster's queues, as last sampled. */
-  queued = 0;
   /** Connections refused by limits.connectionsPerUser. */
   refused = 0;
   private readonly routes: EventRoutes;
@@ -35,7 +33,6 @@ export class Webhooks implements Lifecycle {
   /** Each client's calls in order, so its events are queued in the order they happened. */
   private readonly chains = new Map<string, Promise<void>>();
   private ticker: NodeJS.Timeout | null = null;
-  private ticks = 0;
 
   /** Needed when an endpoint is configured or users' connections are limited. */
   static needed(config: Config): boolean {
@@ -67,9 +64,9 @@ export class Webhooks implements Lifecycle {
     this.ticker.unref();
   }
 
-  stop(): void {
+  async stop(): Promise<void> {
     if (this.ticker) clearInterval(this.ticker);
-    for (const deliverer of this.deliverers) deliverer.stop();
+    await Promise.all(this.deliverers.map((deliverer) => deliverer.stop()));
   }
 
   connected(client: ClientContext): Promise<void> {
@@ -158,10 +155,15 @@ export class Webhooks implements Lifecycle {
     for (const deliverer of this.deliverers) deliverer.kick();
   }
 
+  /** Events waiting in this cluster's queues, all endpoints together (read when /metrics is scraped). */
+  queued(): Promise<number> {
+    return this.broker.ledger.queued([...new Set(Object.values(this.routes.queues).flat())]);
+  }
+
   private async tick(): Promise<void> {
+    if (!this.countUsers && !this.countChannels) return;
     try {
-      if (this.countUsers || this.countChannels) this.delivered(await this.broker.ledger.settleTallies(this.routes));
-      if (this.ticks++ % 5 === 0) this.queued = await this.broker.ledger.queued([...new Set(Object.values(this.routes.queues).flat())]);
+      this.delivered(await this.broker.ledger.settleTallies(this.routes));
     } catch {
       // The broker is away: its health and logs say so; the next tick settles what is due.
     }
