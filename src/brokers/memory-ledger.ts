@@ -18,6 +18,8 @@ interface Tally {
 
 export class MemoryLedger implements EventLedger {
   private readonly tallies = new Map<string, Tally>();
+  /** Emptied tallies waiting for their grace to pass: a settle looks at these only, not at every tally. */
+  private readonly emptied = new Set<string>();
   /** node -> its tally members, for a dead worker's cleanup. */
   private readonly byNode = new Map<string, Set<string>>();
   private readonly queues = new Map<string, QueuedEvent[]>();
@@ -34,6 +36,7 @@ export class MemoryLedger implements EventLedger {
     if (limit > 0 && !tally.members.has(member.member) && tally.members.size >= limit) return { count: -1, dropped: 0 };
     tally.members.add(member.member);
     tally.dueAt = 0;
+    this.emptied.delete(id);
     indexAdd(this.byNode, node, memberId(member));
     let dropped = 0;
     if (!tally.up) {
@@ -58,8 +61,10 @@ export class MemoryLedger implements EventLedger {
   async settleTallies(routes: EventRoutes): Promise<number> {
     const now = this.now();
     let dropped = 0;
-    for (const [id, tally] of this.tallies) {
-      if (tally.members.size > 0 || tally.dueAt === 0 || tally.dueAt > now) continue;
+    for (const id of this.emptied) {
+      const tally = this.tallies.get(id)!;
+      if (tally.dueAt > now) continue;
+      this.emptied.delete(id);
       this.tallies.delete(id);
       if (tally.up) dropped += this.push([this.event(FALL[scopeOf(id)], JSON.parse(id) as TallyMember)], routes);
     }
@@ -115,9 +120,13 @@ export class MemoryLedger implements EventLedger {
 
   /** Take a member out; an emptied key goes down after `graceMs` (settled by settleTallies). Answers the members left. */
   private remove(member: TallyMember, graceMs: number): number {
-    const tally = this.tallies.get(tallyId(member));
+    const id = tallyId(member);
+    const tally = this.tallies.get(id);
     if (!tally || !tally.members.delete(member.member)) return tally?.members.size ?? 0;
-    if (tally.members.size === 0) tally.dueAt = this.now() + graceMs;
+    if (tally.members.size === 0) {
+      tally.dueAt = this.now() + graceMs;
+      this.emptied.add(id);
+    }
     return tally.members.size;
   }
 
