@@ -13,7 +13,7 @@ export const nodes: Command = {
     args: '',
     positionals: [0, 0],
     flags: apiFlags,
-    examples: ['switchboard nodes --api-key dev-key', 'switchboard nodes --json --url http://10.0.0.5:8080'],
+    examples: ['switchboard nodes --api-key dev-key', 'switchboard nodes --json --url http://10.0.0.5:8080 --api-key "$API_KEY"'],
   },
   async run({ values }) {
     let answer: { nodes: Partial<NodeStats>[] };

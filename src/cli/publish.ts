@@ -24,8 +24,8 @@ export const publish: Command = {
     notes: 'Prints the API\'s answer, {"offset":N}, one line per publication.',
     examples: [
       'switchboard publish news \'{"headline":"hi"}\' --api-key dev-key',
-      'switchboard publish alerts --raw "disk almost full"',
-      'tail -F events.jsonl | switchboard publish events --lines',
+      'switchboard publish alerts --raw "disk almost full" --api-key dev-key',
+      'tail -F events.jsonl | SWITCHBOARD_API_KEY=dev-key switchboard publish events --lines',
     ],
   },
   async run({ values, positionals }) {

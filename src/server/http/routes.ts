@@ -58,9 +58,15 @@ export async function handleRoute(ctx: RouteContext, req: IncomingMessage, res: 
   } else if (isBrowserClientPath(route)) {
     await serveBrowserClient(route, res);
   } else if (isAdminPath(route) && ctx.config.apiKey) {
-    // Without a key the API answers 403 to everything: the page would be
-    // useless, and an app's own /admin keeps its path.
     await serveAdmin(route, res);
+  } else if (route === '/admin/' && ctx.config.apiKey) {
+    // The page's files are relative to /admin: send the trailing slash there.
+    res.writeHead(308, { Location: `${pathname.slice(0, -1)}${url.search}` });
+    res.end();
+  } else if ((route === '/admin' || route === '/admin/') && ctx.owned) {
+    // Without a key the API answers 403 to everything, so there is no page;
+    // say what turns it on, as the API does. An app's own /admin keeps its path.
+    sendError(res, 'forbidden', 'the admin dashboard is off: no API key is configured (serve --api-key KEY, or apiKey in the config)');
   } else if (isApiPath(route)) {
     await handleApi(ctx, req, res, route, url.searchParams);
   } else {
