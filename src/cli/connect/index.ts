@@ -29,7 +29,8 @@ export const connect: Command = {
     notes: [
       'Interactive commands: /sub CH [EPOCH:OFFSET], /unsub CH, /pub CH JSON, /rpc METHOD [JSON], /history CH [LIMIT],',
       '/presence CH, /ping, /quit; a line starting with { is sent as a frame. Piped, each input line is a frame and each',
-      'frame received is one line on stdout; notices and the close code go to stderr. Exit 0 after a 1000 close or a',
+      "frame received is one line on stdout, in the order the server finished them (a publish's reply can follow a later",
+      "line's error or pong: match answers by id); notices and the close code go to stderr. Exit 0 after a 1000 close or a",
       'signal, 1 after any other close or a refused handshake.',
     ].join('\n'),
     examples: [
