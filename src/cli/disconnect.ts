@@ -16,7 +16,10 @@ export const disconnect: Command = {
       code: { type: 'string', value: 'CODE', default: '4003', help: 'close code, 4000-4999 (4003: do not reconnect; 4000: reconnect)' },
       reason: { type: 'string', value: 'TEXT', help: 'close reason, at most 120 characters' },
     },
-    examples: ['switchboard disconnect --user 42 --api-key dev-key', 'switchboard disconnect --client 6f1c… --code 4000 --reason "moving you to another node"'],
+    examples: [
+      'switchboard disconnect --user 42 --api-key dev-key',
+      'switchboard disconnect --client 6f1c… --code 4000 --reason "moving you to another node" --api-key dev-key',
+    ],
   },
   async run({ values }) {
     if ((values.user === undefined) === (values.client === undefined)) throw new UsageError('give exactly one of --user or --client');

@@ -17,7 +17,10 @@ export const history: Command = {
     args: 'CHANNEL',
     positionals: [1, 1],
     flags: { ...apiFlags, limit: { type: 'string', value: 'N', default: '100', help: 'at most this many publications' } },
-    examples: ['switchboard history news --api-key dev-key', 'switchboard history chat:lobby --limit 10 --json --url http://10.0.0.5:8080'],
+    examples: [
+      'switchboard history news --api-key dev-key',
+      'switchboard history chat:lobby --limit 10 --json --url http://10.0.0.5:8080 --api-key "$API_KEY"',
+    ],
   },
   async run({ values, positionals }) {
     const limit = numberFlag(values, 'limit', { min: 1 });

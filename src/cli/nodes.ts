@@ -1,5 +1,8 @@
 // `switchboard nodes`: the nodes of a cluster, via GET /api/nodes, which
 // arrives with cluster membership; older servers answer 404, said plainly.
+// The table has one short column per figure an operator scans for; the lists
+// (busiest channels, disconnects) and the rest are in --json.
+import type { NodeStats } from '../protocol/stats.js';
 import type { Command } from './args.js';
 import { ApiError, apiFlags, apiFrom, cell, printJson, printTable } from './api-client.js';
 
@@ -10,10 +13,10 @@ export const nodes: Command = {
     args: '',
     positionals: [0, 0],
     flags: apiFlags,
-    examples: ['switchboard nodes --api-key dev-key', 'switchboard nodes --json --url http://10.0.0.5:8080'],
+    examples: ['switchboard nodes --api-key dev-key', 'switchboard nodes --json --url http://10.0.0.5:8080 --api-key "$API_KEY"'],
   },
   async run({ values }) {
-    let answer: { nodes: Record<string, unknown>[] };
+    let answer: { nodes: Partial<NodeStats>[] };
     try {
       answer = (await apiFrom(values).get('/api/nodes')) as typeof answer;
     } catch (error) {
@@ -25,10 +28,20 @@ export const nodes: Command = {
       throw error;
     }
     if (values.json) return printJson(answer);
-    const keys = [...new Set(answer.nodes.flatMap((n) => Object.keys(n)))];
     printTable(
-      keys,
-      answer.nodes.map((n) => keys.map((k) => cell(n[k]))),
+      ['node', 'address', 'pid', 'version', 'broker', 'connections', 'subscriptions', 'channels', 'uptime', 'started'],
+      answer.nodes.map((n) => [
+        cell(n.node),
+        cell(n.address === null ? '(attached)' : n.address),
+        cell(n.pid),
+        cell(n.version),
+        cell(n.broker),
+        cell(n.connections),
+        cell(n.subscriptions),
+        cell(n.channels),
+        n.uptime === undefined ? '-' : `${Math.round(n.uptime)}s`,
+        cell(n.startedAt),
+      ]),
     );
   },
 };

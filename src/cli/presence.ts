@@ -15,7 +15,7 @@ export const presence: Command = {
     args: 'CHANNEL',
     positionals: [1, 1],
     flags: apiFlags,
-    examples: ['switchboard presence chat:lobby --api-key dev-key', "switchboard presence chat:lobby --json | jq '.clients | length'"],
+    examples: ['switchboard presence chat:lobby --api-key dev-key', "switchboard presence chat:lobby --api-key dev-key --json | jq '.clients | length'"],
   },
   async run({ values, positionals }) {
     const answer = (await apiFrom(values).get('/api/presence', { channel: positionals[0] })) as PresenceAnswer;

@@ -6,6 +6,7 @@ import { Primary, workerCount } from '../server/workers/primary.js';
 import { runWorker } from '../server/workers/worker.js';
 import { drainAndExit } from '../server/drain-and-exit.js';
 import { createServer } from '../server/server.js';
+import { startBanner } from '../server/start-banner.js';
 import type { Command } from './args.js';
 import { serveConfig, serveFlags } from './options.js';
 
@@ -17,7 +18,7 @@ export const serve: Command = {
     positionals: [0, 0],
     flags: serveFlags,
     notes:
-      'Prints "switchboard listening on http://HOST:PORT" once it accepts connections, then JSON log lines\n(level from SWITCHBOARD_LOG_LEVEL). SIGTERM or SIGINT drains and exits 0; a bad config exits 2.',
+      'Prints "switchboard listening on http://HOST:PORT" once it accepts connections, then the demo page\'s URL and, with an\nAPI key, the admin dashboard\'s, then JSON log lines (level from SWITCHBOARD_LOG_LEVEL). SIGTERM or SIGINT drains\nand exits 0; a bad config exits 2.',
     examples: [
       'switchboard serve --port 8080 --api-key dev-key',
       'switchboard serve --config switchboard.json --jwt-secret "$JWT_SECRET"',
@@ -33,7 +34,7 @@ export const serve: Command = {
     const server = createServer(input);
     const { url } = await server.listen();
     // Plain text, so scripts can wait for it; logs that follow are JSON lines.
-    process.stdout.write(`switchboard listening on ${url}\n`);
+    process.stdout.write(startBanner(url, server.config));
     server.logger.info({ url, path: server.config.path, broker: server.brokerName }, 'listening');
 
     const stop = drainAndExit(server, server.logger);

@@ -10,7 +10,7 @@ export const stats: Command = {
     args: '',
     positionals: [0, 0],
     flags: apiFlags,
-    examples: ['switchboard stats --api-key dev-key', 'watch -n1 switchboard stats --url http://127.0.0.1:8080'],
+    examples: ['switchboard stats --api-key dev-key', 'watch -n1 switchboard stats --url http://127.0.0.1:8080 --api-key dev-key'],
   },
   async run({ values }) {
     const answer = (await apiFrom(values).get('/api/stats')) as ClusterStats;

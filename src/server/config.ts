@@ -41,6 +41,16 @@ export const DEFAULT_NAMESPACES: Record<string, NamespaceConfig> = {
     joinLeave: false,
     slowConsumer: 'close',
   },
+  // The demo page's chat (web/index.html): who is here, and a join and a leave per tab.
+  // publish 'anyone': the SDK sends a queued publish right after a reconnect's resubscribe, before its answer.
+  demo: {
+    subscribe: 'anyone',
+    publish: 'anyone',
+    history: { size: 100, ttl: 3_600_000 },
+    presence: true,
+    joinLeave: true,
+    slowConsumer: 'close',
+  },
 };
 
 const redisAddress = z.strictObject({ host: z.string().min(1), port: z.number().int().min(1).max(65535) });

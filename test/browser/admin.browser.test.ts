@@ -84,8 +84,13 @@ describe.runIf(run)('the admin dashboard in Chromium', () => {
     })()`);
     await page.waitForFunction(() => document.getElementById('t-connections')!.textContent === '1', null, { timeout: 10_000 });
     await page.waitForSelector('#nodes tbody tr td:nth-child(4):text-is("1")');
-    // The connections chart has drawn its line.
+    // The connections chart has drawn its line, between labelled axes: time, and the unit with its scale.
     expect(await page.locator('#chart-connections polyline').count()).toBe(1);
+    expect(await page.locator('.plot .y-title').allTextContents()).toEqual(['connections', 'messages/s']);
+    expect(await page.locator('.plot .x-title').allTextContents()).toEqual(['time', 'time']);
+    expect(await page.locator('.plot').first().locator('.x-ticks span').allTextContents()).toEqual(['3 min ago', '2 min', '1 min', 'now']);
+    await page.waitForFunction(() => document.getElementById('chart-connections-max')!.textContent === '1');
+    expect(await text(page, '#chart-connections-mid')).toBe('0.5');
     await page.screenshot({ path: join(SHOTS, 'connections.png'), fullPage: true });
 
     const apiCalls = requests.filter((r) => r.url.includes('/api/'));

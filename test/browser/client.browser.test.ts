@@ -101,12 +101,14 @@ describe.runIf(run)('in Chromium', () => {
     await demo.goto(`http://127.0.0.1:${port}/?channel=demo-test`);
     await demo.waitForSelector('#state[data-state="connected"]');
     await demo.fill('#text', 'typed in the demo');
-    await demo.click('button');
-    await demo.waitForSelector('li:has-text("typed in the demo")');
+    await demo.click('#send button');
+    await demo.waitForSelector('li.message:not(.pending):has-text("typed in the demo")');
     const node = connect(`ws://127.0.0.1:${port}/ws`);
     await node.publish('demo-test', { text: 'from node' });
     await demo.waitForSelector('li:has-text("from node")');
-    expect(await demo.textContent('#messages li:first-child')).toBe('#2from node');
+    expect(await demo.textContent('#messages li.message:last-child')).toMatch(/^#2guest-\w{4}from node$/);
+    // This channel's namespace has no presence: the page says so instead of an empty list.
+    expect(await demo.textContent('#here-note')).toMatch(/^Presence is off for this channel/);
     node.close();
     await demo.close();
   });

@@ -1,8 +1,8 @@
 // `switchboard bench` with a few connections against a real server: each
 // scenario's counts and percentiles, CPU beside the server's, and the server
 // limits it runs into, named.
-import { afterEach, expect, it } from 'vitest';
-import { killChildren, tool } from '../helpers/cli.js';
+import { afterEach, describe, expect, it } from 'vitest';
+import { killChildren, serve, tool } from '../helpers/cli.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 import type { BenchResult } from '../../src/cli/bench/report.js';
 
@@ -75,10 +75,40 @@ it('idle: says which limit refused connections (connectionsPerIp), and spreading
   expect(spread.notes).toEqual([]);
 });
 
-it('echo against the default message rate limit says that it was rate limited', async () => {
+it('echo against the default message rate keeps under the rate the server announces, and says so', async () => {
   const r = await bench({}, ['-s', 'echo', '-n', '2']);
-  expect(r.rate_limited).toBeGreaterThan(0);
-  expect(r.notes.join('\n')).toMatch(/rate_limited.*limits\.messagesPerSecond and limits\.burst/);
+  expect(r.count).toBeGreaterThan(0);
+  expect(r.rate_limited).toBe(0);
+  expect(r.closes).toEqual({});
+  expect(r.paced_to).toBe(100);
+  expect(r.notes.join('\n')).toMatch(/held back to stay under the 100 messages\/s per connection .*limits\.messagesPerSecond/);
+});
+
+// Every default on both sides: `switchboard serve` and `switchboard bench URL` (only the window shortened).
+describe('bench with its defaults against serve with its defaults', () => {
+  for (const scenario of ['fanout', 'echo'] as const) {
+    it(`${scenario}: connects every connection, counts, and names the rate it kept under`, async () => {
+      const server = await serve();
+      const wsUrl = `${server.url.replace('http', 'ws')}/ws`;
+      const { code, stdout, stderr } = await tool(['bench', wsUrl, '-s', scenario, '--json', '-d', '1', '-w', '0.5']).exited;
+      expect(stderr).toBe('');
+      expect(code).toBe(0);
+      const r = JSON.parse(stdout) as BenchResult;
+      const asked = scenario === 'fanout' ? 1000 : 100;
+      expect(r.connections).toEqual({ asked, connected: asked, open: asked, failed: 0 });
+      expect(r.count).toBeGreaterThan(0);
+      expect(r.rate_limited).toBe(0);
+      expect(r.paced_to).toBe(100);
+    }, 60_000);
+  }
+});
+
+it('says which limit refused the fan-out publisher, and how to lift it', async () => {
+  const srv = await startServer({ limits: { connectionsPerIp: 2 } });
+  servers.push(srv);
+  const { code, stderr } = await tool(['bench', srv.wsUrl, '-s', 'fanout', '-n', '2', '--addresses', '1', '-d', '0.2', '-w', '0']).exited;
+  expect(code).toBe(1);
+  expect(stderr).toMatch(/publisher refused: 429 too_many_connections: the server's limits\.connectionsPerIp \(default 1000\) was reached; raise it/);
 });
 
 it('prints a table by default', async () => {

@@ -64,6 +64,19 @@ it('--close-on-eof closes after the answers to what was sent', async () => {
   expect(answers).toContainEqual({ type: 'reply', id: 1, ok: true, payload: { offset: 1 } });
   expect((answers.find((f) => f.type === 'error') as { error: { code: string } }).error.code).toBe('bad_request');
   expect(stderr).toContain('closed 1000');
+  // Its own end-of-input ping is not printed.
+  expect(c.output().stdout).not.toContain('connect:eof');
+});
+
+it('--close-on-eof waits for the answer to every id sent, whatever order they come in, and prints only those', async () => {
+  const input = Array.from({ length: 20 }, (_, i) => `{"type":"publish","id":${i + 1},"channel":"eof-many","payload":${i}}`);
+  input.push('{"type":"ping","id":"last"}');
+  const c = connect(['--close-on-eof'], `${input.join('\n')}\n`);
+  const { code } = await c.exited;
+  expect(code).toBe(0);
+  const answers = frames(c).filter((f) => f.type !== 'welcome');
+  expect(answers.map((f) => f.id).sort()).toEqual([...Array.from({ length: 20 }, (_, i) => i + 1), 'last'].sort());
+  expect(answers.filter((f) => f.type === 'reply').every((f) => f.ok === true)).toBe(true);
 });
 
 it('names a refused --subscribe channel on stderr', async () => {

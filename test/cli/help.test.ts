@@ -31,6 +31,16 @@ describe.each(COMMANDS)('%s', (name) => {
   });
 });
 
+it.each(['publish', 'history', 'presence', 'stats', 'nodes', 'disconnect'])('every example of %s gives the API key it requires', async (name) => {
+  const { stdout } = await tool([name, '--help']).exited;
+  const examples = stdout
+    .slice(stdout.indexOf('examples:'))
+    .split('\n')
+    .filter((l) => l.includes(`switchboard ${name}`));
+  expect(examples.length).toBeGreaterThanOrEqual(2);
+  for (const example of examples) expect(example).toMatch(/--api-key |SWITCHBOARD_API_KEY=/);
+});
+
 it('shows defaults in help', async () => {
   const { stdout } = await tool(['bench', '--help']).exited;
   expect(stdout).toMatch(/--duration SEC\s+measured window \(default 10\)/);

@@ -60,11 +60,15 @@ it('--lines publishes each non-empty line in order', async () => {
   expect(await payloads('f')).toEqual([{ n: 1 }, 2, 'three']);
 });
 
-it('--lines stops at the first line that is not JSON, naming it', async () => {
-  const { code, stderr } = await publish(['g', '--lines'], '1\nnope\n3\n');
-  expect(code).toBe(2);
-  expect(stderr).toMatch(/line 2 is not JSON/);
-  expect(await payloads('g')).toEqual([1]);
+it('--lines names a line that is not JSON or that the API refuses, goes on, and exits 1 at the end', async () => {
+  const { code, stdout, stderr } = await publish(['g', '--lines'], `1\nnope\n3\n"${'x'.repeat(1_100_000)}"\n5\n`);
+  expect(code).toBe(1);
+  const errors = stderr.trim().split('\n');
+  expect(errors).toHaveLength(2);
+  expect(errors[0]).toMatch(/^switchboard publish: line 2 is not JSON \(.+\); use --raw to send it as a string; skipped$/);
+  expect(errors[1]).toMatch(/^switchboard publish: line 4 refused: 413 payload_too_large: .+; skipped$/);
+  expect(stdout.trim().split('\n')).toHaveLength(3);
+  expect(await payloads('g')).toEqual([1, 3, 5]);
 });
 
 it('--lines --raw publishes lines as strings', async () => {

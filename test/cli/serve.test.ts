@@ -22,6 +22,16 @@ it('prints the listening line, and raw clients subscribe and publish through it'
   expect((await sub.next((f) => f.type === 'message')).payload).toEqual({ hello: 'world' });
 });
 
+it('prints where the demo page is, and the admin dashboard when an API key turns it on', async () => {
+  const plain = await serve();
+  await expect.poll(() => plain.stdout()).toMatch(new RegExp(`^switchboard listening on ${plain.url}\\n  demo page  ${plain.url}/\\n`));
+  expect(plain.stdout()).not.toContain('admin');
+  expect((await fetch(`${plain.url}/`)).status).toBe(200);
+  const keyed = await serve(['--api-key', 'k']);
+  await expect.poll(() => keyed.stdout()).toContain(`  admin      ${keyed.url}/admin (sign in with the API key)\n`);
+  expect((await fetch(`${keyed.url}/admin`)).status).toBe(200);
+});
+
 it('reads flags from SWITCHBOARD_* variables', async () => {
   const { url } = await serve([], { SWITCHBOARD_API_KEY: 'k1' });
   const res = await fetch(`${url}/api/stats`, { headers: { Authorization: 'apikey k1' } });

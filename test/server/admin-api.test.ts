@@ -63,10 +63,25 @@ describe('the dashboard files', () => {
     expect((await fetch(`${s.url}/admin/other`)).status).toBe(404);
   });
 
-  it('are not served without an API key, which the page could not use', async () => {
+  it('send /admin/ to /admin, where the relative paths resolve', async () => {
+    const s = await server();
+    const slash = await fetch(`${s.url}/admin/?x=1`, { redirect: 'manual' });
+    expect(slash.status).toBe(308);
+    expect(slash.headers.get('location')).toBe('/admin?x=1');
+    expect((await fetch(`${s.url}/admin/`)).url).toBe(`${s.url}/admin`);
+  });
+
+  it('are not served without an API key, which the page could not use: /admin says what turns it on, as the API does', async () => {
     const keyless = await startServer();
     servers.push(keyless);
-    expect((await fetch(`${keyless.url}/admin`)).status).toBe(404);
+    for (const path of ['/admin', '/admin/']) {
+      const res = await fetch(`${keyless.url}${path}`);
+      expect(res.status).toBe(403);
+      expect(await res.json()).toEqual({
+        error: { code: 'forbidden', message: 'the admin dashboard is off: no API key is configured (serve --api-key KEY, or apiKey in the config)' },
+      });
+    }
+    expect((await get(keyless, '/api/stats', null)).body.error.message).toBe('the HTTP API is off: no API key is configured');
   });
 
   it('are served under httpPrefix through handleRequest, next to the app', async () => {
@@ -82,6 +97,7 @@ describe('the dashboard files', () => {
       // The page's relative URLs (admin/admin.js, api/stats) resolve under the prefix.
       expect((await fetch(`${base}/realtime/admin`)).status).toBe(200);
       expect((await fetch(`${base}/realtime/admin/admin.js`)).status).toBe(200);
+      expect((await fetch(`${base}/realtime/admin/`, { redirect: 'manual' })).headers.get('location')).toBe('/realtime/admin');
       expect(await (await fetch(`${base}/admin`)).text()).toBe('the app');
     } finally {
       await switchboard.close();

@@ -148,8 +148,9 @@ describe('handleRequest claims only its own routes', () => {
     cleanups.push(() => switchboard.close());
     const demo = await fetch(`${url}/realtime/`);
     expect(demo.headers.get('content-type')).toMatch(/^text\/html/);
-    // The page imports ./client.js, which resolves under the prefix.
-    expect(await demo.text()).toContain("from './client.js'");
+    // The page's script and the client bundle it imports are relative to the page, so under the prefix.
+    expect(await demo.text()).toContain('src="demo/demo.js"');
+    expect(await (await fetch(`${url}/realtime/demo/demo.js`)).text()).toContain("new URL('../client.js', import.meta.url)");
     expect((await fetch(`${url}/realtime/client.js`)).status).toBe(200);
     for (const path of ['/', '/healthz', '/client.js']) expect((await fetch(`${url}${path}`)).status, path).toBe(404);
   });

@@ -145,6 +145,22 @@ describe('subscribe', () => {
   });
 });
 
+describe('presence info', () => {
+  it("merges a subscribe hook's info over the connection's, its keys winning; a value that is not an object replaces", async () => {
+    const s = await start((server) => {
+      server.authenticate(() => ({ user: 'ann', info: { name: 'Ann', seat: 'none' } }));
+      server.onSubscribe((_client, channel) => (channel === 'plain' ? { info: 'guest' } : channel === 'room' ? { info: { seat: '7' } } : undefined));
+    });
+    const client = await RawClient.connect(s.wsUrl);
+    for (const channel of ['room', 'plain', 'quiet']) await client.ok({ type: 'subscribe', channel });
+    const infoIn = async (channel: string) => ((await client.ok({ type: 'presence', channel })).clients as Array<{ info: unknown }>)[0]!.info;
+    expect(await infoIn('room')).toEqual({ name: 'Ann', seat: '7' });
+    expect(await infoIn('plain')).toBe('guest');
+    expect(await infoIn('quiet')).toEqual({ name: 'Ann', seat: 'none' });
+    await client.close();
+  });
+});
+
 describe('publish', () => {
   it('refuses, replaces the payload before it is stored, and answers internal when the hook throws', async () => {
     const s = await start((server) =>

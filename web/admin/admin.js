@@ -6,6 +6,7 @@
 /** @typedef {import('../../src/protocol/stats.js').ChannelCount & { local: number }} ChannelRow */
 /** @typedef {import('../../src/protocol/stats.js').DisconnectRecord} DisconnectRecord */
 const POLL_MS = 2000;
+/** 90 samples 2 s apart: the charts' time axis spans 3 minutes (index.html labels it). */
 const SAMPLES = 90;
 const KEY = 'switchboard.apiKey';
 /**
@@ -87,12 +88,18 @@ function chart(id, series) {
     line.setAttribute('class', `s${i}`);
     const step = 300 / (SAMPLES - 1);
     const x0 = 300 - (values.length - 1) * step;
-    line.setAttribute('points', values.map((v, j) => `${(x0 + j * step).toFixed(1)},${(78 - (v / max) * 68).toFixed(1)}`).join(' '));
+    // The full height: the y axis's ticks (max, half, 0) sit at its top, middle and bottom.
+    line.setAttribute('points', values.map((v, j) => `${(x0 + j * step).toFixed(1)},${(79 - (v / max) * 78).toFixed(1)}`).join(' '));
     return line;
   });
-  // The scale goes in the caption: text inside a stretched SVG would stretch too.
-  $(`${id}-max`).textContent = `· top of chart ${num(max)}`;
-  svg.replaceChildren(...lines);
+  // A dashed line at half the scale, where the middle tick is.
+  const half = document.createElementNS(ns, 'line');
+  half.setAttribute('class', 'grid');
+  for (const [k, v] of Object.entries({ x1: 0, x2: 300, y1: 40, y2: 40 })) half.setAttribute(k, String(v));
+  // The ticks are HTML beside the SVG: text inside a stretched SVG would stretch too.
+  $(`${id}-max`).textContent = num(max);
+  $(`${id}-mid`).textContent = num(max / 2);
+  svg.replaceChildren(half, ...lines);
 }
 
 /**

@@ -7,8 +7,9 @@ import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { type Command, headerFlags, numberFlag, UsageError } from '../args.js';
 import { Histogram } from './histogram.js';
-import { explain, table, unitOf, type BenchResult } from './report.js';
+import { explain, refusal, table, unitOf, type BenchResult } from './report.js';
 import { nowMicros, type Scenario, type WorkerConfig, type WorkerReport } from './worker.js';
+import { gapFromWelcome, rateOfGap } from './pace.js';
 import { cpuSeconds, rssKiB } from './proc-stat.js';
 
 const SCENARIOS: Scenario[] = ['fanout', 'echo', 'connect', 'idle', 'broadcast'];
@@ -19,6 +20,12 @@ const ROUND_TIMEOUT_MS = 60_000;
 const PER_WORKER = 5_000;
 /** Per source address: well under the ~28,000 ephemeral ports of one address. */
 const PER_ADDRESS = 20_000;
+/**
+ * Per source address against a 127.x URL: half a default server's
+ * limits.connectionsPerIp (1000), which counts by source address, so a default
+ * bench fits a default server (Linux routes all of 127/8 to the loopback).
+ */
+const PER_LOOPBACK_ADDRESS = 500;
 
 export const bench: Command = {
   spec: {
@@ -37,7 +44,11 @@ export const bench: Command = {
       duration: { type: 'string', short: 'd', value: 'SEC', default: '10', help: 'measured window' },
       warmup: { type: 'string', short: 'w', value: 'SEC', default: '2', help: 'time after connecting before the window' },
       workers: { type: 'string', value: 'N', help: `worker processes (default one per ${PER_WORKER} connections)` },
-      addresses: { type: 'string', value: 'K', help: `source addresses 127.0.0.1..127.0.0.K (default one per ${PER_ADDRESS} connections)` },
+      addresses: {
+        type: 'string',
+        value: 'K',
+        help: `source addresses 127.0.0.1..127.0.0.K (default one per ${PER_LOOPBACK_ADDRESS} connections against a 127.x URL, under a default server's connectionsPerIp; else one per ${PER_ADDRESS})`,
+      },
       handshakes: { type: 'string', value: 'N', default: '100', help: 'handshakes in flight per worker' },
       window: { type: 'string', value: 'N', default: '4', help: 'fanout: publications in flight without a reply' },
       rounds: { type: 'string', value: 'N', default: '5', help: 'broadcast: publications, each sent once the previous one reached every subscriber' },
@@ -56,7 +67,8 @@ export const bench: Command = {
       'Latency: fanout from publish to delivery, echo from ping to pong, connect from TCP connect to welcome; broadcast sends one',
       'publication at a time and reports when the first, median and last subscriber got it. Percentiles come',
       'from a log-linear histogram accurate to about 3%. Frames are counted by scanning bytes, not parsed. A server with',
-      'default limits refuses benchmark loads (connectionsPerIp, messagesPerSecond): bench names each limit it hits.',
+      'default limits refuses benchmark loads: bench spreads its connections over 127.0.0.x (connectionsPerIp), keeps each',
+      'connection under the message rate the server announces (messagesPerSecond), and names each limit it hits or paces to.',
     ].join('\n'),
     examples: [
       'switchboard bench ws://127.0.0.1:8080/ws --scenario fanout -n 2000 --server-pid "$(pgrep -f "switchboard serve")"',
@@ -72,7 +84,9 @@ export const bench: Command = {
     if (url.protocol !== 'ws:') throw new UsageError(`URL must start with ws:// (bench does not speak TLS), got '${positionals[0]}'`);
     const connections = values.connections === undefined ? DEFAULT_CONNECTIONS[scenario] : numberFlag(values, 'connections', { min: 1 });
     const workers = values.workers === undefined ? Math.ceil(connections / PER_WORKER) : numberFlag(values, 'workers', { min: 1 });
-    const addressCount = values.addresses === undefined ? Math.ceil(connections / PER_ADDRESS) : numberFlag(values, 'addresses', { min: 1 });
+    // The fan-out publisher is one more connection.
+    const perAddress = /^127\./.test(url.hostname) ? PER_LOOPBACK_ADDRESS : PER_ADDRESS;
+    const addressCount = values.addresses === undefined ? Math.ceil((connections + 1) / perAddress) : numberFlag(values, 'addresses', { min: 1 });
     if (addressCount > 1 && !/^127\./.test(url.hostname) && url.hostname !== 'localhost') {
       throw new UsageError('--addresses spreads over 127.0.0.x: the URL must name a loopback IPv4 address');
     }
@@ -129,7 +143,7 @@ class Totals {
     this.latest.set(worker, report);
   }
 
-  sum(key: 'connected' | 'open' | 'count' | 'rateLimited' | 'cpuMicros'): number {
+  sum(key: 'connected' | 'open' | 'count' | 'rateLimited' | 'paced' | 'cpuMicros'): number {
     let total = 0;
     for (const r of this.latest.values()) total += r[key];
     return total;
@@ -146,6 +160,8 @@ interface Mark {
   at: number;
   count: number;
   rateLimited: number;
+  paced: number;
+  gapMicros: number;
   histogram: Histogram;
   workerCpu: Map<ChildProcess, number>;
   ownCpu: number;
@@ -229,6 +245,8 @@ async function runBench(o: BenchOptions): Promise<BenchResult> {
         at: performance.now(),
         count: totals.sum('count'),
         rateLimited: totals.sum('rateLimited') + (publisher?.rateLimited ?? 0),
+        paced: totals.sum('paced') + (publisher?.paced ?? 0),
+        gapMicros: Math.max(publisher?.gapMicros ?? 0, ...[...totals.latest.values()].map((r) => r.gapMicros)),
         histogram: totals.histogram.clone(),
         workerCpu: new Map([...totals.latest].map(([c, r]) => [c, r.cpuMicros])),
         ownCpu: own.user + own.system,
@@ -332,10 +350,16 @@ function summarise(o: BenchOptions, totals: Totals, start: Mark, end: Mark, proc
             cpu_us_per_message: perMessage(serverCpu),
           },
     rate_limited: end.rateLimited,
+    ...pacing(totals, end),
     notes: [],
   };
   result.notes = explain(result);
   return result;
+}
+
+/** Messages held back under the server's announced rate over the run, and that rate (null when nothing was held back). */
+function pacing(totals: Totals, end: Mark): Pick<BenchResult, 'paced' | 'paced_to'> {
+  return { paced: end.paced, paced_to: end.paced > 0 && end.gapMicros > 0 ? rateOfGap(end.gapMicros) : null };
 }
 
 /** The live line on a terminal: connected, rate and p50/p99 over the last half second. */
@@ -373,6 +397,11 @@ class Publisher {
   readonly ready: Promise<void>;
   published = 0;
   rateLimited = 0;
+  /** Publications held back to stay under the server's announced rate (pace.ts). */
+  paced = 0;
+  gapMicros = 0;
+  private lastSent = 0;
+  private paceTimer: ReturnType<typeof setTimeout> | null = null;
   private inFlight = 0;
   private nextId = 1;
   private running = false;
@@ -381,15 +410,25 @@ class Publisher {
   private readonly suffix: string;
 
   constructor(private readonly o: BenchOptions) {
-    this.ws = new WebSocket(o.url, 'switchboard.v1.json', { headers: o.headers, perMessageDeflate: false, skipUTF8Validation: true });
+    // From the last source address: the workers' share of the first ones is a little fuller.
+    const localAddress = o.addresses.length > 1 ? o.addresses.at(-1) : undefined;
+    this.ws = new WebSocket(o.url, 'switchboard.v1.json', {
+      headers: o.headers,
+      perMessageDeflate: false,
+      skipUTF8Validation: true,
+      ...(localAddress ? { localAddress } : {}),
+    });
     // {"t":<16 digits>,"p":"xxx"} is o.payload bytes long.
     const pad = 'x'.repeat(Math.max(0, o.payload - '{"t":1234567890123456,"p":""}'.length));
     this.prefix = `{"type":"publish","channel":${JSON.stringify(o.channel)},"payload":{"t":`;
     this.suffix = `,"p":"${pad}"},"id":`;
     this.ready = new Promise((resolve, reject) => {
-      this.ws.once('message', () => resolve());
+      this.ws.once('message', (welcome: Buffer) => {
+        this.gapMicros = gapFromWelcome(welcome.toString());
+        resolve();
+      });
       this.ws.once('error', (error) => reject(new Error(`publisher could not connect: ${error.message}`)));
-      this.ws.once('unexpected-response', (_req, res) => reject(new Error(`publisher refused: ${res.statusCode}`)));
+      this.ws.once('unexpected-response', (_req, res) => reject(new Error(`publisher refused: ${refusal(res.statusCode ?? 0)}`)));
     });
     this.ws.on('message', (data: Buffer) => {
       // Replies start with {"type":"reply"; a refusal names its code.
@@ -413,15 +452,30 @@ class Publisher {
   }
 
   private fill(): void {
-    while (this.running && this.inFlight < this.o.window && this.ws.readyState === WebSocket.OPEN) {
+    while (this.running && this.inFlight < this.o.window && this.ws.readyState === WebSocket.OPEN && this.paceTimer === null) {
+      const now = nowMicros();
+      const wait = this.lastSent + this.gapMicros - now;
+      if (wait > 0) {
+        this.paced += 1;
+        this.paceTimer = setTimeout(
+          () => {
+            this.paceTimer = null;
+            this.fill();
+          },
+          Math.ceil(wait / 1000),
+        );
+        return;
+      }
+      this.lastSent = now;
       this.inFlight += 1;
       this.published += 1;
-      this.ws.send(`${this.prefix}${nowMicros()}${this.suffix}${this.nextId++}}`);
+      this.ws.send(`${this.prefix}${now}${this.suffix}${this.nextId++}}`);
     }
   }
 
   stop(): void {
     this.running = false;
+    if (this.paceTimer !== null) clearTimeout(this.paceTimer);
     this.ws.terminate();
   }
 }

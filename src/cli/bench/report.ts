@@ -24,22 +24,38 @@ export interface BenchResult {
   generator: { processes: number; cpu_pct: number; busiest_worker_cpu_pct: number; cpu_us_per_message: number | null };
   server: { pid: number; cpu_pct: number | null; rss_kib: number | null; cpu_us_per_message: number | null } | null;
   rate_limited: number;
+  /** Messages (echo pings, fan-out publications) held back to stay under the server's announced per-connection rate. */
+  paced: number;
+  /** That rate, messages per second per connection, when anything was held back; null otherwise. */
+  paced_to: number | null;
   notes: string[];
 }
 
 const UNITS: Record<Scenario, string> = { fanout: 'deliveries/s', echo: 'round trips/s', connect: 'connects/s', idle: '', broadcast: 'deliveries/s' };
 export const unitOf = (scenario: Scenario) => UNITS[scenario];
 
+/** A refused handshake's status, with the server limit it means and how to lift it. */
+export function refusal(status: number): string {
+  switch (status) {
+    case 429:
+      return "429 too_many_connections: the server's limits.connectionsPerIp (default 1000) was reached; raise it, or spread over more source addresses with --addresses";
+    case 503:
+      return '503: limits.maxConnections (default 100000) reached, or the server is draining';
+    case 401:
+    case 403:
+      return `${status}: the server wants a token (--token) or another origin or header (--header)`;
+    default:
+      return String(status);
+  }
+}
+
 /** One sentence per limit or bottleneck the run hit. */
 export function explain(result: BenchResult): string[] {
   const notes: string[] = [];
   for (const [reason, count] of Object.entries(result.failures)) {
-    if (reason.startsWith('429')) {
-      notes.push(
-        `${count} handshakes refused with 429 too_many_connections: the server's limits.connectionsPerIp (default 1000) was reached; raise it, or spread over more source addresses with --addresses`,
-      );
-    } else if (reason.startsWith('503')) {
-      notes.push(`${count} handshakes refused with 503: limits.maxConnections (default 100000) reached, or the server is draining`);
+    const status = /^(\d{3})\b/.exec(reason)?.[1];
+    if (status === '429' || status === '503') {
+      notes.push(`${count} handshakes refused with ${refusal(Number(status))}`);
     } else if (reason === 'ECONNRESET' || reason === 'EPIPE' || reason.includes('socket hang up')) {
       notes.push(
         `${count} connections reset before the handshake was answered: likely limits.pendingConnectionsPerIp (default 1000) or the listen backlog; lower --handshakes or raise the limit`,
@@ -58,6 +74,11 @@ export function explain(result: BenchResult): string[] {
   if (result.rate_limited > 0 || rateClosed > 0) {
     notes.push(
       `the server answered ${result.rate_limited} requests with rate_limited${rateClosed ? ` and closed ${rateClosed} connections with 4029` : ''}: limits.messagesPerSecond and limits.burst (default 100 and 200 per connection) are below this load; raise them for benchmarks`,
+    );
+  }
+  if (result.paced_to !== null) {
+    notes.push(
+      `${result.paced} messages were held back to stay under the ${result.paced_to} messages/s per connection the server announces (limits.messagesPerSecond): this rate is that limit's, not the server's ceiling; raise limits.messagesPerSecond and limits.burst for benchmarks`,
     );
   }
   const slow = result.closes['4008'] ?? 0;

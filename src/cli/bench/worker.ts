@@ -4,6 +4,7 @@
 // less per message than the server it measures. Driven over IPC by index.ts,
 // which forks this file by path (./worker.js beside it in dist/cli/bench/).
 import { Histogram } from './histogram.js';
+import { gapFromWelcome } from './pace.js';
 import { LeanSocket } from './socket.js';
 
 export type Scenario = 'fanout' | 'echo' | 'connect' | 'idle' | 'broadcast';
@@ -34,6 +35,10 @@ export interface WorkerReport {
   count: number;
   /** Frames answering with rate_limited. */
   rateLimited: number;
+  /** Pings held back to stay under the server's announced rate (pace.ts). */
+  paced: number;
+  /** µs between two pings of one connection under that rate; 0 when not paced. */
+  gapMicros: number;
   histogram: [number, number][];
   cpuMicros: number;
 }
@@ -72,7 +77,9 @@ function run(): void {
   let url: URL;
   const histogram = new Histogram();
   const sockets = new Set<LeanSocket>();
-  const state = { connected: 0, count: 0, rateLimited: 0 };
+  /** echo: when each connection sent its last ping (µs). */
+  const lastPing = new Map<LeanSocket, number>();
+  const state = { connected: 0, count: 0, rateLimited: 0, paced: 0, gapMicros: -1 };
   const failed: Record<string, number> = {};
   const closed: Record<string, number> = {};
   let going = false;
@@ -99,6 +106,8 @@ function run(): void {
           }
           if (buf.compare(WELCOME, 0, WELCOME.length, start, start + WELCOME.length) !== 0) return;
           welcomed = true;
+          // Every connection to one server is announced the same rate: read it once.
+          if (state.gapMicros < 0) state.gapMicros = gapFromWelcome(buf.toString('utf8', start, end));
           state.connected += 1;
           sockets.add(socket);
           onWelcome(socket, started);
@@ -114,6 +123,7 @@ function run(): void {
             return resolve();
           }
           sockets.delete(socket);
+          lastPing.delete(socket);
           if (!stopping && config.scenario !== 'connect') closed[code] = (closed[code] ?? 0) + 1;
         },
       });
@@ -141,14 +151,25 @@ function run(): void {
     } else if (contains(buf, RATE_LIMITED, start, end)) state.rateLimited += 1;
   };
 
-  const ping = (socket: LeanSocket) => socket.send(`{"type":"ping","id":${nowMicros()}}`);
+  const ping = (socket: LeanSocket) => {
+    const now = nowMicros();
+    lastPing.set(socket, now);
+    socket.send(`{"type":"ping","id":${now}}`);
+  };
+  /** The next ping as soon as the server's announced rate allows it. */
+  const pingPaced = (socket: LeanSocket) => {
+    const wait = (lastPing.get(socket) ?? 0) + Math.max(0, state.gapMicros) - nowMicros();
+    if (wait <= 0) return ping(socket);
+    state.paced += 1;
+    setTimeout(() => going && !stopping && sockets.has(socket) && ping(socket), Math.ceil(wait / 1000));
+  };
   const onEcho: OnFrame = (socket, buf, start, end) => {
     const sent = numberAfter(buf, ID, start, end);
     if (sent >= 0 && !contains(buf, RATE_LIMITED, start, end)) {
       state.count += 1;
       histogram.record(nowMicros() - sent);
     } else state.rateLimited += 1;
-    if (going && !stopping) ping(socket);
+    if (going && !stopping) pingPaced(socket);
   };
 
   // connect: each lane opens, waits for the welcome, closes, and goes again.
@@ -192,6 +213,8 @@ function run(): void {
           closed,
           count: state.count,
           rateLimited: state.rateLimited,
+          paced: state.paced,
+          gapMicros: Math.max(0, state.gapMicros),
           histogram: histogram.drain(),
           cpuMicros: cpu.user + cpu.system,
         };

@@ -29,7 +29,8 @@ export const connect: Command = {
     notes: [
       'Interactive commands: /sub CH [EPOCH:OFFSET], /unsub CH, /pub CH JSON, /rpc METHOD [JSON], /history CH [LIMIT],',
       '/presence CH, /ping, /quit; a line starting with { is sent as a frame. Piped, each input line is a frame and each',
-      'frame received is one line on stdout; notices and the close code go to stderr. Exit 0 after a 1000 close or a',
+      "frame received is one line on stdout, in the order the server finished them (a publish's reply can follow a later",
+      "line's error or pong: match answers by id); notices and the close code go to stderr. Exit 0 after a 1000 close or a",
       'signal, 1 after any other close or a refused handshake.',
     ].join('\n'),
     examples: [
@@ -84,20 +85,38 @@ export function frameJson(frame: unknown): string {
   return JSON.stringify(frame, (_key, value: unknown) => (value instanceof Uint8Array ? { $bytes: Buffer.from(value).toString('base64') } : value));
 }
 
+/** The ping --close-on-eof sends once every answer is in; its pong is the console's own and is not printed. */
 const EOF_PING = 'connect:eof';
 
+/**
+ * Piped: frames are printed in the order they arrive, which is the order the
+ * server finished them, not the order they were sent (a publish's reply waits
+ * for the broker; an error for a malformed line or a pong is immediate):
+ * match answers by id. --close-on-eof waits for an answer to every id sent,
+ * then for the pong of its own ping (so an answer without an id, to a
+ * malformed line, is in too), then closes with 1000.
+ */
 function piped(options: SessionOptions, closeOnEof: boolean): Promise<void> {
   // What the server sent, escaped if a terminal shows it (--json, or piped input).
   const out = safeFor(process.stdout);
   const err = (line: string) => process.stderr.write(`${safeFor(process.stderr)(line)}\n`);
+  /** Ids sent and not yet answered, as JSON (the --reconnect console prefixes integer ids with cli:). */
+  const awaiting = new Set<string>();
+  let inputEnded = false;
+  const idKey = (id: unknown) => JSON.stringify(options.reconnect && typeof id === 'number' ? `cli:${id}` : id);
+  const closeWhenAnswered = () => {
+    if (closeOnEof && inputEnded && awaiting.size === 0) session.send({ type: 'ping', id: EOF_PING });
+  };
+  let session: ReturnType<typeof openSession>;
   return new Promise((_resolve) => {
     let closing = false;
-    const session = openSession(options, {
+    session = openSession(options, {
       frame(frame, text) {
-        process.stdout.write(`${out(text ?? frameJson(frame))}\n`);
         const f = frame as { type?: string; id?: unknown };
+        if (f.type === 'pong' && (f.id === EOF_PING || f.id === `cli:${EOF_PING}`)) return stop();
+        process.stdout.write(`${out(text ?? frameJson(frame))}\n`);
         if (f.type === 'welcome') lines.resume();
-        if (f.type === 'pong' && (f.id === EOF_PING || f.id === `cli:${EOF_PING}`)) stop();
+        if (f.id !== undefined && f.type !== 'welcome' && awaiting.delete(JSON.stringify(f.id))) closeWhenAnswered();
       },
       refused(status, body) {
         err(`refused: ${status} ${body}`);
@@ -138,9 +157,12 @@ function piped(options: SessionOptions, closeOnEof: boolean): Promise<void> {
         frame = {}; // raw JSON mode sends what was typed; the server answers bad_request
       }
       if (!session.send(frame, line)) process.stderr.write('not sent: not connected\n');
+      // With --reconnect, subscribe and unsubscribe go through the SDK under its own ids.
+      else if (frame.id !== undefined && !(options.reconnect && (frame.type === 'subscribe' || frame.type === 'unsubscribe'))) awaiting.add(idKey(frame.id));
     });
     lines.on('close', () => {
-      if (closeOnEof) session.send({ type: 'ping', id: EOF_PING });
+      inputEnded = true;
+      closeWhenAnswered();
     });
   });
 }

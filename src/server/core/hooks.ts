@@ -98,13 +98,17 @@ export class HookChain {
     await this.callEach('connect', (hook) => hook(client), open);
   }
 
-  /** The presence info the subscribe hooks leave (the last `{info}` given), while `open()` holds. */
+  /**
+   * The presence info for this subscription, while `open()` holds: the
+   * connection's info (token or authenticate) with each subscribe hook's
+   * `{info}` merged over it, its keys winning (mergeInfo).
+   */
   async subscribe(client: ClientContext, channel: string, info: unknown, open: () => boolean): Promise<unknown> {
     await this.callEach(
       'subscribe',
       (hook) => hook(client, channel),
       (decided) => {
-        if (decided && 'info' in decided) info = decided.info;
+        if (decided && 'info' in decided) info = mergeInfo(info, decided.info);
         return open();
       },
     );
@@ -164,4 +168,15 @@ export class HookChain {
       clearTimeout(timer);
     }
   }
+}
+
+const isPlainObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/**
+ * A subscribe hook's info over the connection's: two objects merge (a
+ * `{name}` from the token and a `{seat}` from the hook show both; the hook's
+ * keys win); anything else (a string, an array, null) replaces.
+ */
+function mergeInfo(base: unknown, over: unknown): unknown {
+  return isPlainObject(base) && isPlainObject(over) ? { ...base, ...over } : over;
 }

@@ -1,13 +1,11 @@
 // Serves the browser builds of the client as ES modules, /client.js and
-// /client-msgpack.js (made by `npm run build` into dist/browser), and the
-// demo page (web/index.html) on servers Switchboard owns.
+// /client-msgpack.js (made by `npm run build` into dist/browser).
 import { readFile } from 'node:fs/promises';
 import type { ServerResponse } from 'node:http';
 import { sendError } from './respond.js';
 
 // Three levels up from src/server/http or dist/server/http is the package root.
 const BUILD_DIR = new URL('../../../dist/browser/', import.meta.url);
-const DEMO_PAGE = new URL('../../../web/index.html', import.meta.url);
 const FILES: Record<string, string> = { '/client.js': 'client.js', '/client-msgpack.js': 'client-msgpack.js' };
 const cache = new Map<string, Buffer>();
 
@@ -33,12 +31,5 @@ export async function serveBrowserClient(pathname: string, res: ServerResponse):
     'Access-Control-Allow-Origin': '*',
     'Cache-Control': 'public, max-age=300',
   });
-  res.end(body);
-}
-
-/** The demo page: a live channel through /client.js. */
-export async function serveDemoPage(res: ServerResponse): Promise<void> {
-  const body = await readFile(DEMO_PAGE);
-  res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8', 'Content-Length': body.length });
   res.end(body);
 }

@@ -8,9 +8,10 @@ import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import type { Operations } from '../core/index.js';
 import type { MetricsView } from '../metrics.js';
-import { isAdminPath, serveAdmin } from './admin-page.js';
+import { adminPage } from './admin-page.js';
 import { handleApi, isApiPath } from './api.js';
-import { isBrowserClientPath, serveBrowserClient, serveDemoPage } from './browser-client.js';
+import { isBrowserClientPath, serveBrowserClient } from './browser-client.js';
+import { demoPage } from './demo-page.js';
 import { sendError, sendJson } from './respond.js';
 import { BAD_TARGET_MESSAGE, parseTarget } from './target.js';
 
@@ -44,8 +45,8 @@ export async function handleRoute(ctx: RouteContext, req: IncomingMessage, res: 
   }
   const route = underPrefix(pathname, httpPrefix);
   if (route === null) return false;
-  if (ctx.owned && route === '/') {
-    await serveDemoPage(res);
+  if (ctx.owned && demoPage.has(route)) {
+    await demoPage.serve(route, res);
   } else if (route === '/healthz') {
     sendJson(res, 200, { status: 'ok' });
   } else if (route === '/readyz') {
@@ -57,10 +58,16 @@ export async function handleRoute(ctx: RouteContext, req: IncomingMessage, res: 
     res.end(text);
   } else if (isBrowserClientPath(route)) {
     await serveBrowserClient(route, res);
-  } else if (isAdminPath(route) && ctx.config.apiKey) {
-    // Without a key the API answers 403 to everything: the page would be
-    // useless, and an app's own /admin keeps its path.
-    await serveAdmin(route, res);
+  } else if (adminPage.has(route) && ctx.config.apiKey) {
+    await adminPage.serve(route, res);
+  } else if (route === '/admin/' && ctx.config.apiKey) {
+    // The page's files are relative to /admin: send the trailing slash there.
+    res.writeHead(308, { Location: `${pathname.slice(0, -1)}${url.search}` });
+    res.end();
+  } else if ((route === '/admin' || route === '/admin/') && ctx.owned) {
+    // Without a key the API answers 403 to everything, so there is no page;
+    // say what turns it on, as the API does. An app's own /admin keeps its path.
+    sendError(res, 'forbidden', 'the admin dashboard is off: no API key is configured (serve --api-key KEY, or apiKey in the config)');
   } else if (isApiPath(route)) {
     await handleApi(ctx, req, res, route, url.searchParams);
   } else {

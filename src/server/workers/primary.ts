@@ -10,6 +10,7 @@ import { AggregatorRegistry, Counter, Gauge, Registry, collectDefaultMetrics } f
 import { BrokerHost } from '../../brokers/ipc-host.js';
 import { childEndpoint, type IpcEndpoint, type IpcMessage } from '../../brokers/ipc-endpoint.js';
 import type { Config } from '../config.js';
+import { startBanner } from '../start-banner.js';
 import { createLogger, type Logger } from '../logger.js';
 import { memoryBrokerOptions } from '../default-broker.js';
 import type { FromPrimary, FromWorker, MetricsJson } from './messages.js';
@@ -112,7 +113,7 @@ export class Primary {
       if (!this.announced && this.slots.every((s) => s.listening)) {
         this.announced = true;
         // Plain text, as a single-process serve prints it: scripts wait for this line.
-        process.stdout.write(`switchboard listening on ${message.url}\n`);
+        process.stdout.write(startBanner(message.url, this.config));
         this.logger.info({ url: message.url, workers: this.count, broker: this.host ? 'workers' : 'redis' }, 'listening');
       }
     } else if (message.sb === 'cluster-metrics') {
