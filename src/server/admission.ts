@@ -1,4 +1,4 @@
-// Who may become a WebSocket, counted before and after the upgrade: TCP
+// Who may open a connection (a WebSocket or an HTTP stream), counted before and after the upgrade: TCP
 // connections per address that have not upgraded (limits.pendingConnectionsPerIp,
 // dropped past it), and open WebSockets in all and per address
 // (limits.maxConnections, limits.connectionsPerIp). Refused handshakes are
@@ -51,15 +51,17 @@ export class Admission {
   /**
    * For an accepted handshake: check the caps again (others may have got in
    * while the token was verified), then hold a slot until the socket closes.
-   * Only WebSockets hold slots, and they no longer count as pending.
+   * Only connections hold slots, and their sockets no longer count as pending.
+   * The slot is held until `holder` closes: the socket of a WebSocket, the
+   * response of an HTTP stream (whose socket outlives it with keep-alive).
    */
-  admit(ip: string, socket: Duplex): Refusal | null {
+  admit(ip: string, socket: Duplex, holder: { on(event: 'close', listener: () => void): unknown } = socket): Refusal | null {
     const refused = this.check(ip);
     if (refused) return refused;
     this.connections++;
     this.perIp.set(ip, (this.perIp.get(ip) ?? 0) + 1);
-    (socket as CountedSocket)[ADMITTED_IP] = ip;
-    socket.on('close', this.onAdmittedClose);
+    (holder as CountedSocket)[ADMITTED_IP] = ip;
+    holder.on('close', this.onAdmittedClose);
     this.releasePending(socket);
     return null;
   }

@@ -80,6 +80,21 @@ export function checkHandshake(req: IncomingMessage, policy: HandshakePolicy): A
   const upgradeProblem = checkUpgradeHeaders(req);
   if (upgradeProblem) return upgradeProblem;
 
+  const codec = chooseCodec(req.headers['sec-websocket-protocol'], policy.codecs);
+  if (!codec) {
+    const known = policy.codecs.map((c) => c.subprotocol).join(', ');
+    return refusal(400, 'bad_request', `no supported subprotocol offered (a token entry needs one beside it); this server speaks ${known}`);
+  }
+  return checkClient(req, url, policy, codec);
+}
+
+/**
+ * What every transport checks of the request that opens a connection, in
+ * this order: admission (draining, caps), `Origin`, then who the client is
+ * (authenticate hooks, then the token). `url`: the parsed target, or null
+ * when it has no query. Used by the WebSocket upgrade and the HTTP transports.
+ */
+export function checkClient(req: IncomingMessage, url: URL | null, policy: HandshakePolicy, codec: Codec): Accepted | Refusal | Promise<Accepted | Refusal> {
   const ip = policy.clientAddress(req);
   const admission = policy.admission(ip);
   if (admission) return admission;
@@ -88,12 +103,6 @@ export function checkHandshake(req: IncomingMessage, policy: HandshakePolicy): A
   if (origin !== undefined) {
     const refused = checkOrigin(origin, req, policy);
     if (refused) return refused;
-  }
-
-  const codec = chooseCodec(req.headers['sec-websocket-protocol'], policy.codecs);
-  if (!codec) {
-    const known = policy.codecs.map((c) => c.subprotocol).join(', ');
-    return refusal(400, 'bad_request', `no supported subprotocol offered (a token entry needs one beside it); this server speaks ${known}`);
   }
 
   // The application's own authentication (a session cookie, an API key) comes first.

@@ -25,7 +25,8 @@ export type LimitName =
   | 'idempotencyKeysPerChannel'
   | 'idempotencyBytes'
   | 'latestThresholdBytes'
-  | 'revocations';
+  | 'revocations'
+  | 'sseChannels';
 
 export class LimitHits {
   private readonly counts = new Map<LimitName, number>();

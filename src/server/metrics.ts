@@ -87,12 +87,12 @@ export function createMetrics({ telemetry, broker, limitHits, refusals, webhooks
 
   new Gauge({
     name: 'switchboard_connections',
-    help: 'Open WebSocket connections on this node, by subprotocol',
-    labelNames: ['subprotocol'],
+    help: 'Open connections on this node, by subprotocol and transport (websocket, sse, http-stream)',
+    labelNames: ['subprotocol', 'transport'],
     registers,
     collect() {
       this.reset();
-      for (const [subprotocol, count] of telemetry.connectionsBySubprotocol()) this.set({ subprotocol }, count);
+      for (const [[subprotocol, transport], count] of telemetry.connections.entries()) this.set({ subprotocol, transport }, count);
     },
   });
   gauge('switchboard_outbound_bytes', "Bytes queued for this node's connections, all together, at the last check (limits.outboundBytes bounds it)", () =>

@@ -33,11 +33,13 @@ import {
 import { defaultBroker } from './default-broker.js';
 import { perMessageDeflate } from './deflate.js';
 import { checkHandshake, isRefusal, refusal, upgradePath, writeRefusal, type Accepted, type HandshakePolicy, type Refusal } from './handshake.js';
-import { handleRoute, notFound } from './http/routes.js';
+import { handleRoute, notFound, requestTarget } from './http/routes.js';
+import { parseTarget } from './http/target.js';
 import { LimitHits, type LimitName } from './limit-hits.js';
 import { createLogger, loggable, type Logger } from './logger.js';
 import { createMetrics, type MetricsView } from './metrics.js';
 import { Webhooks } from './webhooks/webhooks.js';
+import { SseEndpoint } from './sse/endpoint.js';
 
 export type { MetricsView } from './metrics.js';
 import { bindWebSocket, corkUpgrade } from './ws-transport.js';
@@ -85,6 +87,8 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
   private readonly codecs: Codec[] = [jsonCodec, msgpackCodec];
   /** Built once: the upgrade path reads it on every handshake. */
   private readonly policy: HandshakePolicy;
+  /** `GET /sse`: streams for a plain EventSource. */
+  private readonly sse: SseEndpoint;
   private readonly proxies: TrustedProxies;
   /** Names passed to listen(): a Host naming one of them is this server (DNS rebinding, handshake.ts). */
   private readonly listenHosts = new Set<string>();
@@ -138,6 +142,14 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
       onHookError: (error) => this.logger.error({ err: loggable(error) }, 'authenticate hook failed'),
       clientAddress: (req) => this.proxies.clientAddress(req),
     };
+    this.sse = new SseEndpoint({
+      core: this.core,
+      config: this.config,
+      policy: this.policy,
+      admission: this.admission,
+      limitHits: this.limitHits,
+      refuse: (req, res, answer) => this.refuseRequest(req, res, answer),
+    });
   }
 
   /** The broker's name: memory, redis, redis-sentinel, redis-cluster, ipc. */
@@ -315,6 +327,14 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
   readonly handleRequest = (req: http.IncomingMessage, res: http.ServerResponse): Promise<boolean> => this.route(req, res, false);
 
   private route(req: http.IncomingMessage, res: http.ServerResponse, owned: boolean): Promise<boolean> {
+    const target = requestTarget(req);
+    if (target?.startsWith(this.sse.path) && (target.length === this.sse.path.length || target[this.sse.path.length] === '?')) {
+      const url = parseTarget(target);
+      if (url) {
+        this.sse.handle(req, res, url);
+        return Promise.resolve(true);
+      }
+    }
     return handleRoute(
       { operations: this.operations, config: this.config, logger: this.logger, metrics: this.metricsView, isReady: () => this.isReady(), owned },
       req,
@@ -451,6 +471,19 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
     const ip = req?.socket.remoteAddress ?? (socket as Partial<Socket>).remoteAddress;
     this.logger.info({ status: answer.status, code: answer.code, ip, reason: answer.message }, 'handshake refused');
     writeRefusal(socket, answer);
+  }
+
+  /** Refuse a request that would have opened an HTTP stream: as a refused handshake, with the JSON body. */
+  private refuseRequest(req: http.IncomingMessage, res: http.ServerResponse, answer: Refusal): void {
+    this.admission.refusals.inc([answer.status, answer.code]);
+    this.logger.info({ status: answer.status, code: answer.code, ip: req.socket.remoteAddress, reason: answer.message }, 'stream refused');
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    const body = JSON.stringify({ error: { code: answer.code, message: answer.message } });
+    res.writeHead(answer.status, { 'Content-Type': 'application/json', 'Content-Length': String(Buffer.byteLength(body)), ...answer.headers });
+    res.end(body);
   }
 
   /** Requests Node's HTTP parser gave up on: answer, count the bound hit, destroy the socket. */

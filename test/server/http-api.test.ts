@@ -124,7 +124,7 @@ describe('health, readiness, metrics', () => {
     expect((await fetch(`${srv.url}/readyz`)).status).toBe(200);
     const client = await RawClient.connect(srv.wsUrl);
     const metrics = await (await fetch(`${srv.url}/metrics`)).text();
-    const open = Number(/^switchboard_connections\{subprotocol="switchboard\.v1\.json"\} (\d+)$/m.exec(metrics)?.[1]);
+    const open = Number(/^switchboard_connections\{subprotocol="switchboard\.v1\.json",transport="websocket"\} (\d+)$/m.exec(metrics)?.[1]);
     expect(open).toBeGreaterThanOrEqual(1);
     expect(metrics).toContain('switchboard_frames_received_total');
     await client.close();

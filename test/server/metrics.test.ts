@@ -66,8 +66,8 @@ describe('connections', () => {
     const msgpack = new WebSocket(srv.wsUrl, 'switchboard.v1.msgpack');
     await new Promise((resolve) => msgpack.once('message', resolve));
     const open = await scrape(srv);
-    expect(delta(before, open, 'switchboard_connections{subprotocol="switchboard.v1.json"}')).toBe(1);
-    expect(delta(before, open, 'switchboard_connections{subprotocol="switchboard.v1.msgpack"}')).toBe(1);
+    expect(delta(before, open, 'switchboard_connections{subprotocol="switchboard.v1.json",transport="websocket"}')).toBe(1);
+    expect(delta(before, open, 'switchboard_connections{subprotocol="switchboard.v1.msgpack",transport="websocket"}')).toBe(1);
 
     const disconnected = new Promise((resolve) => srv.server.onDisconnect(resolve));
     await json.close();
@@ -76,8 +76,8 @@ describe('connections', () => {
     expect(await srv.server.disconnect({ client: sessionsOf(srv.server).at(-1)!.id }, 4000, 'bye')).toBe(1);
     await byServer;
     const after = await scrape(srv);
-    expect(after.get('switchboard_connections{subprotocol="switchboard.v1.json"}')).toBe(
-      before.get('switchboard_connections{subprotocol="switchboard.v1.json"}') ?? 0,
+    expect(after.get('switchboard_connections{subprotocol="switchboard.v1.json",transport="websocket"}')).toBe(
+      before.get('switchboard_connections{subprotocol="switchboard.v1.json",transport="websocket"}') ?? 0,
     );
     expect(delta(before, after, 'switchboard_closes_total{code="1000",by="client"}')).toBe(1);
     expect(delta(before, after, 'switchboard_closes_total{code="4000",by="server"}')).toBe(1);

@@ -42,6 +42,8 @@ export interface OpenParams {
   identity: Identity;
   codec: Codec;
   ip: string;
+  /** The transport's name, a metric label and no more ("websocket" when not given): the core treats every transport alike. */
+  transport?: string;
 }
 
 /** A connection as the transport holds it: handed back to the core with each of its events. */
@@ -94,8 +96,8 @@ export class Core {
   private readonly counters = { received: 0, bytesIn: 0, rateLimited: 0, badRequests: 0 };
   /** Frames and bytes sent, added to by every session. */
   private readonly traffic: Traffic = { framesOut: 0, bytesOut: 0 };
-  /** Open connections by subprotocol. */
-  private readonly bySubprotocol = new Map<string, number>();
+  /** Open connections by subprotocol and transport. */
+  private readonly openConnections = new Tally();
   /** Closed connections by close code and by who closed ('server' or 'client'). */
   private readonly closes = new Tally();
   /** This node's last 100 disconnects, for the admin view. */
@@ -171,7 +173,7 @@ export class Core {
       traffic: this.traffic,
       closes: this.closes,
       tallies: this.hub.tallies,
-      connectionsBySubprotocol: () => this.bySubprotocol,
+      connections: this.openConnections,
       outboundBytes: () => this.outbound.total,
       channels: () => this.hub.localChannelCount(),
       subscriptions: () => this.hub.stats.subscriptions,
@@ -265,8 +267,8 @@ export class Core {
     );
     this.sessions.set(session.id, session);
     this.users.add(session);
-    const protocol = params.codec.subprotocol;
-    this.bySubprotocol.set(protocol, (this.bySubprotocol.get(protocol) ?? 0) + 1);
+    session.transportName = params.transport ?? 'websocket';
+    this.openConnections.inc([params.codec.subprotocol, session.transportName]);
     // Debug, not info: at thousands of connects a second a line each costs more than the handshake.
     this.logger.debug({ client: session.id, user: session.user, ip: session.ip, protocol: params.codec.subprotocol }, 'connect');
     if (!this.hooks.has('connect') && !this.lifecycle) {
@@ -442,8 +444,7 @@ export class Core {
     const by = session.closeCode !== null ? 'server' : 'client';
     session.markClosed();
     this.closes.inc([closeCodeLabel(code, by), by]);
-    const protocol = session.codec.subprotocol;
-    this.bySubprotocol.set(protocol, (this.bySubprotocol.get(protocol) ?? 1) - 1);
+    this.openConnections.inc([session.codec.subprotocol, session.transportName], -1);
     this.logger.debug({ client: session.id, user: session.user, code, reason }, 'disconnect');
     this.recentDisconnects.add({ at: new Date().toISOString(), node: this.nodeId, client: session.id, user: session.user, code, reason, by });
     const cleanup = this.hub.removeSession(session).catch((error: unknown) => {

@@ -49,7 +49,8 @@ export interface CoreTelemetry {
   readonly traffic: Readonly<Traffic>;
   readonly closes: Tally;
   readonly tallies: HubTallies;
-  connectionsBySubprotocol(): Iterable<[string, number]>;
+  /** Open connections by subprotocol and transport. */
+  readonly connections: Tally;
   /** Bytes queued for all connections at the last check (limits.outboundBytes). */
   outboundBytes(): number;
   channels(): number;

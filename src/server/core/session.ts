@@ -70,6 +70,8 @@ export class Session {
   told = false;
   /** The server is shutting down: new requests are refused with `unavailable`. */
   draining = false;
+  /** The transport's name, for metrics only (OpenParams.transport). */
+  transportName = 'websocket';
   private idleWaiters: Array<() => void> = [];
   /** Run once the socket has written out what was queued ('latest' namespaces). */
   private drainWaiter: (() => void) | null = null;

@@ -85,7 +85,7 @@ export function notFound(res: ServerResponse): void {
  * (`app.use('/realtime', ...)`) and keeps the original in originalUrl, so
  * `httpPrefix: "/realtime"` matches however the handler is mounted.
  */
-function requestTarget(req: IncomingMessage): string | undefined {
+export function requestTarget(req: IncomingMessage): string | undefined {
   const original = (req as { originalUrl?: unknown }).originalUrl;
   return typeof original === 'string' ? original : req.url;
 }
