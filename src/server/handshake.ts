@@ -217,7 +217,7 @@ const NULL_ORIGIN =
  * listens on), since a page whose name was re-pointed at the server's address
  * (DNS rebinding) sends its own name as both Origin and Host.
  */
-function checkOrigin(origin: string, req: IncomingMessage, policy: HandshakePolicy): Refusal | null {
+export function checkOrigin(origin: string, req: IncomingMessage, policy: HandshakePolicy): Refusal | null {
   const normalized = origin.toLowerCase();
   if (policy.allowedOrigins.length > 0) {
     const listed = policy.allowedOrigins.some((allowed) => allowed === '*' || allowed.toLowerCase().replace(/\/$/, '') === normalized);

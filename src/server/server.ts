@@ -40,6 +40,7 @@ import { createLogger, loggable, type Logger } from './logger.js';
 import { createMetrics, type MetricsView } from './metrics.js';
 import { Webhooks } from './webhooks/webhooks.js';
 import { SseEndpoint } from './sse/endpoint.js';
+import { HttpStreamEndpoint } from './http-stream/endpoint.js';
 
 export type { MetricsView } from './metrics.js';
 import { bindWebSocket, corkUpgrade } from './ws-transport.js';
@@ -89,6 +90,8 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
   private readonly policy: HandshakePolicy;
   /** `GET /sse`: streams for a plain EventSource. */
   private readonly sse: SseEndpoint;
+  /** `/stream`: the SDK's HTTP-streaming fallback. */
+  private readonly stream: HttpStreamEndpoint;
   private readonly proxies: TrustedProxies;
   /** Names passed to listen(): a Host naming one of them is this server (DNS rebinding, handshake.ts). */
   private readonly listenHosts = new Set<string>();
@@ -142,14 +145,16 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
       onHookError: (error) => this.logger.error({ err: loggable(error) }, 'authenticate hook failed'),
       clientAddress: (req) => this.proxies.clientAddress(req),
     };
-    this.sse = new SseEndpoint({
+    const deps = {
       core: this.core,
       config: this.config,
       policy: this.policy,
       admission: this.admission,
       limitHits: this.limitHits,
-      refuse: (req, res, answer) => this.refuseRequest(req, res, answer),
-    });
+      refuse: (req: http.IncomingMessage, res: http.ServerResponse, answer: Refusal) => this.refuseRequest(req, res, answer),
+    };
+    this.sse = new SseEndpoint(deps);
+    this.stream = new HttpStreamEndpoint(deps);
   }
 
   /** The broker's name: memory, redis, redis-sentinel, redis-cluster, ipc. */
@@ -328,10 +333,11 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
 
   private route(req: http.IncomingMessage, res: http.ServerResponse, owned: boolean): Promise<boolean> {
     const target = requestTarget(req);
-    if (target?.startsWith(this.sse.path) && (target.length === this.sse.path.length || target[this.sse.path.length] === '?')) {
+    for (const endpoint of [this.sse, this.stream]) {
+      if (!target?.startsWith(endpoint.path) || (target.length > endpoint.path.length && target[endpoint.path.length] !== '?')) continue;
       const url = parseTarget(target);
       if (url) {
-        this.sse.handle(req, res, url);
+        endpoint.handle(req, res, url);
         return Promise.resolve(true);
       }
     }

@@ -469,6 +469,21 @@ export function brokerConformance(name: string, harness: BrokerHarness): void {
           expect(await b.broker.publish(c, { payload: 11 }, HISTORY)).toBe(11);
         });
 
+        it('carries a message addressed to one node (its $node: channel) to that node alone', async () => {
+          // How an HTTP-stream POST that reached another node gets to its session's node (core/mailbox.ts).
+          const a = await node();
+          const b = await node();
+          const c = await node();
+          const mailbox = `$node:${randomUUID()}`;
+          await b.broker.subscribe(mailbox);
+          await c.broker.subscribe(`$node:${randomUUID()}`);
+          expect(await a.broker.publish(mailbox, { payload: { kind: 'http-stream', session: 's', frames: ['{"type":"ping"}'] } }, null)).toBeNull();
+          await b.log.until(() => b.log.of(mailbox).length === 1);
+          expect(b.log.payloads(mailbox)).toEqual([{ kind: 'http-stream', session: 's', frames: ['{"type":"ping"}'] }]);
+          expect(c.log.events).toEqual([]);
+          expect(await a.broker.history(mailbox, { limit: 10, readOnly: true }, HISTORY)).toMatchObject({ publications: [] });
+        });
+
         it('shares presence between nodes', async () => {
           const a = await node();
           const b = await node();

@@ -96,7 +96,7 @@ describe('an SSE stream', () => {
     const channels = ['x1', 'x2', 'live:x3'];
     await srv.server.publish('x2', 'kept');
     const page = await srv.server.history('x2', { limit: 0 });
-    const cursor = encodeCursor(channelListHash(channels), [{ epoch: 'gone', offset: 1 }, { epoch: page.epoch, offset: 0 }, null]);
+    const cursor = encodeCursor(channelListHash(channels), [{ epoch: 'gone', offset: 1 }, { epoch: page.epoch!, offset: 0 }, null]);
     const stream = await SseStream.accepted(url('channel=x1&channel=x2&channel=live:x3'), { 'Last-Event-ID': cursor });
     await stream.until(() => stream.of('message').length === 1);
     expect(stream.events[0]!.event).toBe('welcome');

@@ -22,6 +22,7 @@ import { parseBinaryFrame, parseTextFrame } from './envelope.js';
 import { Heartbeat } from './heartbeat.js';
 import { HookChain } from './hooks.js';
 import type { Lifecycle } from './lifecycle.js';
+import { Mailbox } from './mailbox.js';
 import { Hub } from './hub.js';
 import { Namespaces } from './namespaces.js';
 import { LEASE_LIST_SIZE, Operations, type CoreTelemetry } from './operations.js';
@@ -84,6 +85,8 @@ export class Core {
   private readonly dispatcher: Dispatcher;
   /** Commands that reach every node (server-side subscribe, unsubscribe, disconnect). */
   private readonly control: Control;
+  /** Messages addressed to this node alone (HTTP-stream requests forwarded from another node). */
+  readonly mailbox: Mailbox;
   private readonly heartbeat: Heartbeat;
   /** The node's bound on bytes queued for clients, all together. */
   private readonly outbound: OutboundBudget;
@@ -140,6 +143,7 @@ export class Core {
       config.brokerTimeout,
       (error) => this.logger.warn({ err: loggable(error) }, 'control command failed'),
     );
+    this.mailbox = new Mailbox(broker, this.nodeId);
     this.outbound = new OutboundBudget(() => this.sessions.values(), config.limits.outboundBytes, limitHits);
     this.heartbeat = new Heartbeat(
       () => this.sessions.values(),
@@ -184,8 +188,14 @@ export class Core {
   }
 
   async start(): Promise<void> {
-    await this.broker.start((channel, event) => (channel === CONTROL_CHANNEL ? this.control.onEvent(event) : this.hub.onBrokerEvent(channel, event)));
+    const mailbox = this.mailbox.channel;
+    await this.broker.start((channel, event) => {
+      if (channel === CONTROL_CHANNEL) this.control.onEvent(event);
+      else if (channel === mailbox) this.mailbox.onEvent(event);
+      else this.hub.onBrokerEvent(channel, event);
+    });
     await this.control.start();
+    await this.mailbox.start();
     this.heartbeat.start();
     this.outbound.start();
     this.rates.start();

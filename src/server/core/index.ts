@@ -6,6 +6,7 @@ export { LEASE_LIST_SIZE, type ConnectionSnapshot, type CoreTelemetry, type Oper
 export type { Authenticated, AuthenticateHook, ClientContext, ConnectHook, DisconnectHook, Hooks, PublishHook, SubscribeHook } from './hooks.js';
 export type { Target } from './control.js';
 export type { Lifecycle } from './lifecycle.js';
+export type { Mailbox } from './mailbox.js';
 export type { RpcHandler, RpcObserver } from './rpc.js';
 export type { SchemaOutput, StandardSchema } from './standard-schema.js';
 export type { SharedFrame, Transport } from './transport.js';

@@ -6,24 +6,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { jsonCodec } from '../../protocol/codec.js';
 import type { ErrorCode } from '../../protocol/codes.js';
-import type { Admission } from '../admission.js';
-import type { Config } from '../config.js';
-import type { Core } from '../core/index.js';
-import { checkClient, isRefusal, refusal, type Accepted, type HandshakePolicy, type Refusal } from '../handshake.js';
+import { checkClient, isRefusal, refusal, type Accepted, type Refusal } from '../handshake.js';
 import { statusOf } from '../http/respond.js';
-import type { LimitHits } from '../limit-hits.js';
+import { corsHeaders, type HttpTransportDeps } from '../http/response-transport.js';
 import { channelListHash, decodeCursor } from './cursor.js';
 import { SseTransport } from './transport.js';
-
-export interface SseDeps {
-  core: Core;
-  config: Config;
-  policy: HandshakePolicy;
-  admission: Admission;
-  limitHits: LimitHits;
-  /** Answer a refusal: counted, logged and sent as the handshake's are. */
-  refuse: (req: IncomingMessage, res: ServerResponse, answer: Refusal) => void;
-}
 
 /** The WebSocket path with its last segment replaced by `sse`: `/ws` -> `/sse`, `/rt/ws` -> `/rt/sse`. */
 export function ssePath(path: string): string {
@@ -32,25 +19,13 @@ export function ssePath(path: string): string {
 
 /** What starts a stream: no buffering on the way (nginx), no transform, no cache. */
 function streamHeaders(req: IncomingMessage): Record<string, string> {
-  const headers: Record<string, string> = {
-    'Content-Type': 'text/event-stream; charset=utf-8',
-    'Cache-Control': 'no-cache, no-transform',
-    'X-Accel-Buffering': 'no',
-  };
-  // The origin passed the check: a cross-origin EventSource (withCredentials too) may read the stream.
-  const origin = req.headers.origin;
-  if (origin !== undefined) {
-    headers['Access-Control-Allow-Origin'] = origin;
-    headers['Access-Control-Allow-Credentials'] = 'true';
-    headers.Vary = 'Origin';
-  }
-  return headers;
+  return { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache, no-transform', 'X-Accel-Buffering': 'no', ...corsHeaders(req) };
 }
 
 export class SseEndpoint {
   readonly path: string;
 
-  constructor(private readonly deps: SseDeps) {
+  constructor(private readonly deps: HttpTransportDeps) {
     this.path = ssePath(deps.config.path);
   }
 

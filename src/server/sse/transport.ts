@@ -11,14 +11,13 @@
 //   are events named after their type (join, leave...); replies are the
 //   stream's own and not sent.
 //
-// Queued bytes are the response's (and its socket's) writableLength, drain is
-// the response's 'drain', a heartbeat is a comment line whose write, once
-// flushed, counts as the client's pong, and a close is an `event: close` with
-// the code and reason before the response ends.
+// The heartbeat is a comment line, a close an `event: close` with the code and
+// reason before the response ends (response-transport.ts has the rest).
 import type { ServerResponse } from 'node:http';
 import { CloseCode } from '../../protocol/codes.js';
 import type { SubscribeResult, StreamPosition } from '../../protocol/frames.js';
-import type { Connection, Core, SharedFrame, Transport } from '../core/index.js';
+import type { Core, SharedFrame, Transport } from '../core/index.js';
+import { ResponseTransport } from '../http/response-transport.js';
 import { encodeCursor } from './cursor.js';
 
 /** What a frame is, read from its first bytes (the core writes `type`, then `channel`, then `offset`). */
@@ -46,14 +45,10 @@ function eventOf(frame: SharedFrame): SharedEvent {
   return event;
 }
 
-/** How long a closed stream's last events get to leave before its socket is destroyed. */
-const CLOSE_FLUSH_MS = 2_000;
-
 /** How a stream's subscribes went, once all are answered. */
 export type Subscribed = { ok: true } | { ok: false; code: string; message: string };
 
-export class SseTransport implements Transport {
-  session!: Connection;
+export class SseTransport extends ResponseTransport implements Transport {
   /** Frames held until every subscribe is answered; null once the stream has started. */
   private held: Array<string | SharedFrame> | null = [];
   private heldBytes = 0;
@@ -64,13 +59,10 @@ export class SseTransport implements Transport {
   private readonly indexOf = new Map<string, number>();
   /** Channels a resume could not recover, by index. */
   private readonly resets: boolean[] = [];
-  private closeCode: number | null = null;
-  private closeReason = '';
-  private corked = false;
 
   constructor(
-    private readonly core: Core,
-    private readonly res: ServerResponse,
+    core: Core,
+    res: ServerResponse,
     private readonly channels: readonly string[],
     /** From the client's cursor, when it resumes. */
     private readonly since: ReadonlyArray<StreamPosition | null> | null,
@@ -81,6 +73,7 @@ export class SseTransport implements Transport {
     /** The headers that start the stream. */
     private readonly headers: Record<string, string>,
   ) {
+    super(core, res);
     this.positions = channels.map(() => null);
     channels.forEach((channel, i) => this.indexOf.set(channel, i));
     res.on('close', () => this.core.closed(this.session, this.closeCode ?? 1006, this.closeReason));
@@ -122,7 +115,7 @@ export class SseTransport implements Transport {
     this.res.write(event.body);
   }
 
-  get bufferedAmount(): number {
+  override get bufferedAmount(): number {
     return this.res.writableLength + this.heldBytes;
   }
 
@@ -143,9 +136,7 @@ export class SseTransport implements Transport {
       return;
     }
     const retry = retryHint(code, reason);
-    this.res.end(`${retry === null ? '' : `retry: ${retry}\n`}event: close\ndata: ${JSON.stringify({ code, reason })}\n\n`);
-    // As ws's close timeout: a peer that does not take the end in time is cut off, so the session is let go.
-    setTimeout(() => this.res.destroy(), CLOSE_FLUSH_MS).unref();
+    this.endWith(`${retry === null ? '' : `retry: ${retry}\n`}event: close\ndata: ${JSON.stringify({ code, reason })}\n\n`);
   }
 
   terminate(): void {
@@ -155,25 +146,10 @@ export class SseTransport implements Transport {
   }
 
   ping(): void {
-    if (this.closeCode !== null) return;
-    if (this.held !== null || this.res.destroyed) {
-      this.core.pong(this.session);
-      return;
-    }
-    // The comment leaving for the client is what its pong would have said: the stream still moves.
-    this.res.write(':\n\n', (error) => {
-      if (!error) this.core.pong(this.session);
-    });
+    // Still subscribing (a hook deciding): nothing may be written before the head.
+    if (this.held !== null) this.core.pong(this.session);
+    else this.heartbeat(':\n\n');
   }
-
-  onDrain(listener: () => void): void {
-    if (this.res.writableNeedDrain) this.res.once('drain', listener);
-    else setImmediate(listener);
-  }
-
-  // Nothing is read from an SSE client after its request.
-  pause(): void {}
-  resume(): void {}
 
   /** Start the stream: headers, welcome with the first cursor, resets, then what was held. */
   start(): void {
@@ -244,17 +220,6 @@ export class SseTransport implements Transport {
 
   private cursor(): string {
     return encodeCursor(this.list, this.positions);
-  }
-
-  /** One write of the socket per event-loop turn, however many events. */
-  private cork(): void {
-    if (this.corked) return;
-    this.corked = true;
-    this.res.cork();
-    setImmediate(() => {
-      this.corked = false;
-      this.res.uncork();
-    });
   }
 }
 
