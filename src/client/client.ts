@@ -1,4 +1,4 @@
-// The Switchboard client: one WebSocket at a time, reconnected with jittered
+// The Switchboard client: one connection at a time (a WebSocket, or HTTP streaming where none opens), reconnected with jittered
 // backoff as the close code advises, subscriptions resubscribed and recovered,
 // requests queued while offline, tokens fetched before each connect and
 // refreshed before expiry. Browser-safe: no Node built-ins.
@@ -20,6 +20,7 @@ import type { AnySchema, AppSchema, ChannelName, ChannelPayload, MethodName, Rpc
 import { fullJitter } from './backoff.js';
 import { Emitter } from './emitter.js';
 import { ClientHeartbeat } from './heartbeat.js';
+import { HttpStreamSocket, streamUrl } from './http-stream.js';
 import { idempotencyKeys } from './idempotency.js';
 import { Requests, type PublishOptions, type RequestOptions } from './requests.js';
 import { Subscription, type MessageHandler, type SubscribeOptions } from './subscription.js';
@@ -51,6 +52,9 @@ export type WebSocketConstructor = new (url: string, protocols?: string | string
 
 export type ClientState = 'connecting' | 'connected' | 'disconnected' | 'closed';
 
+/** How the client reaches the server (docs/client.md, "Transports"). */
+export type TransportName = 'websocket' | 'http-stream';
+
 /** Every option with its default. */
 export const CLIENT_DEFAULTS = {
   /** Reconnect: first delay ceiling, largest ceiling, and how long a connection must last to reset the backoff. */
@@ -73,6 +77,8 @@ export interface ClientOptions {
   codec?: Codec;
   /** The WebSocket implementation; the browser's by default (`ws` in Node). */
   WebSocket?: WebSocketConstructor;
+  /** Tried in order on each connect until one opens; default `['websocket', 'http-stream']` (HTTP streaming speaks JSON only). */
+  transports?: TransportName[];
   /** false: never reconnect. */
   reconnect?: Partial<typeof CLIENT_DEFAULTS.reconnect> | false;
   /** Override the heartbeat the server announces in its welcome. */
@@ -103,15 +109,22 @@ export interface ClientEvents {
   error: SwitchboardError;
   /** The server subscribed this client to a channel it did not ask for; attach handlers with `onMessage`. */
   subscription: AnySubscription;
+  /** On every connect: the transport it went through. */
+  transport: TransportName;
 }
 
 export class SwitchboardClient<S extends AppSchema = AnySchema> extends Emitter<ClientEvents> {
   state: ClientState = 'connecting';
   /** From the last welcome. */
   session: WelcomeFrame['payload'] | null = null;
+  /** The transport of the current (or last) connection; null before the first. */
+  transport: TransportName | null = null;
   private socket: WebSocketLike | null = null;
   private readonly codec: Codec;
   private readonly WebSocketImpl: WebSocketConstructor;
+  private readonly transports: TransportName[];
+  /** The transport this attempt uses, in `transports`. */
+  private transportIndex = 0;
   private readonly requests: Requests;
   private readonly subscriptions = new Map<string, AnySubscription>();
   /** Replies to subscribe frames in flight on the current socket. */
@@ -142,6 +155,9 @@ export class SwitchboardClient<S extends AppSchema = AnySchema> extends Emitter<
     const impl = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
     if (!impl) throw new Error('no WebSocket implementation: pass options.WebSocket');
     this.WebSocketImpl = impl;
+    // HTTP streaming carries JSON lines: a binary codec keeps to WebSockets.
+    const transports = (options.transports ?? ['websocket', 'http-stream']).filter((t) => t === 'websocket' || !this.codec.binary);
+    this.transports = transports.length > 0 ? transports : ['websocket'];
     this.reconnect = options.reconnect === false ? false : { ...CLIENT_DEFAULTS.reconnect, ...options.reconnect };
     this.requests = new Requests({ ...CLIENT_DEFAULTS.queue, ...options.queue }, () => this.retryPublishes());
     (globalThis as { addEventListener?: (type: string, fn: () => void) => void }).addEventListener?.('online', this.onOnline);
@@ -260,8 +276,9 @@ export class SwitchboardClient<S extends AppSchema = AnySchema> extends Emitter<
       return;
     }
     if (this.state !== 'connecting') return; // closed meanwhile
-    if (token && !canCarryToken(token)) {
-      // Never fall back to the URL, where proxies log it (docs/protocol.md, "Connecting").
+    const http = this.transports[this.transportIndex] === 'http-stream';
+    if (token && !http && !canCarryToken(token)) {
+      // Never fall back to the URL, where proxies log it (docs/protocol.md, "Connecting"); HTTP streaming sends a header.
       this.emit('error', new SwitchboardError('bad_request', 'the token has characters a Sec-WebSocket-Protocol entry cannot carry (a JWT never does)'));
       this.lost(CloseCode.InternalError, 'token cannot be sent');
       return;
@@ -272,7 +289,7 @@ export class SwitchboardClient<S extends AppSchema = AnySchema> extends Emitter<
     const protocols = token ? [this.codec.subprotocol, tokenSubprotocol(token)] : [this.codec.subprotocol];
     let socket: WebSocketLike;
     try {
-      socket = new this.WebSocketImpl(this.url, protocols);
+      socket = http ? new HttpStreamSocket(streamUrl(this.url), token) : new this.WebSocketImpl(this.url, protocols);
     } catch (error) {
       // A malformed URL: trying again will not help.
       this.emit('error', new SwitchboardError('bad_request', `cannot open ${this.url}: ${String(error)}`));
@@ -361,6 +378,7 @@ export class SwitchboardClient<S extends AppSchema = AnySchema> extends Emitter<
     this.connectTimer = null;
     this.session = frame.payload;
     this.connectedAt = Date.now();
+    this.transport = this.transports[this.transportIndex]!;
     this.requests.window = frame.payload.limits.idempotencyWindow ?? null;
     this.ownClients.push(frame.payload.client);
     if (this.ownClients.length > 32) this.ownClients.shift();
@@ -375,6 +393,7 @@ export class SwitchboardClient<S extends AppSchema = AnySchema> extends Emitter<
     );
     this.heartbeat.start();
     this.setState({ state: 'connected' });
+    this.emit('transport', this.transport);
     this.emit('connected', frame.payload);
     for (const subscription of this.subscriptions.values()) this.sendSubscribe(subscription);
     this.requests.flush((d) => this.send(d));
@@ -426,14 +445,17 @@ export class SwitchboardClient<S extends AppSchema = AnySchema> extends Emitter<
     this.stopTimers();
     this.requests.failSent(new SwitchboardError('unavailable', 'connection lost before the reply'));
     const advice = closeAdvice(code);
-    if (this.reconnect === false || advice === 'stop') {
+    // Not even greeted: the next transport is tried at once. Otherwise (or when none is left) the first again.
+    const next = this.connectedAt === 0 && advice !== 'stop' && this.transportIndex + 1 < this.transports.length;
+    this.transportIndex = next ? this.transportIndex + 1 : 0;
+    if (!next && (this.reconnect === false || advice === 'stop')) {
       this.finish(code, reason);
       return;
     }
-    if (this.connectedAt && Date.now() - this.connectedAt >= this.reconnect.stableAfter) this.attempt = 0;
+    if (this.reconnect && this.connectedAt && Date.now() - this.connectedAt >= this.reconnect.stableAfter) this.attempt = 0;
     this.connectedAt = 0;
     // After 4001 the next attempt fetches a fresh token: no need to wait.
-    const delay = advice === 'refresh-token' ? 0 : fullJitter(this.attempt++, this.reconnect);
+    const delay = advice === 'refresh-token' || next || !this.reconnect ? 0 : fullJitter(this.attempt++, this.reconnect);
     this.setState({ state: 'disconnected', code, reason, willRetry: true, delay });
     this.retryTimer = setTimeout(() => {
       this.retryTimer = null;

@@ -1,6 +1,6 @@
 // `switchboard/client` for browsers: uses the browser's own WebSocket.
 export { connect, SwitchboardClient, CLIENT_DEFAULTS } from './client.js';
-export type { ClientOptions, ClientState, ClientEvents, StateChange, WebSocketLike, WebSocketConstructor } from './client.js';
+export type { ClientOptions, ClientState, ClientEvents, StateChange, TransportName, WebSocketLike, WebSocketConstructor } from './client.js';
 export { Subscription, type MessageHandler, type SubscriptionEvents, type SubscribeOptions, type Skipped } from './subscription.js';
 export type { RequestOptions, PublishOptions } from './requests.js';
 export type { TokenSource } from './token.js';

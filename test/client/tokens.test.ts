@@ -70,7 +70,7 @@ it('reconnects at once with a new token after 4001', async () => {
 });
 
 it('refuses to send a token a Sec-WebSocket-Protocol entry cannot carry, rather than put it in the URL', async () => {
-  const client = connect(srv.wsUrl, { token: 'opaque/with+base64=', reconnect: false });
+  const client = connect(srv.wsUrl, { token: 'opaque/with+base64=', reconnect: false, transports: ['websocket'] });
   const error = await new Promise<Error & { code?: string }>((resolve) => client.on('error', resolve));
   expect(error.code).toBe('bad_request');
   expect(error.message).toMatch(/Sec-WebSocket-Protocol/);
