@@ -25,10 +25,19 @@ export function channelListHash(channels: readonly string[]): string {
   return hash.toString(36);
 }
 
+/** One channel's part of a cursor. */
+export function encodePosition(p: StreamPosition | null): string {
+  return p === null ? '-' : `${p.offset.toString(36)}@${encodeURIComponent(p.epoch)}`;
+}
+
+/** The cursor of these encoded positions (encodePosition), one per channel. */
+export function joinCursor(list: string, parts: readonly string[]): string {
+  return `${VERSION}:${list}:${parts.join(',')}`;
+}
+
 /** The cursor for these positions (one per channel, null where the channel keeps no history). */
 export function encodeCursor(list: string, positions: readonly (StreamPosition | null)[]): string {
-  const parts = positions.map((p) => (p === null ? '-' : `${p.offset.toString(36)}@${encodeURIComponent(p.epoch)}`));
-  return `${VERSION}:${list}:${parts.join(',')}`;
+  return joinCursor(list, positions.map(encodePosition));
 }
 
 /** The positions a cursor holds for `channels`, or null when it is not a cursor of this stream. */

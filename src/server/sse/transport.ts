@@ -18,7 +18,7 @@ import { CloseCode } from '../../protocol/codes.js';
 import type { SubscribeResult, StreamPosition } from '../../protocol/frames.js';
 import type { Core, SharedFrame, Transport } from '../core/index.js';
 import { ResponseTransport } from '../http/response-transport.js';
-import { encodeCursor } from './cursor.js';
+import { encodePosition, joinCursor } from './cursor.js';
 
 /** What a frame is, read from its first bytes (the core writes `type`, then `channel`, then `offset`). */
 const HEAD = /^\{"type":"([a-z_]+)"(?:,"channel":"([^"]*)")?(?:,"offset":(\d+))?/;
@@ -27,7 +27,7 @@ const HEAD_BYTES = 400;
 /** A shared frame as an event, built once for every stream it goes to. */
 interface SharedEvent {
   /** `event:` and `data:` lines and the blank line that ends the event. */
-  readonly body: Buffer;
+  readonly body: string;
   readonly channel: string | undefined;
   readonly offset: number | undefined;
 }
@@ -39,7 +39,7 @@ function eventOf(frame: SharedFrame): SharedEvent {
     const text = Buffer.from(frame.data.buffer, frame.data.byteOffset, frame.data.byteLength).toString('utf8');
     const head = HEAD.exec(text.slice(0, HEAD_BYTES));
     const type = head?.[1] ?? 'frame';
-    event = { body: Buffer.from(`event: ${type}\ndata: ${text}\n\n`), channel: head?.[2], offset: head?.[3] === undefined ? undefined : Number(head[3]) };
+    event = { body: `event: ${type}\ndata: ${text}\n\n`, channel: head?.[2], offset: head?.[3] === undefined ? undefined : Number(head[3]) };
     sharedEvents.set(frame, event);
   }
   return event;
@@ -57,6 +57,8 @@ export class SseTransport extends ResponseTransport implements Transport {
   /** Each channel's position as this stream has delivered it; null for one without history. */
   private readonly positions: Array<StreamPosition | null>;
   private readonly indexOf = new Map<string, number>();
+  /** Each channel's part of the cursor, encoded (set at the welcome). */
+  private parts: string[] | null = null;
   /** Channels a resume could not recover, by index. */
   private readonly resets: boolean[] = [];
 
@@ -111,8 +113,8 @@ export class SseTransport extends ResponseTransport implements Transport {
     }
     const event = eventOf(frame);
     this.cork();
-    if (event.offset !== undefined && event.channel !== undefined) this.advance(event.channel, event.offset);
-    this.res.write(event.body);
+    // One write (one chunk) per event, its id line included.
+    this.res.write(event.offset !== undefined && event.channel !== undefined ? this.advance(event.channel, event.offset) + event.body : event.body);
   }
 
   override get bufferedAmount(): number {
@@ -204,22 +206,27 @@ export class SseTransport extends ResponseTransport implements Transport {
     }
     // Requests are the stream's own: no failure of one is the client's to see.
     if (type === 'error' || type === 'reply') return;
-    if (head?.[3] !== undefined && head[2] !== undefined) this.advance(head[2], Number(head[3]));
-    this.res.write(`event: ${type}\ndata: ${text}\n\n`);
+    const id = head?.[3] !== undefined && head[2] !== undefined ? this.advance(head[2], Number(head[3])) : '';
+    this.res.write(`${id}event: ${type}\ndata: ${text}\n\n`);
   }
 
-  /** A message on `channel` at `offset` went out: the next `id:` says so. */
-  private advance(channel: string, offset: number): void {
+  /** A message on `channel` at `offset` goes out: its `id:` line, with the new cursor. */
+  private advance(channel: string, offset: number): string {
     const i = this.indexOf.get(channel);
     const position = i === undefined ? null : this.positions[i];
     // A channel the URL did not name (a server-side subscription) is not in the cursor.
-    if (i === undefined || !position) return;
-    this.positions[i] = { epoch: position.epoch, offset };
-    this.res.write(`id: ${this.cursor()}\n`);
+    if (i === undefined || !position) return '';
+    const moved = { epoch: position.epoch, offset };
+    this.positions[i] = moved;
+    this.parts ??= this.positions.map(encodePosition);
+    this.parts[i] = encodePosition(moved);
+    return `id: ${joinCursor(this.list, this.parts)}\n`;
   }
 
+  /** The first cursor, once every channel's position is known; kept encoded per channel from then on. */
   private cursor(): string {
-    return encodeCursor(this.list, this.positions);
+    this.parts = this.positions.map(encodePosition);
+    return joinCursor(this.list, this.parts);
   }
 }
 
