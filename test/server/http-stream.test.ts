@@ -4,6 +4,7 @@
 // a POST that reaches another node (Redis broker) is forwarded to the
 // session's node.
 import { randomUUID } from 'node:crypto';
+import net from 'node:net';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisBroker } from '../../src/brokers/redis.js';
@@ -147,5 +148,42 @@ describe.runIf(redis)('HTTP streaming across two nodes without affinity', () => 
     await ws.next((f) => f.type === 'message' && f.payload === 'again');
     ws.ws.close();
     client.cut();
+  });
+});
+
+describe('an HTTP-stream client that stops reading', () => {
+  let srv: TestServer;
+  beforeAll(async () => {
+    srv = await startServer({ limits: { outboundBufferBytes: 256 * 1024 } });
+  });
+  afterAll(() => srv.close());
+
+  it('is closed with 4008 once its queue passes outboundBufferBytes, as a WebSocket', async () => {
+    const closes: number[] = [];
+    srv.server.onDisconnect((_client, code) => void closes.push(code));
+    // A socket that opens the stream, subscribes through a POST, and never reads again.
+    const socket = net.connect(Number(new URL(srv.url).port), '127.0.0.1');
+    socket.write('GET /stream HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+    const secret = await new Promise<string>((resolve) => {
+      let text = '';
+      socket.on('data', (chunk) => {
+        text += chunk.toString('latin1');
+        const found = /"session":"([^"]+)"/.exec(text);
+        if (found) resolve(found[1]!);
+      });
+    });
+    socket.pause();
+    await fetch(`${srv.url}/stream`, { method: 'POST', headers: { 'X-Switchboard-Session': secret }, body: '{"type":"subscribe","channel":"flood"}' });
+    const chunk = 'x'.repeat(60_000);
+    await expect
+      .poll(
+        async () => {
+          await srv.server.publish('flood', chunk);
+          return closes;
+        },
+        { timeout: 20_000, interval: 1 },
+      )
+      .toEqual([4008]);
+    socket.destroy();
   });
 });

@@ -58,7 +58,7 @@ export class HttpStreamTransport extends ResponseTransport implements Transport 
     if (this.closeCode !== null) return;
     this.closeCode = code;
     this.closeReason = reason;
-    this.endWith(`${JSON.stringify({ type: 'close', code, reason })}\n`);
+    this.endWith(code, `${JSON.stringify({ type: 'close', code, reason })}\n`);
   }
 
   terminate(): void {

@@ -5,6 +5,7 @@
 // cannot answer a ping), writes are corked for the rest of the event-loop
 // turn, and a closed stream's last line gets CLOSE_FLUSH_MS to leave.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { CloseCode } from '../../protocol/codes.js';
 import type { Admission } from '../admission.js';
 import type { Config } from '../config.js';
 import type { Connection, Core } from '../core/index.js';
@@ -65,7 +66,12 @@ export abstract class ResponseTransport {
   }
 
   /** End the stream with its `last` line; a client that does not take it in time is cut off. */
-  protected endWith(last: string): void {
+  protected endWith(code: number, last: string): void {
+    // A client too slow to read its queue will not read a close behind it either.
+    if (code === CloseCode.SlowConsumer) {
+      this.res.destroy();
+      return;
+    }
     this.res.end(last);
     const res = this.res;
     setTimeout(() => res.destroy(), CLOSE_FLUSH_MS).unref();

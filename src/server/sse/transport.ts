@@ -14,7 +14,6 @@
 // The heartbeat is a comment line, a close an `event: close` with the code and
 // reason before the response ends (response-transport.ts has the rest).
 import type { ServerResponse } from 'node:http';
-import { CloseCode } from '../../protocol/codes.js';
 import type { SubscribeResult, StreamPosition } from '../../protocol/frames.js';
 import type { Core, SharedFrame, Transport } from '../core/index.js';
 import { ResponseTransport } from '../http/response-transport.js';
@@ -132,13 +131,8 @@ export class SseTransport extends ResponseTransport implements Transport {
       this.onSubscribed({ ok: false, ...refusalOf(code, reason) });
       return;
     }
-    // A client too slow to read its queue will not read a close behind it either.
-    if (code === CloseCode.SlowConsumer) {
-      this.res.destroy();
-      return;
-    }
     const retry = retryHint(code, reason);
-    this.endWith(`${retry === null ? '' : `retry: ${retry}\n`}event: close\ndata: ${JSON.stringify({ code, reason })}\n\n`);
+    this.endWith(code, `${retry === null ? '' : `retry: ${retry}\n`}event: close\ndata: ${JSON.stringify({ code, reason })}\n\n`);
   }
 
   terminate(): void {
