@@ -79,6 +79,8 @@ export interface ClientOptions {
   WebSocket?: WebSocketConstructor;
   /** Tried in order on each connect until one opens; default `['websocket', 'http-stream']` (HTTP streaming speaks JSON only). */
   transports?: TransportName[];
+  /** @internal Headers for HTTP streaming's requests: Node's `connect` sets them from its `headers` option. */
+  streamHeaders?: () => Record<string, string>;
   /** false: never reconnect. */
   reconnect?: Partial<typeof CLIENT_DEFAULTS.reconnect> | false;
   /** Override the heartbeat the server announces in its welcome. */
@@ -289,7 +291,7 @@ export class SwitchboardClient<S extends AppSchema = AnySchema> extends Emitter<
     const protocols = token ? [this.codec.subprotocol, tokenSubprotocol(token)] : [this.codec.subprotocol];
     let socket: WebSocketLike;
     try {
-      socket = http ? new HttpStreamSocket(streamUrl(this.url), token) : new this.WebSocketImpl(this.url, protocols);
+      socket = http ? new HttpStreamSocket(streamUrl(this.url), token, this.options.streamHeaders?.()) : new this.WebSocketImpl(this.url, protocols);
     } catch (error) {
       // A malformed URL: trying again will not help.
       this.emit('error', new SwitchboardError('bad_request', `cannot open ${this.url}: ${String(error)}`));

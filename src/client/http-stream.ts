@@ -21,7 +21,7 @@ export class HttpStreamSocket implements WebSocketLike {
   onmessage: ((event: { data: unknown }) => void) | null = null;
   onclose: ((event: { code: number; reason: string }) => void) | null = null;
   onerror: ((event: unknown) => void) | null = null;
-  private readonly headers: Record<string, string> = {};
+  private readonly headers: Record<string, string>;
   private readonly abort = new AbortController();
   private secret: string | null = null;
   private queue: string[] = [];
@@ -32,7 +32,10 @@ export class HttpStreamSocket implements WebSocketLike {
   constructor(
     private readonly url: string,
     token: string | null,
+    /** Node's `headers` option (a browser sends its cookies by itself). */
+    extra: Record<string, string> = {},
   ) {
+    this.headers = { ...extra };
     if (token) this.headers.Authorization = `Bearer ${token}`;
     void this.read();
   }

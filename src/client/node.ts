@@ -16,7 +16,8 @@ export interface NodeClientOptions extends ClientOptions {
    * connect. A browser's WebSocket cannot send headers: there the page's own
    * cookies for the server's site go by themselves, and `token` carries the rest.
    * They are given as `ws`'s third constructor argument (`{headers}`), so a
-   * `WebSocket` option used with them must be `ws` or a subclass of it.
+   * `WebSocket` option used with them must be `ws` or a subclass of it; HTTP
+   * streaming (the fallback transport) sends them on the request that opens its stream.
    */
   headers?: HandshakeHeaders;
 }
@@ -24,7 +25,12 @@ export interface NodeClientOptions extends ClientOptions {
 export function connect<S extends AppSchema = AnySchema>(url: string, options: NodeClientOptions = {}): SwitchboardClient<S> {
   const { headers, ...clientOptions } = options;
   const base = options.WebSocket ?? WebSocket;
-  return new SwitchboardClient<S>(url, { ...clientOptions, WebSocket: headers ? withHeaders(base, headers) : base });
+  const streamHeaders = headers === undefined ? undefined : typeof headers === 'function' ? headers : () => headers;
+  return new SwitchboardClient<S>(url, {
+    ...clientOptions,
+    WebSocket: headers ? withHeaders(base, headers) : base,
+    ...(streamHeaders ? { streamHeaders } : {}),
+  });
 }
 
 /** The same constructor, handing `{headers}` to each socket it makes. */

@@ -14,6 +14,8 @@ let proxy: UpgradeStrippingProxy;
 beforeAll(async () => {
   srv = await startServer({ namespaces: { '': { history: { size: 100, ttl: 60_000 }, presence: true } } });
   srv.server.rpc('echo', (payload: unknown) => payload);
+  // A session cookie, as an app's own login sets it: Node's `headers` option sends it.
+  srv.server.authenticate((req) => (req.headers.cookie === 'session=ann' ? { user: 'ann' } : undefined));
   proxy = await UpgradeStrippingProxy.start(Number(new URL(srv.url).port));
 });
 afterAll(async () => {
@@ -73,5 +75,13 @@ it('keeps to the transports it is given', async () => {
   client.on('state', (change) => states.push(change.state));
   await expect.poll(() => states.filter((s) => s === 'disconnected').length).toBeGreaterThanOrEqual(2);
   expect(client.transport).toBeNull();
+  client.close();
+});
+
+it('sends Node’s headers option on the request that opens the stream', async () => {
+  proxy.upgrades = false;
+  const client = connect(`ws://127.0.0.1:${proxy.port}/ws`, { reconnect, headers: () => ({ cookie: 'session=ann' }) });
+  const welcome = await new Promise<{ user: string | null }>((resolve) => client.on('connected', resolve));
+  expect([client.transport, welcome.user]).toEqual(['http-stream', 'ann']);
   client.close();
 });
