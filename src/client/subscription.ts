@@ -37,6 +37,8 @@ export interface Skipped {
 export interface SubscribeOptions {
   /** 'self': this client's own publications are not delivered to this handler (docs/client.md, "Excluding your own publications"). */
   exclude?: 'self';
+  /** Receive the channel's last n publications first (1 to its history size); a resubscribe recovers from the position instead. */
+  rewind?: number;
 }
 
 export type MessageHandler<P> = (payload: P, message: MessageFrame) => void;
@@ -48,6 +50,8 @@ export class Subscription<P = unknown> extends Emitter<SubscriptionEvents> {
   /** Resolves on the first successful reply, rejects if the server refuses. */
   readonly ready: Promise<SubscribeResult>;
   private settleReady!: (error: SwitchboardError | null, result?: SubscribeResult) => void;
+  /** True once a subscribe was answered: a rewind is not asked again. */
+  private rewound = false;
   /** The `since` sent with the subscribe in flight, if any. */
   private askedSince: StreamPosition | undefined;
   /** Offsets of this client's own publications not to deliver (excluded), until passed. */
@@ -106,6 +110,8 @@ export class Subscription<P = unknown> extends Emitter<SubscriptionEvents> {
     this.askedSince = this.position ?? undefined;
     const frame: SubscribeRequest = { type: 'subscribe', channel: this.channel };
     if (this.askedSince) frame.since = this.askedSince;
+    // Rewind is for the first subscribe only: after it the position says where to go on from.
+    else if (this.options.rewind && !this.rewound) frame.rewind = this.options.rewind;
     if (this.options.exclude) frame.exclude = this.options.exclude;
     return frame;
   }
@@ -113,6 +119,7 @@ export class Subscription<P = unknown> extends Emitter<SubscriptionEvents> {
   /** @internal */
   subscribed(result: SubscribeResult): void {
     const asked = this.askedSince;
+    this.rewound = true;
     if (result.epoch === null || result.offset === null) {
       this.position = null;
     } else if (asked && result.recovered) {

@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Broker, ChannelEvent, HistoryPolicy, NodeLease } from '../../src/brokers/broker.js';
 import type { PresenceEntry } from '../../src/protocol/frames.js';
 import { ledgerConformance } from './ledger-conformance.js';
+import { stateConformance } from './state-conformance.js';
 
 export interface BrokerHarness {
   /** A new broker (one node) on the shared storage. */
@@ -478,4 +479,6 @@ export function brokerConformance(name: string, harness: BrokerHarness): void {
         });
       });
   });
+  // The same brokers under real servers: what section 14 asks of every broker.
+  stateConformance(name, harness);
 }

@@ -23,6 +23,8 @@ export interface SubscribeOptions {
   exclude?: 'self';
   /** Shown for this client in the channel's presence, instead of the token's info. */
   info?: unknown;
+  /** Send the channel's last `rewind` publications right after the reply (docs/protocol.md, "Rewind"); never with `since`. */
+  rewind?: number;
 }
 
 export interface HubStats {
@@ -116,6 +118,10 @@ export class Hub {
     if (session.subscriptions.has(channel)) {
       throw new SwitchboardError('already_subscribed', `already subscribed to ${channel}`);
     }
+    const historySize = namespace.history?.size ?? 0;
+    if (options.rewind !== undefined && options.rewind > historySize) {
+      throw new SwitchboardError('bad_request', `rewind is at most the history size of ${channel}'s namespace (${historySize})`);
+    }
     if (session.subscriptions.size >= this.limits.subscriptionsPerConnection) {
       this.hits.hit('subscriptionsPerConnection');
       throw new SwitchboardError('forbidden', `at most ${this.limits.subscriptionsPerConnection} subscriptions per connection`);
@@ -133,17 +139,22 @@ export class Hub {
     try {
       await this.brokerSubscription(channel);
       if (namespace.history) {
-        const page = await this.broker.history(channel, since ? { since } : { limit: 0 }, namespace.history);
+        // Rewind is a replay from the newest `rewind` publications instead of
+        // from a position: the same path, so live ones buffered meanwhile
+        // follow with duplicates dropped by offset.
+        const rewind = options.rewind ?? 0;
+        const page = await this.broker.history(channel, since ? { since } : { limit: rewind }, namespace.history);
         const recovered = since !== undefined && page.recovered;
         if (since) this.tallies.recoveries.inc([recoveryOutcome(since, page)]);
-        if (recovered) replay = page.publications;
+        if (recovered || rewind > 0) replay = page.publications;
         // Publications buffered since this subscription was registered all
         // follow it, even those that were published before the history read:
         // the position the client starts from is just before the first of them.
         const firstBuffered = subscription.buffer[0]?.offset;
         const start = firstBuffered === undefined ? page.offset : Math.min(page.offset, firstBuffered - 1);
-        subscription.lastOffset = recovered ? since.offset : start;
-        result = { channel, epoch: page.epoch, offset: recovered ? page.offset : start, recovered };
+        const rewoundFrom = replay[0]?.offset;
+        subscription.lastOffset = recovered ? since.offset : rewoundFrom !== undefined ? rewoundFrom - 1 : start;
+        result = { channel, epoch: page.epoch, offset: recovered ? page.offset : subscription.lastOffset, recovered };
       } else {
         if (since) this.tallies.recoveries.inc(['no_history']);
         result = { channel, epoch: null, offset: null, recovered: false };
