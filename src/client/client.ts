@@ -22,7 +22,7 @@ import { Emitter } from './emitter.js';
 import { ClientHeartbeat } from './heartbeat.js';
 import { idempotencyKeys } from './idempotency.js';
 import { Requests, type PublishOptions, type RequestOptions } from './requests.js';
-import { Subscription, type MessageHandler, type SubscribeOptions } from './subscription.js';
+import { Subscription, type MessageHandler, type PresenceRequests, type SubscribeOptions } from './subscription.js';
 import { expiryOf, resolveToken, type TokenSource } from './token.js';
 
 /** A subscription of any payload type (handlers are contravariant in it). */
@@ -170,6 +170,8 @@ export class SwitchboardClient<S extends AppSchema = AnySchema> extends Emitter<
       () => this.unsubscribe(subscription),
       options,
       (client) => this.ownClients.includes(client),
+      false,
+      this.presenceRequests(channel),
     );
     this.subscriptions.set(channel, subscription);
     if (this.state === 'connected') this.sendSubscribe(subscription);
@@ -202,6 +204,14 @@ export class SwitchboardClient<S extends AppSchema = AnySchema> extends Emitter<
 
   presence(channel: ChannelName<S>, options?: RequestOptions): Promise<PresenceResult> {
     return this.request({ type: 'presence', channel }, options) as Promise<PresenceResult>;
+  }
+
+  /** What a subscription to `channel` asks about its presence (the live set, its own info). */
+  private presenceRequests(channel: ChannelName<S>): PresenceRequests {
+    return {
+      presence: () => this.presence(channel),
+      update: (info) => this.request({ type: 'presence_update', channel, info: info ?? null }),
+    };
   }
 
   history<C extends ChannelName<S>>(
@@ -308,7 +318,10 @@ export class SwitchboardClient<S extends AppSchema = AnySchema> extends Emitter<
         return;
       case 'join':
       case 'leave':
-        this.subscriptions.get(frame.channel)?.presence(frame.type, frame.payload);
+        this.subscriptions.get(frame.channel)?.presenceEvent(frame.type, frame.payload);
+        return;
+      case 'presence_update':
+        this.subscriptions.get(frame.channel)?.presenceEvent('update', frame.payload);
         return;
       case 'reply': {
         const handler = this.control.get(frame.id as number);
@@ -347,6 +360,7 @@ export class SwitchboardClient<S extends AppSchema = AnySchema> extends Emitter<
         {},
         (client) => this.ownClients.includes(client),
         true,
+        this.presenceRequests(frame.channel as ChannelName<S>),
       );
       subscription = created;
       this.subscriptions.set(frame.channel, created);

@@ -2,7 +2,8 @@
 // resubscribes with it after every reconnect, drops duplicates by offset, and
 // tells the application when the server could not recover what was missed.
 import type { SwitchboardError } from '../protocol/codes.js';
-import type { MessageFrame, PresenceEntry, StreamPosition, SubscribeRequest, SubscribeResult } from '../protocol/frames.js';
+import type { MessageFrame, PresenceEntry, PresenceResult, StreamPosition, SubscribeRequest, SubscribeResult } from '../protocol/frames.js';
+import { PresenceTracker, type PresenceKind } from './presence.js';
 import { Emitter } from './emitter.js';
 
 export interface SubscriptionEvents {
@@ -15,6 +16,10 @@ export interface SubscriptionEvents {
   reset: SubscribeResult;
   join: PresenceEntry;
   leave: PresenceEntry;
+  /** A present client changed its info (a presence_update frame). */
+  update: PresenceEntry;
+  /** `presence` was refetched after a (re)subscribe: the whole set, now right. */
+  sync: ReadonlyMap<string, PresenceEntry>;
   /** The server refused the subscription; it is over. */
   error: SwitchboardError;
   /** The server ended this subscription (docs/protocol.md "Server-side subscriptions"). */
@@ -41,6 +46,14 @@ export interface SubscribeOptions {
   rewind?: number;
 }
 
+/** What a subscription asks of the server about its channel's presence. */
+export interface PresenceRequests {
+  presence(): Promise<PresenceResult>;
+  update(info: unknown): Promise<unknown>;
+}
+
+const NO_PRESENCE: PresenceRequests = { presence: () => Promise.reject(new Error('no presence')), update: () => Promise.reject(new Error('no presence')) };
+
 export type MessageHandler<P> = (payload: P, message: MessageFrame) => void;
 
 export class Subscription<P = unknown> extends Emitter<SubscriptionEvents> {
@@ -50,6 +63,10 @@ export class Subscription<P = unknown> extends Emitter<SubscriptionEvents> {
   /** Resolves on the first successful reply, rejects if the server refuses. */
   readonly ready: Promise<SubscribeResult>;
   private settleReady!: (error: SwitchboardError | null, result?: SubscribeResult) => void;
+  /** The info this client set with updatePresence: set again after every resubscribe. */
+  private info: { value: unknown } | null = null;
+  /** Kept from the first read of `presence` on. */
+  private tracker: PresenceTracker | null = null;
   /** True once a subscribe was answered: a rewind is not asked again. */
   private rewound = false;
   /** The `since` sent with the subscribe in flight, if any. */
@@ -68,6 +85,8 @@ export class Subscription<P = unknown> extends Emitter<SubscriptionEvents> {
     private readonly isOwnClient: (client: string) => boolean = () => false,
     /** True when the server subscribed this connection, not the application. */
     readonly byServer = false,
+    /** The presence requests on this channel, sent by the client. */
+    private readonly requests: PresenceRequests = NO_PRESENCE,
   ) {
     super();
     if (handler) this.handlers.add(handler);
@@ -82,6 +101,32 @@ export class Subscription<P = unknown> extends Emitter<SubscriptionEvents> {
   onMessage(handler: MessageHandler<P>): () => void {
     this.handlers.add(handler);
     return () => this.handlers.delete(handler);
+  }
+
+  /**
+   * Who is on the channel now, by client id: fetched on first read and after
+   * every (re)subscribe, kept by join, leave and update frames (events `join`,
+   * `leave`, `update`, and `sync` after each refetch).
+   */
+  get presence(): ReadonlyMap<string, PresenceEntry> {
+    if (!this.tracker) {
+      this.tracker = new PresenceTracker(
+        () => this.requests.presence(),
+        () => this.emit('sync', this.tracker!.clients),
+      );
+      if (this.rewound && this.active) this.tracker.sync();
+    }
+    return this.tracker.clients;
+  }
+
+  /**
+   * Set this client's presence info on the channel (docs/client.md, "Live
+   * presence"); it is set again after every resubscribe, so it survives reconnects.
+   */
+  async updatePresence(info: unknown): Promise<void> {
+    this.info = { value: info };
+    await this.ready; // the server must know the subscription first
+    await this.requests.update(info);
   }
 
   unsubscribe(): Promise<void> {
@@ -119,6 +164,7 @@ export class Subscription<P = unknown> extends Emitter<SubscriptionEvents> {
   /** @internal */
   subscribed(result: SubscribeResult): void {
     const asked = this.askedSince;
+    const again = this.rewound;
     this.rewound = true;
     if (result.epoch === null || result.offset === null) {
       this.position = null;
@@ -129,6 +175,11 @@ export class Subscription<P = unknown> extends Emitter<SubscriptionEvents> {
       this.position = { epoch: result.epoch, offset: result.offset };
     }
     this.settleReady(null, result);
+    // A resubscribe starts from the hook's info again: put ours back before the snapshot is read.
+    if (this.info && again) {
+      const restored = this.requests.update(this.info.value).catch(() => {});
+      void restored.then(() => this.tracker?.sync());
+    } else this.tracker?.sync();
     this.emit('subscribed', result);
     if (asked && !result.recovered) this.emit('reset', result);
   }
@@ -176,7 +227,9 @@ export class Subscription<P = unknown> extends Emitter<SubscriptionEvents> {
   }
 
   /** @internal */
-  presence(kind: 'join' | 'leave', entry: PresenceEntry): void {
-    if (this.active) this.emit(kind, entry);
+  presenceEvent(kind: PresenceKind, entry: PresenceEntry): void {
+    if (!this.active) return;
+    this.tracker?.apply(kind, entry);
+    this.emit(kind, entry);
   }
 }

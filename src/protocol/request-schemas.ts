@@ -26,6 +26,8 @@ export const requestSchemas = {
   publish: z.object({ channel, payload: anyValue, idempotencyKey: idempotencyKey.optional(), exclude }),
   rpc: z.object({ method: z.string().min(1).max(255), payload: anyValue }),
   presence: z.object({ channel }),
+  /** The sender's own presence info on a channel it subscribed (at most limits.presenceInfoBytes, checked by the hub). */
+  presence_update: z.object({ channel, info: anyValue }),
   /** `limit`: DEFAULT_HISTORY_LIMIT when absent. */
   history: z.object({ channel, limit: z.number().int().positive().optional(), since: streamPosition.optional() }),
   refresh: z.object({ token: z.string().min(1) }),

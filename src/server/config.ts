@@ -157,6 +157,8 @@ export const configSchema = z.strictObject({
       maxReplyBytes: positiveInt.default(2_097_152),
       /** In 'latest' namespaces, a client with more than this queued gets only the newest publication per channel (at most half of outboundBufferBytes). */
       latestThresholdBytes: positiveInt.default(1_048_576),
+      /** Bytes (as MessagePack) of the info a presence_update may set; larger is payload_too_large. */
+      presenceInfoBytes: positiveInt.default(4_096),
       /** Idempotency keys remembered per channel (memory broker); the oldest is forgotten first. */
       idempotencyKeysPerChannel: positiveInt.default(100_000),
       /** Bytes of idempotency keys remembered on this node (memory broker), all channels together. */

@@ -25,7 +25,8 @@ export type LimitName =
   | 'idempotencyKeysPerChannel'
   | 'idempotencyBytes'
   | 'latestThresholdBytes'
-  | 'revocations';
+  | 'revocations'
+  | 'presenceInfoBytes';
 
 export class LimitHits {
   private readonly counts = new Map<LimitName, number>();

@@ -225,6 +225,12 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
     return this.operations.unsubscribe(target, channel);
   }
 
+  /** Set the presence info of a user's (or client's) subscriptions to a channel, on every node, as their own presence_update would. How many. */
+  async updatePresence(target: Target, channel: ChannelName<S>, info: unknown): Promise<number> {
+    await this.start();
+    return this.operations.updatePresence(target, channel, info);
+  }
+
   /** Close a user's connections (or one client's) on every node, with a 4000-4999 code (default 4003). */
   async disconnect(target: Target, code: number = CloseCode.Disconnected, reason = 'disconnected by the server'): Promise<number> {
     await this.start();

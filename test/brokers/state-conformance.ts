@@ -11,6 +11,7 @@ import type { BrokerHarness } from './conformance.js';
 const HISTORY_SIZE = 50;
 const namespaces = {
   '': { subscribe: 'anyone', publish: 'anyone', history: { size: HISTORY_SIZE, ttl: 600_000 } },
+  room: { subscribe: 'anyone', publish: 'anyone', presence: true, joinLeave: true },
 } as const;
 
 /** Offsets of `client`'s messages on `channel`, in arrival order. */
@@ -105,6 +106,36 @@ export function stateConformance(name: string, harness: BrokerHarness): void {
         const start = replies[i]!.offset as number;
         expect(contiguous(offsets, start, total), `watcher ${i} from ${start}: ${offsets.join(',')}`).toBe(true);
       }
+    });
+
+    it('updates presence info: join/leave subscribers get presence_update and presence shows it', async () => {
+      const [a, b] = await nodes();
+      const c = channel('room');
+      const watcher = await connect(b);
+      await watcher.ok({ type: 'subscribe', channel: c });
+      const mover = await connect(a);
+      await mover.ok({ type: 'subscribe', channel: c });
+      const id = mover.welcome.payload.client as string;
+      expect(await mover.ok({ type: 'presence_update', channel: c, info: { status: 'away' } })).toEqual({});
+      const update = await watcher.next((f) => f.type === 'presence_update');
+      expect(update).toEqual({ type: 'presence_update', channel: c, payload: { client: id, user: null, info: { status: 'away' } } });
+      const { clients: present } = await watcher.ok({ type: 'presence', channel: c });
+      expect(present.find((e: Frame) => e.client === id)).toEqual({ client: id, user: null, info: { status: 'away' } });
+      // The updater hears its own update too, as it hears its own join.
+      await mover.next((f) => f.type === 'presence_update');
+    });
+
+    it('updates a client’s presence from the server, on whichever node the client is', async () => {
+      const [a, b] = await nodes();
+      const c = channel('room');
+      const watcher = await connect(a);
+      await watcher.ok({ type: 'subscribe', channel: c });
+      const mover = await connect(b);
+      await mover.ok({ type: 'subscribe', channel: c });
+      const id = mover.welcome.payload.client as string;
+      expect(await a.server.updatePresence({ client: id }, c, { seat: 3 })).toBe(1);
+      expect(await watcher.next((f) => f.type === 'presence_update')).toMatchObject({ payload: { client: id, info: { seat: 3 } } });
+      expect((await a.server.presence(c)).clients).toContainEqual({ client: id, user: null, info: { seat: 3 } });
     });
   });
 }

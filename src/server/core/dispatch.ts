@@ -72,6 +72,10 @@ export class Dispatcher {
         session.reply(frame.id, await this.hub.presence(frame.channel, namespace));
         return;
       }
+      case 'presence_update':
+        await this.hub.updatePresence(session, frame.channel, frame.info);
+        session.reply(frame.id, {});
+        return;
       case 'history': {
         const namespace = this.namespaces.checkSubscribe(session.identity, frame.channel);
         const limit = frame.limit ?? DEFAULT_HISTORY_LIMIT;

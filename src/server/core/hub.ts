@@ -14,6 +14,7 @@ import { namespaceOf } from '../../protocol/channels.js';
 import type { HistoryPage } from '../../brokers/broker.js';
 import { Tally } from '../tally.js';
 import type { Lifecycle } from './lifecycle.js';
+import { encode } from '@msgpack/msgpack';
 
 /** Publications held for one pending subscription before the session is cut off as too slow. */
 const MAX_PENDING = 10_000;
@@ -93,7 +94,7 @@ export class Hub {
       for (const session of sessions.keys()) session.close(CloseCode.Reconnect, 'delivery was interrupted; reconnect to recover');
       return;
     }
-    const encoded = new EncodeOnce({ type: event.kind, channel, payload: event.entry });
+    const encoded = new EncodeOnce({ type: event.kind === 'update' ? 'presence_update' : event.kind, channel, payload: event.entry });
     sessions.forEach((subscription, session) => {
       if (subscription.live) session.sendShared(encoded.for(session.codec));
     });
@@ -216,6 +217,37 @@ export class Hub {
     const offset = await this.broker.publish(channel, publication, namespace.history, keyed);
     this.tallies.published.inc([namespaceOf(channel)]);
     return offset;
+  }
+
+  /**
+   * Set `session`'s presence info on a channel it subscribed: the presence
+   * list shows it, and where the namespace has join/leave every subscriber
+   * gets a presence_update (docs/protocol.md, "Presence updates").
+   */
+  async updatePresence(session: Session, channel: string, info: unknown): Promise<void> {
+    const subscription = session.subscriptions.get(channel);
+    if (!subscription) throw new SwitchboardError('not_subscribed', `not subscribed to ${channel}`);
+    this.checkPresenceInfo(info);
+    subscription.info = info;
+    const namespace = this.namespaces.resolve(channel);
+    const entry = presenceEntry(session, subscription);
+    if (namespace.presence !== false || namespace.joinLeave === 'user') {
+      await this.broker.addPresence(channel, entry);
+      // Left while the entry was written: take it out again, as subscribe does.
+      if (session.subscriptions.get(channel) !== subscription) {
+        await this.broker.removePresence(channel, session.id, session.user);
+        return;
+      }
+    }
+    if (namespace.joinLeave) await this.broker.emit(channel, { kind: 'update', entry });
+  }
+
+  /** payload_too_large when `info` is over limits.presenceInfoBytes, measured as stored (MessagePack). */
+  checkPresenceInfo(info: unknown): void {
+    const bytes = encode(info, { ignoreUndefined: true }).byteLength;
+    if (bytes <= this.limits.presenceInfoBytes) return;
+    this.hits.hit('presenceInfoBytes');
+    throw new SwitchboardError('payload_too_large', `presence info is ${bytes} bytes, over limits.presenceInfoBytes (${this.limits.presenceInfoBytes})`);
   }
 
   /**
