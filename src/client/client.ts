@@ -23,6 +23,7 @@ import { ClientHeartbeat } from './heartbeat.js';
 import { idempotencyKeys } from './idempotency.js';
 import { Requests, type PublishOptions, type RequestOptions } from './requests.js';
 import { Subscription, type MessageHandler, type PresenceRequests, type SubscribeOptions } from './subscription.js';
+import { DeltaBase, type DeltaDecoder } from './delta-base.js';
 import { expiryOf, resolveToken, type TokenSource } from './token.js';
 
 /** A subscription of any payload type (handlers are contravariant in it). */
@@ -71,6 +72,8 @@ export interface ClientOptions {
   token?: TokenSource;
   /** The frame codec: JSON by default, or `msgpack` from `switchboard/client/msgpack`. */
   codec?: Codec;
+  /** Applies deltas for subscriptions with `{ delta: 'fossil' }`: `fossil` from `switchboard/client/delta`. */
+  delta?: DeltaDecoder;
   /** The WebSocket implementation; the browser's by default (`ws` in Node). */
   WebSocket?: WebSocketConstructor;
   /** false: never reconnect. */
@@ -164,11 +167,16 @@ export class SwitchboardClient<S extends AppSchema = AnySchema> extends Emitter<
       existing.onMessage(handler);
       return existing;
     }
+    if (options.delta && this.options.delta?.name !== options.delta) {
+      throw new SwitchboardError('bad_request', `{ delta: '${options.delta}' } needs the client option delta (fossil from switchboard/client/delta)`);
+    }
     const subscription: Subscription<ChannelPayload<S, C>> = new Subscription(
       channel,
       handler,
       () => this.unsubscribe(subscription),
-      options,
+      options.delta
+        ? { ...options, deltaBase: () => new DeltaBase(this.codec, this.options.delta!), broken: () => this.dropDead('a delta did not apply') }
+        : options,
       (client) => this.ownClients.includes(client),
       false,
       this.presenceRequests(channel),

@@ -4,6 +4,7 @@
 import type { SwitchboardError } from '../protocol/codes.js';
 import type { MessageFrame, PresenceEntry, PresenceResult, StreamPosition, SubscribeRequest, SubscribeResult } from '../protocol/frames.js';
 import { PresenceTracker, type PresenceKind } from './presence.js';
+import type { DeltaBase } from './delta-base.js';
 import { Emitter } from './emitter.js';
 
 export interface SubscriptionEvents {
@@ -44,6 +45,16 @@ export interface SubscribeOptions {
   exclude?: 'self';
   /** Receive the channel's last n publications first (1 to its history size); a resubscribe recovers from the position instead. */
   rewind?: number;
+  /** Receive Fossil deltas from the previous publication, applied here (the client needs the `delta` option). */
+  delta?: 'fossil';
+}
+
+/** @internal What the client adds to a delta subscription's options. */
+interface DeltaOptions {
+  /** A fresh base for each (re)subscribe: the server starts every one with a full payload. */
+  deltaBase?: () => DeltaBase;
+  /** A delta did not apply: the connection is dropped, and the resubscribe recovers the publication in full. */
+  broken?: () => void;
 }
 
 /** What a subscription asks of the server about its channel's presence. */
@@ -65,6 +76,8 @@ export class Subscription<P = unknown> extends Emitter<SubscriptionEvents> {
   private settleReady!: (error: SwitchboardError | null, result?: SubscribeResult) => void;
   /** The info this client set with updatePresence: set again after every resubscribe. */
   private info: { value: unknown } | null = null;
+  /** The last payload, to apply the next delta to (delta subscriptions). */
+  private deltaBase: DeltaBase | null = null;
   /** Kept from the first read of `presence` on. */
   private tracker: PresenceTracker | null = null;
   /** True once a subscribe was answered: a rewind is not asked again. */
@@ -80,7 +93,7 @@ export class Subscription<P = unknown> extends Emitter<SubscriptionEvents> {
     readonly channel: string,
     handler: MessageHandler<P> | null,
     private readonly leave: () => Promise<void>,
-    private readonly options: SubscribeOptions = {},
+    private readonly options: SubscribeOptions & DeltaOptions = {},
     /** True for a client id this client had on one of its connections. */
     private readonly isOwnClient: (client: string) => boolean = () => false,
     /** True when the server subscribed this connection, not the application. */
@@ -158,6 +171,10 @@ export class Subscription<P = unknown> extends Emitter<SubscriptionEvents> {
     // Rewind is for the first subscribe only: after it the position says where to go on from.
     else if (this.options.rewind && !this.rewound) frame.rewind = this.options.rewind;
     if (this.options.exclude) frame.exclude = this.options.exclude;
+    if (this.options.delta) {
+      frame.delta = this.options.delta;
+      this.deltaBase = this.options.deltaBase!();
+    }
     return frame;
   }
 
@@ -200,6 +217,17 @@ export class Subscription<P = unknown> extends Emitter<SubscriptionEvents> {
   /** @internal */
   message(frame: MessageFrame): void {
     if (!this.active) return;
+    if (this.deltaBase) {
+      // Every frame moves the base, delivered or not: the server deltas from what it sent.
+      try {
+        frame = { ...frame, payload: this.deltaBase.read(frame) };
+        delete frame.delta;
+      } catch {
+        this.deltaBase = null;
+        this.options.broken?.();
+        return;
+      }
+    }
     const before = this.position?.offset;
     if (frame.offset !== undefined && this.position) {
       if (frame.offset <= this.position.offset) return; // already delivered

@@ -83,6 +83,8 @@ export interface MessageFrame {
    * (a slow client in a 'latest' namespace): offsets offset-skipped to offset-1.
    */
   skipped?: number;
+  /** True when `payload` is the Fossil delta from this channel's previous message to this one (docs/protocol.md, "Delta compression"). */
+  delta?: true;
 }
 
 export interface JoinLeaveFrame {

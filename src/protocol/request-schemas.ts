@@ -20,7 +20,7 @@ const exclude = z.literal('self').optional();
 export const requestSchemas = {
   /** `rewind`: the channel's last n publications follow the reply (at most the history size; checked by the hub). */
   subscribe: z
-    .object({ channel, since: streamPosition.optional(), exclude, rewind: z.number().int().positive().optional() })
+    .object({ channel, since: streamPosition.optional(), exclude, rewind: z.number().int().positive().optional(), delta: z.literal('fossil').optional() })
     .refine((s) => s.rewind === undefined || s.since === undefined, { message: 'rewind and since exclude each other', path: ['rewind'] }),
   unsubscribe: z.object({ channel }),
   publish: z.object({ channel, payload: anyValue, idempotencyKey: idempotencyKey.optional(), exclude }),

@@ -28,6 +28,8 @@ export const namespaceSchema = z.strictObject({
    * publication of each of its channels here until it catches up.
    */
   slowConsumer: z.enum(['close', 'latest']).default('close'),
+  /** 'fossil': a subscribe may ask for Fossil deltas of each publication from the previous one (docs/protocol.md, "Delta compression"). */
+  delta: z.literal('fossil').optional(),
 });
 
 export type NamespaceConfig = z.output<typeof namespaceSchema>;

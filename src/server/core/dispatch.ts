@@ -46,7 +46,12 @@ export class Dispatcher {
         // Checked once, before any hook is asked: the hub trusts the namespace it is given.
         const namespace = this.namespaces.checkSubscribe(session.identity, frame.channel);
         const info = await this.hooks.subscribe(session.context(), frame.channel, session.identity.info, () => !session.closed);
-        const options = { info, ...(frame.exclude ? { exclude: frame.exclude } : {}), ...(frame.rewind ? { rewind: frame.rewind } : {}) };
+        const options = {
+          info,
+          ...(frame.exclude ? { exclude: frame.exclude } : {}),
+          ...(frame.rewind ? { rewind: frame.rewind } : {}),
+          ...(frame.delta ? { delta: frame.delta } : {}),
+        };
         await this.hub.subscribe(session, frame.channel, namespace, frame.since, (result) => session.reply(frame.id, result), options);
         return;
       }

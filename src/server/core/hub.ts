@@ -15,6 +15,7 @@ import type { HistoryPage } from '../../brokers/broker.js';
 import { Tally } from '../tally.js';
 import type { Lifecycle } from './lifecycle.js';
 import { encode } from '@msgpack/msgpack';
+import { ChannelDelta, type DeltaRound } from './delta.js';
 
 /** Publications held for one pending subscription before the session is cut off as too slow. */
 const MAX_PENDING = 10_000;
@@ -24,6 +25,8 @@ export interface SubscribeOptions {
   exclude?: 'self';
   /** Shown for this client in the channel's presence, instead of the token's info. */
   info?: unknown;
+  /** 'fossil': publications after the first come as Fossil deltas from the previous one (docs/protocol.md, "Delta compression"). */
+  delta?: 'fossil';
   /** Send the channel's last `rewind` publications right after the reply (docs/protocol.md, "Rewind"); never with `since`. */
   rewind?: number;
 }
@@ -59,6 +62,8 @@ export class Hub {
   private readonly channels = new Map<string, Map<Session, Subscription>>();
   /** channel -> the broker subscription this node holds for it */
   private readonly brokerSubscriptions = new Map<string, Promise<void>>();
+  /** channel -> its last publication fanned out, for the subscriptions that asked for deltas */
+  private readonly deltas = new Map<string, ChannelDelta>();
   readonly stats: HubStats = { publications: 0, delivered: 0, subscriptions: 0 };
   readonly tallies = new HubTallies();
   /** Told of live subscriptions coming and going (webhooks). */
@@ -123,6 +128,9 @@ export class Hub {
     if (options.rewind !== undefined && options.rewind > historySize) {
       throw new SwitchboardError('bad_request', `rewind is at most the history size of ${channel}'s namespace (${historySize})`);
     }
+    if (options.delta && namespace.delta !== options.delta) {
+      throw new SwitchboardError('bad_request', `${channel}'s namespace has no "delta": "${options.delta}"`);
+    }
     if (session.subscriptions.size >= this.limits.subscriptionsPerConnection) {
       this.hits.hit('subscriptionsPerConnection');
       throw new SwitchboardError('forbidden', `at most ${this.limits.subscriptionsPerConnection} subscriptions per connection`);
@@ -130,6 +138,12 @@ export class Hub {
     const subscription: Subscription = { live: false, buffer: [], lastOffset: null, info: options.info ?? session.identity.info };
     if (options.exclude === 'self') subscription.excludeSelf = true;
     if (namespace.slowConsumer === 'latest') subscription.latest = true;
+    if (options.delta) {
+      subscription.delta = true;
+      let channelDelta = this.deltas.get(channel);
+      if (!channelDelta) this.deltas.set(channel, (channelDelta = new ChannelDelta()));
+      channelDelta.subscribers++;
+    }
     const tracksPresence = namespace.presence !== false || namespace.joinLeave === 'user';
     let connections = 0;
     session.subscriptions.set(channel, subscription);
@@ -361,6 +375,8 @@ export class Hub {
     const subscription = session.subscriptions.get(channel);
     if (subscription) {
       releaseHeld(session, subscription);
+      const channelDelta = subscription.delta ? this.deltas.get(channel) : undefined;
+      if (channelDelta && --channelDelta.subscribers === 0) this.deltas.delete(channel);
       session.subscriptions.delete(channel);
       this.stats.subscriptions--;
     }
@@ -398,17 +414,21 @@ export class Hub {
   }
 
   private fanOut(channel: string, sessions: Map<Session, Subscription>, publication: Publication): void {
-    const encoded = new EncodeOnce(messageFrame(channel, publication));
+    const message = messageFrame(channel, publication);
+    const encoded = new EncodeOnce(message);
+    const channelDelta = this.deltas.get(channel);
+    const round = channelDelta?.round(message, publication, (codec) => encoded.for(codec));
     sessions.forEach((subscription, session) => {
       if (subscription.live) {
-        this.deliver(session, channel, subscription, publication, encoded);
+        this.deliver(session, channel, subscription, publication, encoded, round);
       } else if (subscription.buffer.push(publication) > MAX_PENDING) {
         session.close(CloseCode.SlowConsumer, 'too many publications while subscribing');
       }
     });
+    if (round) channelDelta!.advance(round);
   }
 
-  private deliver(session: Session, channel: string, subscription: Subscription, publication: Publication, encoded?: EncodeOnce): void {
+  private deliver(session: Session, channel: string, subscription: Subscription, publication: Publication, encoded?: EncodeOnce, round?: DeltaRound): void {
     const { offset } = publication;
     if (offset !== undefined) {
       // Replay and live delivery can overlap; an offset already sent is a duplicate.
@@ -430,6 +450,16 @@ export class Hub {
       return;
     }
     this.stats.delivered++;
+    if (subscription.delta) {
+      // A delta only from what this subscriber received last; a full payload otherwise.
+      const previous = subscription.lastSent;
+      subscription.lastSent = publication;
+      const delta = round && previous !== undefined && previous === round.previous ? round.frameFor(session.codec) : null;
+      if (delta) {
+        session.sendShared(delta);
+        return;
+      }
+    }
     session.sendShared((encoded ?? new EncodeOnce(messageFrame(channel, publication))).for(session.codec));
   }
 
@@ -446,6 +476,7 @@ export class Hub {
       if (subscription.skipped) frame.skipped = subscription.skipped;
       releaseHeld(session, subscription);
       subscription.skipped = 0;
+      if (subscription.delta) subscription.lastSent = held;
       this.stats.delivered++;
       session.send(frame);
     }
