@@ -12,6 +12,7 @@ const HISTORY_SIZE = 50;
 const namespaces = {
   '': { subscribe: 'anyone', publish: 'anyone', history: { size: HISTORY_SIZE, ttl: 600_000 } },
   room: { subscribe: 'anyone', publish: 'anyone', presence: true, joinLeave: true },
+  doc: { subscribe: 'anyone', publish: 'anyone', delta: 'fossil', history: { size: HISTORY_SIZE, ttl: 600_000 } },
 } as const;
 
 /** Offsets of `client`'s messages on `channel`, in arrival order. */
@@ -136,6 +137,21 @@ export function stateConformance(name: string, harness: BrokerHarness): void {
       expect(await a.server.updatePresence({ client: id }, c, { seat: 3 })).toBe(1);
       expect(await watcher.next((f) => f.type === 'presence_update')).toMatchObject({ payload: { client: id, info: { seat: 3 } } });
       expect((await a.server.presence(c)).clients).toContainEqual({ client: id, user: null, info: { seat: 3 } });
+    });
+
+    it('sends Fossil deltas of publications made on another node, and whole payloads to those who did not ask', async () => {
+      const [a, b] = await nodes();
+      const c = channel('doc');
+      const asked = await connect(b);
+      await asked.ok({ type: 'subscribe', channel: c, delta: 'fossil' });
+      const plain = await connect(b);
+      await plain.ok({ type: 'subscribe', channel: c });
+      const doc = (tick: number) => ({ tick, rows: Array.from({ length: 30 }, (_, i) => ({ row: i, text: `row number ${i}` })) });
+      for (let tick = 1; tick <= 3; tick++) await a.server.publish(c, doc(tick));
+      await asked.next((f) => f.type === 'message' && f.offset === 3);
+      await plain.next((f) => f.type === 'message' && f.offset === 3);
+      expect(asked.messages(c).map((m) => m.delta === true)).toEqual([false, true, true]);
+      expect(plain.messages(c).map((m) => m.payload)).toEqual([1, 2, 3].map(doc));
     });
   });
 }
