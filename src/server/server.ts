@@ -23,6 +23,7 @@ import {
   type ConnectHook,
   type DisconnectHook,
   type Operations,
+  type PresenceUpdateHook,
   type PublishHook,
   type RpcHandler,
   type SchemaOutput,
@@ -189,6 +190,12 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
   /** Before a client's publication is stored; throw to refuse, return `{payload}` to replace it. */
   onPublish(hook: PublishHook): this {
     this.operations.use({ publish: hook });
+    return this;
+  }
+
+  /** Before a client's presence_update; throw to refuse, return `{info}` to show that instead. */
+  onPresenceUpdate(hook: PresenceUpdateHook): this {
+    this.operations.use({ presenceUpdate: hook });
     return this;
   }
 

@@ -2,6 +2,7 @@
 // contract names, the bound on info, the HTTP API, and a namespace without
 // join/leave. Across nodes and on every broker: test/brokers/state-conformance.ts.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SwitchboardError } from '../../src/server/index.js';
 import { RawClient } from '../helpers/raw-client.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 
@@ -18,6 +19,12 @@ beforeAll(async () => {
       quiet: { presence: true },
       '': {},
     },
+  });
+  // The application decides what a client may show: none on room:locked, and its own name kept.
+  srv.server.onPresenceUpdate((client, channel, info) => {
+    if (channel === 'room:locked') throw new SwitchboardError('forbidden', 'presence is fixed here');
+    if (channel === 'room:named') return { info: { ...(info as object), name: 'from the server' } };
+    if (channel === 'room:broken') throw new Error('hook bug');
   });
 });
 afterAll(async () => {
@@ -105,5 +112,26 @@ describe('POST /api/presence/update', () => {
     const big = await api('/api/presence/update', { user: 'u', channel: 'room:x', info: 'x'.repeat(200) });
     expect(big).toMatchObject({ status: 413, body: { error: { code: 'payload_too_large' } } });
     expect((await api('/api/presence/update', { user: 'u', channel: 'nowhere:x', info: {} })).status).toBe(404);
+  });
+});
+
+describe('the presenceUpdate hook', () => {
+  it('refuses with the error it throws, and internal for a bug, keeping the old info', async () => {
+    const locked = await subscribed('room:locked');
+    expect(await locked.request({ type: 'presence_update', channel: 'room:locked', info: { x: 1 } })).toMatchObject({
+      ok: false,
+      error: { code: 'forbidden', message: 'presence is fixed here' },
+    });
+    const broken = await subscribed('room:broken');
+    expect(await broken.request({ type: 'presence_update', channel: 'room:broken', info: { x: 1 } })).toMatchObject({ ok: false, error: { code: 'internal' } });
+    expect((await broken.ok({ type: 'presence', channel: 'room:broken' })).clients[0].info).toBeNull();
+  });
+
+  it('stores and sends the info it returns', async () => {
+    const watcher = await subscribed('room:named');
+    const mover = await subscribed('room:named');
+    await mover.ok({ type: 'presence_update', channel: 'room:named', info: { status: 'away', name: 'forged' } });
+    const update = await watcher.next((f) => f.type === 'presence_update');
+    expect(update.payload.info).toEqual({ status: 'away', name: 'from the server' });
   });
 });

@@ -77,10 +77,13 @@ export class Dispatcher {
         session.reply(frame.id, await this.hub.presence(frame.channel, namespace));
         return;
       }
-      case 'presence_update':
-        await this.hub.updatePresence(session, frame.channel, frame.info);
+      case 'presence_update': {
+        if (!session.subscriptions.has(frame.channel)) throw new SwitchboardError('not_subscribed', `not subscribed to ${frame.channel}`);
+        const info = await this.hooks.presenceUpdate(session.context(), frame.channel, frame.info);
+        await this.hub.updatePresence(session, frame.channel, info);
         session.reply(frame.id, {});
         return;
+      }
       case 'history': {
         const namespace = this.namespaces.checkSubscribe(session.identity, frame.channel);
         const limit = frame.limit ?? DEFAULT_HISTORY_LIMIT;
