@@ -49,8 +49,8 @@ export interface SubscribeOptions {
   delta?: 'fossil';
 }
 
-/** @internal What the client adds to a delta subscription's options. */
-interface DeltaOptions {
+/** What the client adds to a delta subscription's options (not for applications). */
+export interface DeltaOptions {
   /** A fresh base for each (re)subscribe: the server starts every one with a full payload. */
   deltaBase?: () => DeltaBase;
   /** A delta did not apply: the connection is dropped, and the resubscribe recovers the publication in full. */
