@@ -36,9 +36,12 @@ export interface PublishOptions {
 /** What a broker delivers to every node subscribed to a channel, in publish order. */
 export type ChannelEvent =
   | { kind: 'publication'; publication: Publication }
-  | { kind: 'join' | 'leave'; entry: PresenceEntry }
+  /** A client joined, left, or changed its presence info ('update', docs/protocol.md "Presence updates"). */
+  | { kind: PresenceEventKind; entry: PresenceEntry }
   /** Delivery on this channel stopped for a while: publications may have been missed. */
   | { kind: 'interrupted' };
+
+export type PresenceEventKind = 'join' | 'leave' | 'update';
 
 export type ChannelEventHandler = (channel: string, event: ChannelEvent) => void;
 
@@ -122,8 +125,8 @@ export interface Broker {
    * delivered and the first publish's offset (or null) is returned.
    */
   publish(channel: string, publication: Publication, history: HistoryPolicy | null, options?: PublishOptions): Promise<number | null>;
-  /** Deliver a join or leave event; never stored. */
-  emit(channel: string, event: ChannelEvent & { kind: 'join' | 'leave' }): Promise<void>;
+  /** Deliver a join, leave or update event; never stored. */
+  emit(channel: string, event: ChannelEvent & { kind: PresenceEventKind }): Promise<void>;
 
   /** This node wants the channel's events. Resolves once none published after it can be missed. */
   subscribe(channel: string): Promise<void>;

@@ -2,7 +2,18 @@
 // something around the calls that answer with data (timing in /metrics, a
 // test's slow network) without restating the whole interface.
 import type { PresenceEntry } from '../protocol/frames.js';
-import type { Broker, ChannelEvent, ChannelEventHandler, EventLedger, HistoryPolicy, HistoryQuery, NodeLease, Publication, PublishOptions } from './broker.js';
+import type {
+  Broker,
+  ChannelEvent,
+  ChannelEventHandler,
+  EventLedger,
+  HistoryPolicy,
+  HistoryQuery,
+  NodeLease,
+  PresenceEventKind,
+  Publication,
+  PublishOptions,
+} from './broker.js';
 
 /** The calls that go through `around`, by name. */
 export type BrokerOperation =
@@ -37,7 +48,7 @@ export class DelegatingBroker implements Broker {
   publish(channel: string, publication: Publication, history: HistoryPolicy | null, options?: PublishOptions): Promise<number | null> {
     return this.around('publish', () => this.inner.publish(channel, publication, history, options));
   }
-  emit(channel: string, event: ChannelEvent & { kind: 'join' | 'leave' }): Promise<void> {
+  emit(channel: string, event: ChannelEvent & { kind: PresenceEventKind }): Promise<void> {
     return this.around('emit', () => this.inner.emit(channel, event));
   }
   subscribe(channel: string): Promise<void> {

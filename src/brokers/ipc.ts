@@ -14,6 +14,7 @@ import type {
   HistoryQuery,
   NodeLease,
   NodeRecord,
+  PresenceEventKind,
   Publication,
   PublishOptions,
   EventLedger,
@@ -96,7 +97,7 @@ export class IpcBroker implements Broker {
     return this.call('publish', [channel, publication, history, options]);
   }
 
-  emit(channel: string, event: ChannelEvent & { kind: 'join' | 'leave' }): Promise<void> {
+  emit(channel: string, event: ChannelEvent & { kind: PresenceEventKind }): Promise<void> {
     return this.call('emit', [channel, event]);
   }
 

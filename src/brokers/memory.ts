@@ -17,6 +17,7 @@ import type {
   HistoryQuery,
   NodeLease,
   NodeRecord,
+  PresenceEventKind,
   Publication,
   PublishOptions,
 } from './broker.js';
@@ -157,7 +158,7 @@ export class MemoryBroker implements Broker {
     return offset;
   }
 
-  async emit(channel: string, event: ChannelEvent & { kind: 'join' | 'leave' }): Promise<void> {
+  async emit(channel: string, event: ChannelEvent & { kind: PresenceEventKind }): Promise<void> {
     this.deliver(channel, event);
   }
 

@@ -17,6 +17,7 @@ import type {
   HistoryQuery,
   NodeLease,
   NodeRecord,
+  PresenceEventKind,
   Publication,
   PublishOptions,
 } from './broker.js';
@@ -130,6 +131,10 @@ end
 return {epoch, redis.call('HGET', KEYS[1], 'offset'), entries, ARGV[4] == '' and 1 or 0}`;
 
 // KEYS: entries hash, expiry zset. ARGV: now. Drops expired entries, returns the rest.
+/** The one-letter tag a presence event travels under on the channel's pub/sub topic ('p' is a publication). */
+const PRESENCE_TAGS: Record<PresenceEventKind, string> = { join: 'j', leave: 'l', update: 'u' };
+const PRESENCE_KINDS = new Map(Object.entries(PRESENCE_TAGS).map(([kind, tag]) => [tag, kind as PresenceEventKind]));
+
 const PRESENCE = `
 local dead = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])
 for _, client in ipairs(dead) do redis.call('HDEL', KEYS[1], client) redis.call('ZREM', KEYS[2], client) end
@@ -369,10 +374,10 @@ export class RedisBroker implements Broker {
     });
   }
 
-  async emit(channel: string, event: ChannelEvent & { kind: 'join' | 'leave' }): Promise<void> {
+  async emit(channel: string, event: ChannelEvent & { kind: PresenceEventKind }): Promise<void> {
     const data = Buffer.from(encode(event.entry, { ignoreUndefined: true }));
     await this.run('the event may still have been delivered', (redis) =>
-      redis[this.connector.verbs.publish](this.key('c', channel), Buffer.concat([Buffer.from(event.kind === 'join' ? 'j:' : 'l:'), data])),
+      redis[this.connector.verbs.publish](this.key('c', channel), Buffer.concat([Buffer.from(`${PRESENCE_TAGS[event.kind]}:`), data])),
     );
   }
 
@@ -543,8 +548,9 @@ export class RedisBroker implements Broker {
       const publication = decode(body) as Publication;
       if (offsetText) publication.offset = Number(offsetText);
       this.handler(channel, { kind: 'publication', publication });
-    } else if (kind === 'j' || kind === 'l') {
-      this.handler(channel, { kind: kind === 'j' ? 'join' : 'leave', entry: decode(body) as PresenceEntry });
+    } else {
+      const presence = PRESENCE_KINDS.get(kind);
+      if (presence) this.handler(channel, { kind: presence, entry: decode(body) as PresenceEntry });
     }
   }
 

@@ -23,7 +23,8 @@ import { ClientHeartbeat } from './heartbeat.js';
 import { HttpStreamSocket, streamUrl } from './http-stream.js';
 import { idempotencyKeys } from './idempotency.js';
 import { Requests, type PublishOptions, type RequestOptions } from './requests.js';
-import { Subscription, type MessageHandler, type SubscribeOptions } from './subscription.js';
+import { Subscription, type MessageHandler, type PresenceRequests, type SubscribeOptions } from './subscription.js';
+import { DeltaBase, type DeltaDecoder } from './delta-base.js';
 import { expiryOf, resolveToken, type TokenSource } from './token.js';
 
 /** A subscription of any payload type (handlers are contravariant in it). */
@@ -75,6 +76,8 @@ export interface ClientOptions {
   token?: TokenSource;
   /** The frame codec: JSON by default, or `msgpack` from `switchboard/client/msgpack`. */
   codec?: Codec;
+  /** Applies deltas for subscriptions with `{ delta: 'fossil' }`: `fossil` from `switchboard/client/delta`. */
+  delta?: DeltaDecoder;
   /** The WebSocket implementation; the browser's by default (`ws` in Node). */
   WebSocket?: WebSocketConstructor;
   /** Tried in order on each connect until one opens; default `['websocket', 'http-stream']` (HTTP streaming speaks JSON only). */
@@ -182,12 +185,19 @@ export class SwitchboardClient<S extends AppSchema = AnySchema> extends Emitter<
       existing.onMessage(handler);
       return existing;
     }
+    if (options.delta && this.options.delta?.name !== options.delta) {
+      throw new SwitchboardError('bad_request', `{ delta: '${options.delta}' } needs the client option delta (fossil from switchboard/client/delta)`);
+    }
     const subscription: Subscription<ChannelPayload<S, C>> = new Subscription(
       channel,
       handler,
       () => this.unsubscribe(subscription),
-      options,
+      options.delta
+        ? { ...options, deltaBase: () => new DeltaBase(this.codec, this.options.delta!), broken: () => this.dropDead('a delta did not apply') }
+        : options,
       (client) => this.ownClients.includes(client),
+      false,
+      this.presenceRequests(channel),
     );
     this.subscriptions.set(channel, subscription);
     if (this.state === 'connected') this.sendSubscribe(subscription);
@@ -220,6 +230,14 @@ export class SwitchboardClient<S extends AppSchema = AnySchema> extends Emitter<
 
   presence(channel: ChannelName<S>, options?: RequestOptions): Promise<PresenceResult> {
     return this.request({ type: 'presence', channel }, options) as Promise<PresenceResult>;
+  }
+
+  /** What a subscription to `channel` asks about its presence (the live set, its own info). */
+  private presenceRequests(channel: ChannelName<S>): PresenceRequests {
+    return {
+      presence: () => this.presence(channel),
+      update: (info) => this.request({ type: 'presence_update', channel, info: info ?? null }),
+    };
   }
 
   history<C extends ChannelName<S>>(
@@ -327,7 +345,10 @@ export class SwitchboardClient<S extends AppSchema = AnySchema> extends Emitter<
         return;
       case 'join':
       case 'leave':
-        this.subscriptions.get(frame.channel)?.presence(frame.type, frame.payload);
+        this.subscriptions.get(frame.channel)?.presenceEvent(frame.type, frame.payload);
+        return;
+      case 'presence_update':
+        this.subscriptions.get(frame.channel)?.presenceEvent('update', frame.payload);
         return;
       case 'reply': {
         const handler = this.control.get(frame.id as number);
@@ -366,6 +387,7 @@ export class SwitchboardClient<S extends AppSchema = AnySchema> extends Emitter<
         {},
         (client) => this.ownClients.includes(client),
         true,
+        this.presenceRequests(frame.channel as ChannelName<S>),
       );
       subscription = created;
       this.subscriptions.set(frame.channel, created);

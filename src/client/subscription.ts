@@ -2,7 +2,9 @@
 // resubscribes with it after every reconnect, drops duplicates by offset, and
 // tells the application when the server could not recover what was missed.
 import type { SwitchboardError } from '../protocol/codes.js';
-import type { MessageFrame, PresenceEntry, StreamPosition, SubscribeRequest, SubscribeResult } from '../protocol/frames.js';
+import type { MessageFrame, PresenceEntry, PresenceResult, StreamPosition, SubscribeRequest, SubscribeResult } from '../protocol/frames.js';
+import { PresenceTracker, type PresenceKind } from './presence.js';
+import type { DeltaBase } from './delta-base.js';
 import { Emitter } from './emitter.js';
 
 export interface SubscriptionEvents {
@@ -15,6 +17,10 @@ export interface SubscriptionEvents {
   reset: SubscribeResult;
   join: PresenceEntry;
   leave: PresenceEntry;
+  /** A present client changed its info (a presence_update frame). */
+  update: PresenceEntry;
+  /** `presence` was refetched after a (re)subscribe: the whole set, now right. */
+  sync: ReadonlyMap<string, PresenceEntry>;
   /** The server refused the subscription; it is over. */
   error: SwitchboardError;
   /** The server ended this subscription (docs/protocol.md "Server-side subscriptions"). */
@@ -37,7 +43,27 @@ export interface Skipped {
 export interface SubscribeOptions {
   /** 'self': this client's own publications are not delivered to this handler (docs/client.md, "Excluding your own publications"). */
   exclude?: 'self';
+  /** Receive the channel's last n publications first (1 to its history size); a resubscribe recovers from the position instead. */
+  rewind?: number;
+  /** Receive Fossil deltas from the previous publication, applied here (the client needs the `delta` option). */
+  delta?: 'fossil';
 }
+
+/** What the client adds to a delta subscription's options (not for applications). */
+export interface DeltaOptions {
+  /** A fresh base for each (re)subscribe: the server starts every one with a full payload. */
+  deltaBase?: () => DeltaBase;
+  /** A delta did not apply: the connection is dropped, and the resubscribe recovers the publication in full. */
+  broken?: () => void;
+}
+
+/** What a subscription asks of the server about its channel's presence. */
+export interface PresenceRequests {
+  presence(): Promise<PresenceResult>;
+  update(info: unknown): Promise<unknown>;
+}
+
+const NO_PRESENCE: PresenceRequests = { presence: () => Promise.reject(new Error('no presence')), update: () => Promise.reject(new Error('no presence')) };
 
 export type MessageHandler<P> = (payload: P, message: MessageFrame) => void;
 
@@ -48,6 +74,14 @@ export class Subscription<P = unknown> extends Emitter<SubscriptionEvents> {
   /** Resolves on the first successful reply, rejects if the server refuses. */
   readonly ready: Promise<SubscribeResult>;
   private settleReady!: (error: SwitchboardError | null, result?: SubscribeResult) => void;
+  /** The info this client set with updatePresence: set again after every resubscribe. */
+  private info: { value: unknown } | null = null;
+  /** The last payload, to apply the next delta to (delta subscriptions). */
+  private deltaBase: DeltaBase | null = null;
+  /** Kept from the first read of `presence` on. */
+  private tracker: PresenceTracker | null = null;
+  /** True once a subscribe was answered: a rewind is not asked again. */
+  private rewound = false;
   /** The `since` sent with the subscribe in flight, if any. */
   private askedSince: StreamPosition | undefined;
   /** Offsets of this client's own publications not to deliver (excluded), until passed. */
@@ -59,11 +93,13 @@ export class Subscription<P = unknown> extends Emitter<SubscriptionEvents> {
     readonly channel: string,
     handler: MessageHandler<P> | null,
     private readonly leave: () => Promise<void>,
-    private readonly options: SubscribeOptions = {},
+    private readonly options: SubscribeOptions & DeltaOptions = {},
     /** True for a client id this client had on one of its connections. */
     private readonly isOwnClient: (client: string) => boolean = () => false,
     /** True when the server subscribed this connection, not the application. */
     readonly byServer = false,
+    /** The presence requests on this channel, sent by the client. */
+    private readonly requests: PresenceRequests = NO_PRESENCE,
   ) {
     super();
     if (handler) this.handlers.add(handler);
@@ -78,6 +114,32 @@ export class Subscription<P = unknown> extends Emitter<SubscriptionEvents> {
   onMessage(handler: MessageHandler<P>): () => void {
     this.handlers.add(handler);
     return () => this.handlers.delete(handler);
+  }
+
+  /**
+   * Who is on the channel now, by client id: fetched on first read and after
+   * every (re)subscribe, kept by join, leave and update frames (events `join`,
+   * `leave`, `update`, and `sync` after each refetch).
+   */
+  get presence(): ReadonlyMap<string, PresenceEntry> {
+    if (!this.tracker) {
+      this.tracker = new PresenceTracker(
+        () => this.requests.presence(),
+        () => this.emit('sync', this.tracker!.clients),
+      );
+      if (this.rewound && this.active) this.tracker.sync();
+    }
+    return this.tracker.clients;
+  }
+
+  /**
+   * Set this client's presence info on the channel (docs/client.md, "Live
+   * presence"); it is set again after every resubscribe, so it survives reconnects.
+   */
+  async updatePresence(info: unknown): Promise<void> {
+    this.info = { value: info };
+    await this.ready; // the server must know the subscription first
+    await this.requests.update(info);
   }
 
   unsubscribe(): Promise<void> {
@@ -106,13 +168,21 @@ export class Subscription<P = unknown> extends Emitter<SubscriptionEvents> {
     this.askedSince = this.position ?? undefined;
     const frame: SubscribeRequest = { type: 'subscribe', channel: this.channel };
     if (this.askedSince) frame.since = this.askedSince;
+    // Rewind is for the first subscribe only: after it the position says where to go on from.
+    else if (this.options.rewind && !this.rewound) frame.rewind = this.options.rewind;
     if (this.options.exclude) frame.exclude = this.options.exclude;
+    if (this.options.delta) {
+      frame.delta = this.options.delta;
+      this.deltaBase = this.options.deltaBase!();
+    }
     return frame;
   }
 
   /** @internal */
   subscribed(result: SubscribeResult): void {
     const asked = this.askedSince;
+    const again = this.rewound;
+    this.rewound = true;
     if (result.epoch === null || result.offset === null) {
       this.position = null;
     } else if (asked && result.recovered) {
@@ -122,6 +192,11 @@ export class Subscription<P = unknown> extends Emitter<SubscriptionEvents> {
       this.position = { epoch: result.epoch, offset: result.offset };
     }
     this.settleReady(null, result);
+    // A resubscribe starts from the hook's info again: put ours back before the snapshot is read.
+    if (this.info && again) {
+      const restored = this.requests.update(this.info.value).catch(() => {});
+      void restored.then(() => this.tracker?.sync());
+    } else this.tracker?.sync();
     this.emit('subscribed', result);
     if (asked && !result.recovered) this.emit('reset', result);
   }
@@ -142,6 +217,17 @@ export class Subscription<P = unknown> extends Emitter<SubscriptionEvents> {
   /** @internal */
   message(frame: MessageFrame): void {
     if (!this.active) return;
+    if (this.deltaBase) {
+      // Every frame moves the base, delivered or not: the server deltas from what it sent.
+      try {
+        frame = { ...frame, payload: this.deltaBase.read(frame) };
+        delete frame.delta;
+      } catch {
+        this.deltaBase = null;
+        this.options.broken?.();
+        return;
+      }
+    }
     const before = this.position?.offset;
     if (frame.offset !== undefined && this.position) {
       if (frame.offset <= this.position.offset) return; // already delivered
@@ -169,7 +255,9 @@ export class Subscription<P = unknown> extends Emitter<SubscriptionEvents> {
   }
 
   /** @internal */
-  presence(kind: 'join' | 'leave', entry: PresenceEntry): void {
-    if (this.active) this.emit(kind, entry);
+  presenceEvent(kind: PresenceKind, entry: PresenceEntry): void {
+    if (!this.active) return;
+    this.tracker?.apply(kind, entry);
+    this.emit(kind, entry);
   }
 }

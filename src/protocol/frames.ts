@@ -26,6 +26,7 @@ export type UnsubscribeRequest = Request<'unsubscribe'>;
 export type PublishRequest = Request<'publish'>;
 export type RpcRequest = Request<'rpc'>;
 export type PresenceRequest = Request<'presence'>;
+export type PresenceUpdateRequest = Request<'presence_update'>;
 /** Publications a history request without a `limit` returns (docs/protocol.md, "History and recovery"). */
 export const DEFAULT_HISTORY_LIMIT = 100;
 
@@ -37,7 +38,8 @@ export interface PingRequest {
   id?: RequestId;
 }
 
-export type ClientFrame = SubscribeRequest | UnsubscribeRequest | PublishRequest | RpcRequest | PresenceRequest | HistoryRequest | RefreshRequest | PingRequest;
+export type ClientFrame =
+  SubscribeRequest | UnsubscribeRequest | PublishRequest | RpcRequest | PresenceRequest | PresenceUpdateRequest | HistoryRequest | RefreshRequest | PingRequest;
 
 export type ClientFrameType = ClientFrame['type'];
 /** Every client frame but `ping`, which the server answers before any request is queued. */
@@ -81,10 +83,19 @@ export interface MessageFrame {
    * (a slow client in a 'latest' namespace): offsets offset-skipped to offset-1.
    */
   skipped?: number;
+  /** True when `payload` is the Fossil delta from this channel's previous message to this one (docs/protocol.md, "Delta compression"). */
+  delta?: true;
 }
 
 export interface JoinLeaveFrame {
   type: 'join' | 'leave';
+  channel: string;
+  payload: PresenceEntry;
+}
+
+/** A subscriber changed its presence info (docs/protocol.md, "Presence updates"). */
+export interface PresenceUpdateFrame {
+  type: 'presence_update';
   channel: string;
   payload: PresenceEntry;
 }
@@ -113,7 +124,8 @@ export interface UnsubscribedFrame {
   channel: string;
 }
 
-export type ServerFrame = WelcomeFrame | MessageFrame | JoinLeaveFrame | ReplyFrame | ErrorFrame | PongFrame | SubscribedFrame | UnsubscribedFrame;
+export type ServerFrame =
+  WelcomeFrame | MessageFrame | JoinLeaveFrame | PresenceUpdateFrame | ReplyFrame | ErrorFrame | PongFrame | SubscribedFrame | UnsubscribedFrame;
 
 // ---- reply payloads ----
 

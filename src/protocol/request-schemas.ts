@@ -18,11 +18,16 @@ const exclude = z.literal('self').optional();
 
 /** Each request's fields beside `type` and `id`. */
 export const requestSchemas = {
-  subscribe: z.object({ channel, since: streamPosition.optional(), exclude }),
+  /** `rewind`: the channel's last n publications follow the reply (at most the history size; checked by the hub). */
+  subscribe: z
+    .object({ channel, since: streamPosition.optional(), exclude, rewind: z.number().int().positive().optional(), delta: z.literal('fossil').optional() })
+    .refine((s) => s.rewind === undefined || s.since === undefined, { message: 'rewind and since exclude each other', path: ['rewind'] }),
   unsubscribe: z.object({ channel }),
   publish: z.object({ channel, payload: anyValue, idempotencyKey: idempotencyKey.optional(), exclude }),
   rpc: z.object({ method: z.string().min(1).max(255), payload: anyValue }),
   presence: z.object({ channel }),
+  /** The sender's own presence info on a channel it subscribed (at most limits.presenceInfoBytes, checked by the hub). */
+  presence_update: z.object({ channel, info: anyValue }),
   /** `limit`: DEFAULT_HISTORY_LIMIT when absent. */
   history: z.object({ channel, limit: z.number().int().positive().optional(), since: streamPosition.optional() }),
   refresh: z.object({ token: z.string().min(1) }),

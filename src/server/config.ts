@@ -28,6 +28,8 @@ export const namespaceSchema = z.strictObject({
    * publication of each of its channels here until it catches up.
    */
   slowConsumer: z.enum(['close', 'latest']).default('close'),
+  /** 'fossil': a subscribe may ask for Fossil deltas of each publication from the previous one (docs/protocol.md, "Delta compression"). */
+  delta: z.literal('fossil').optional(),
 });
 
 export type NamespaceConfig = z.output<typeof namespaceSchema>;
@@ -159,6 +161,8 @@ export const configSchema = z.strictObject({
       latestThresholdBytes: positiveInt.default(1_048_576),
       /** Channels one SSE stream may name (`GET /sse?channel=...`); more is a 400. */
       sseChannels: positiveInt.default(32),
+      /** Bytes (as MessagePack) of the info a presence_update may set; larger is payload_too_large. */
+      presenceInfoBytes: positiveInt.default(4_096),
       /** Idempotency keys remembered per channel (memory broker); the oldest is forgotten first. */
       idempotencyKeysPerChannel: positiveInt.default(100_000),
       /** Bytes of idempotency keys remembered on this node (memory broker), all channels together. */

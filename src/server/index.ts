@@ -9,6 +9,7 @@ export type {
   DisconnectHook,
   Hooks,
   Operations,
+  PresenceUpdateHook,
   PublishHook,
   RpcHandler,
   StandardSchema,

@@ -26,7 +26,8 @@ export type LimitName =
   | 'idempotencyBytes'
   | 'latestThresholdBytes'
   | 'revocations'
-  | 'sseChannels';
+  | 'sseChannels'
+  | 'presenceInfoBytes';
 
 export class LimitHits {
   private readonly counts = new Map<LimitName, number>();

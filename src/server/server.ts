@@ -23,6 +23,7 @@ import {
   type ConnectHook,
   type DisconnectHook,
   type Operations,
+  type PresenceUpdateHook,
   type PublishHook,
   type RpcHandler,
   type SchemaOutput,
@@ -209,6 +210,12 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
     return this;
   }
 
+  /** Before a client's presence_update; throw to refuse, return `{info}` to show that instead. */
+  onPresenceUpdate(hook: PresenceUpdateHook): this {
+    this.operations.use({ presenceUpdate: hook });
+    return this;
+  }
+
   /** After a connection closed, with the close code and reason. */
   onDisconnect(hook: DisconnectHook): this {
     this.operations.use({ disconnect: hook });
@@ -240,6 +247,12 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
   async unsubscribe(target: Target, channel: ChannelName<S>): Promise<number> {
     await this.start();
     return this.operations.unsubscribe(target, channel);
+  }
+
+  /** Set the presence info of a user's (or client's) subscriptions to a channel, on every node, as their own presence_update would. How many. */
+  async updatePresence(target: Target, channel: ChannelName<S>, info: unknown): Promise<number> {
+    await this.start();
+    return this.operations.updatePresence(target, channel, info);
   }
 
   /** Close a user's connections (or one client's) on every node, with a 4000-4999 code (default 4003). */

@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Broker, ChannelEvent, HistoryPolicy, NodeLease } from '../../src/brokers/broker.js';
 import type { PresenceEntry } from '../../src/protocol/frames.js';
 import { ledgerConformance } from './ledger-conformance.js';
+import { stateConformance } from './state-conformance.js';
 
 export interface BrokerHarness {
   /** A new broker (one node) on the shared storage. */
@@ -151,16 +152,19 @@ export function brokerConformance(name: string, harness: BrokerHarness): void {
         expect(log.of(quiet)).toEqual([]);
       });
 
-      it('carries join and leave events without storing them', async () => {
+      it('carries join, update and leave events without storing them', async () => {
         const { broker, log } = await node();
         const c = channel();
         await broker.subscribe(c);
         const entry = { client: 'c1', user: 'u1', info: { name: 'Ann' } };
+        const updated = { ...entry, info: { name: 'Ann', status: 'away' } };
         await broker.emit(c, { kind: 'join', entry });
+        await broker.emit(c, { kind: 'update', entry: updated });
         await broker.emit(c, { kind: 'leave', entry });
-        await log.until(() => log.of(c).length === 2);
+        await log.until(() => log.of(c).length === 3);
         expect(log.of(c)).toEqual([
           { kind: 'join', entry },
+          { kind: 'update', entry: updated },
           { kind: 'leave', entry },
         ]);
         expect((await broker.history(c, {}, HISTORY)).offset).toBe(0);
@@ -493,4 +497,6 @@ export function brokerConformance(name: string, harness: BrokerHarness): void {
         });
       });
   });
+  // The same brokers under real servers: what section 14 asks of every broker.
+  stateConformance(name, harness);
 }

@@ -12,7 +12,7 @@ it('keeps /client.js under 8 KB minified and gzipped', () => {
 });
 
 it('imports nothing from Node', () => {
-  for (const file of ['client.js', 'client-msgpack.js']) {
+  for (const file of ['client.js', 'client-msgpack.js', 'client-delta.js']) {
     const code = readFileSync(join(dist, file), 'utf8');
     expect(code).not.toMatch(/from\s*["'](node:|ws["'])|require\(/);
   }

@@ -46,7 +46,7 @@ export function prettyFrame(paint: Paint, direction: 'in' | 'out', frame: unknow
   if (typeof frame !== 'object' || frame === null || Array.isArray(frame)) return `${head} ${data(JSON.stringify(frame))}`;
   const { type, ...rest } = frame as Record<string, unknown>;
   const failed = type === 'error' || (type === 'reply' && rest.ok === false);
-  const colour = failed ? 'red' : type === 'message' ? 'green' : type === 'join' || type === 'leave' ? 'magenta' : 'blue';
+  const colour = failed ? 'red' : type === 'message' ? 'green' : type === 'join' || type === 'leave' || type === 'presence_update' ? 'magenta' : 'blue';
   const parts = [paint(colour, paint('bold', data(String(type))))];
   if (typeof rest.channel === 'string') {
     parts.push(data(rest.channel));

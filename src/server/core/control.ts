@@ -11,6 +11,7 @@ export type Target = { user: string } | { client: string };
 
 export type Command =
   | { op: 'subscribe' | 'unsubscribe'; target: Target; channel: string }
+  | { op: 'presence_update'; target: Target; channel: string; info: unknown }
   | { op: 'disconnect'; target: Target; code: number; reason: string }
   /** Close the connections whose token the revocation covers. */
   | { op: 'revoke'; revocation: Revocation };

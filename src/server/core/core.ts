@@ -526,6 +526,11 @@ export class Core {
     const touched = await Promise.all(
       sessions.map(async (session) => {
         try {
+          if (command.op === 'presence_update') {
+            if (!session.subscriptions.has(channel)) return 0;
+            await this.hub.updatePresence(session, channel, command.info);
+            return 1;
+          }
           if (command.op === 'unsubscribe') {
             if (!session.subscriptions.has(channel)) return 0;
             await this.hub.unsubscribe(session, channel);

@@ -46,7 +46,12 @@ export class Dispatcher {
         // Checked once, before any hook is asked: the hub trusts the namespace it is given.
         const namespace = this.namespaces.checkSubscribe(session.identity, frame.channel);
         const info = await this.hooks.subscribe(session.context(), frame.channel, session.identity.info, () => !session.closed);
-        const options = { info, ...(frame.exclude ? { exclude: frame.exclude } : {}) };
+        const options = {
+          info,
+          ...(frame.exclude ? { exclude: frame.exclude } : {}),
+          ...(frame.rewind ? { rewind: frame.rewind } : {}),
+          ...(frame.delta ? { delta: frame.delta } : {}),
+        };
         await this.hub.subscribe(session, frame.channel, namespace, frame.since, (result) => session.reply(frame.id, result), options);
         return;
       }
@@ -70,6 +75,13 @@ export class Dispatcher {
       case 'presence': {
         const namespace = this.namespaces.checkSubscribe(session.identity, frame.channel);
         session.reply(frame.id, await this.hub.presence(frame.channel, namespace));
+        return;
+      }
+      case 'presence_update': {
+        if (!session.subscriptions.has(frame.channel)) throw new SwitchboardError('not_subscribed', `not subscribed to ${frame.channel}`);
+        const info = await this.hooks.presenceUpdate(session.context(), frame.channel, frame.info);
+        await this.hub.updatePresence(session, frame.channel, info);
+        session.reply(frame.id, {});
         return;
       }
       case 'history': {

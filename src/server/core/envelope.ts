@@ -90,6 +90,8 @@ function quickFrame(type: string, record: Record<string, unknown>): ClientFrame 
     case 'subscribe': {
       const { channel, since, exclude: ex } = record;
       if (typeof channel !== 'string' || !isValidChannelName(channel)) return null;
+      // Rarer fields (rewind, delta) take the schema's path.
+      if (record.rewind !== undefined || record.delta !== undefined) return null;
       const frame: ClientFrame = { type, channel };
       if (since !== undefined) {
         if (!isPosition(since)) return null;

@@ -46,6 +46,8 @@ export interface Hooks {
   subscribe?: (client: ClientContext, channel: string) => Maybe<{ info?: unknown }> | Promise<Maybe<{ info?: unknown }>>;
   /** Throw to refuse; return `{payload}` to store and deliver that instead. */
   publish?: (client: ClientContext, channel: string, payload: unknown) => Maybe<{ payload: unknown }> | Promise<Maybe<{ payload: unknown }>>;
+  /** Before a client's presence_update: throw to refuse; return `{info}` to show that instead (docs/protocol.md, "Presence updates"). */
+  presenceUpdate?: (client: ClientContext, channel: string, info: unknown) => Maybe<{ info: unknown }> | Promise<Maybe<{ info: unknown }>>;
   /** After a connection closed, with the close code and reason; every one runs, whatever the others do. */
   disconnect?: (client: ClientContext, code: number, reason: string) => unknown;
 }
@@ -54,6 +56,7 @@ export type AuthenticateHook = NonNullable<Hooks['authenticate']>;
 export type ConnectHook = NonNullable<Hooks['connect']>;
 export type SubscribeHook = NonNullable<Hooks['subscribe']>;
 export type PublishHook = NonNullable<Hooks['publish']>;
+export type PresenceUpdateHook = NonNullable<Hooks['presenceUpdate']>;
 export type DisconnectHook = NonNullable<Hooks['disconnect']>;
 
 type HookName = keyof Hooks;
@@ -128,6 +131,19 @@ export class HookChain {
       },
     );
     return payload;
+  }
+
+  /** The info after every presenceUpdate hook (each may replace it). */
+  async presenceUpdate(client: ClientContext, channel: string, info: unknown): Promise<unknown> {
+    await this.callEach(
+      'presenceUpdate',
+      (hook) => hook(client, channel, info),
+      (decided) => {
+        if (decided && 'info' in decided) info = decided.info;
+        return true;
+      },
+    );
+    return info;
   }
 
   /** Every disconnect listener, each whatever the others do; a failure goes to `onError`. */

@@ -14,6 +14,8 @@ import { namespaceOf } from '../../protocol/channels.js';
 import type { HistoryPage } from '../../brokers/broker.js';
 import { Tally } from '../tally.js';
 import type { Lifecycle } from './lifecycle.js';
+import { encode } from '@msgpack/msgpack';
+import { ChannelDelta, type DeltaRound } from './delta.js';
 
 /** Publications held for one pending subscription before the session is cut off as too slow. */
 const MAX_PENDING = 10_000;
@@ -23,6 +25,10 @@ export interface SubscribeOptions {
   exclude?: 'self';
   /** Shown for this client in the channel's presence, instead of the token's info. */
   info?: unknown;
+  /** 'fossil': publications after the first come as Fossil deltas from the previous one (docs/protocol.md, "Delta compression"). */
+  delta?: 'fossil';
+  /** Send the channel's last `rewind` publications right after the reply (docs/protocol.md, "Rewind"); never with `since`. */
+  rewind?: number;
 }
 
 export interface HubStats {
@@ -56,6 +62,8 @@ export class Hub {
   private readonly channels = new Map<string, Map<Session, Subscription>>();
   /** channel -> the broker subscription this node holds for it */
   private readonly brokerSubscriptions = new Map<string, Promise<void>>();
+  /** channel -> its last publication fanned out, for the subscriptions that asked for deltas */
+  private readonly deltas = new Map<string, ChannelDelta>();
   readonly stats: HubStats = { publications: 0, delivered: 0, subscriptions: 0 };
   readonly tallies = new HubTallies();
   /** Told of live subscriptions coming and going (webhooks). */
@@ -91,7 +99,7 @@ export class Hub {
       for (const session of sessions.keys()) session.close(CloseCode.Reconnect, 'delivery was interrupted; reconnect to recover');
       return;
     }
-    const encoded = new EncodeOnce({ type: event.kind, channel, payload: event.entry });
+    const encoded = new EncodeOnce({ type: event.kind === 'update' ? 'presence_update' : event.kind, channel, payload: event.entry });
     sessions.forEach((subscription, session) => {
       if (subscription.live) session.sendShared(encoded.for(session.codec));
     });
@@ -116,6 +124,13 @@ export class Hub {
     if (session.subscriptions.has(channel)) {
       throw new SwitchboardError('already_subscribed', `already subscribed to ${channel}`);
     }
+    const historySize = namespace.history?.size ?? 0;
+    if (options.rewind !== undefined && options.rewind > historySize) {
+      throw new SwitchboardError('bad_request', `rewind is at most the history size of ${channel}'s namespace (${historySize})`);
+    }
+    if (options.delta && namespace.delta !== options.delta) {
+      throw new SwitchboardError('bad_request', `${channel}'s namespace has no "delta": "${options.delta}"`);
+    }
     if (session.subscriptions.size >= this.limits.subscriptionsPerConnection) {
       this.hits.hit('subscriptionsPerConnection');
       throw new SwitchboardError('forbidden', `at most ${this.limits.subscriptionsPerConnection} subscriptions per connection`);
@@ -123,6 +138,12 @@ export class Hub {
     const subscription: Subscription = { live: false, buffer: [], lastOffset: null, info: options.info ?? session.identity.info };
     if (options.exclude === 'self') subscription.excludeSelf = true;
     if (namespace.slowConsumer === 'latest') subscription.latest = true;
+    if (options.delta) {
+      subscription.delta = true;
+      let channelDelta = this.deltas.get(channel);
+      if (!channelDelta) this.deltas.set(channel, (channelDelta = new ChannelDelta()));
+      channelDelta.subscribers++;
+    }
     const tracksPresence = namespace.presence !== false || namespace.joinLeave === 'user';
     let connections = 0;
     session.subscriptions.set(channel, subscription);
@@ -133,17 +154,22 @@ export class Hub {
     try {
       await this.brokerSubscription(channel);
       if (namespace.history) {
-        const page = await this.broker.history(channel, since ? { since } : { limit: 0 }, namespace.history);
+        // Rewind is a replay from the newest `rewind` publications instead of
+        // from a position: the same path, so live ones buffered meanwhile
+        // follow with duplicates dropped by offset.
+        const rewind = options.rewind ?? 0;
+        const page = await this.broker.history(channel, since ? { since } : { limit: rewind }, namespace.history);
         const recovered = since !== undefined && page.recovered;
         if (since) this.tallies.recoveries.inc([recoveryOutcome(since, page)]);
-        if (recovered) replay = page.publications;
+        if (recovered || rewind > 0) replay = page.publications;
         // Publications buffered since this subscription was registered all
         // follow it, even those that were published before the history read:
         // the position the client starts from is just before the first of them.
         const firstBuffered = subscription.buffer[0]?.offset;
         const start = firstBuffered === undefined ? page.offset : Math.min(page.offset, firstBuffered - 1);
-        subscription.lastOffset = recovered ? since.offset : start;
-        result = { channel, epoch: page.epoch, offset: recovered ? page.offset : start, recovered };
+        const rewoundFrom = replay[0]?.offset;
+        subscription.lastOffset = recovered ? since.offset : rewoundFrom !== undefined ? rewoundFrom - 1 : start;
+        result = { channel, epoch: page.epoch, offset: recovered ? page.offset : subscription.lastOffset, recovered };
       } else {
         if (since) this.tallies.recoveries.inc(['no_history']);
         result = { channel, epoch: null, offset: null, recovered: false };
@@ -205,6 +231,37 @@ export class Hub {
     const offset = await this.broker.publish(channel, publication, namespace.history, keyed);
     this.tallies.published.inc([namespaceOf(channel)]);
     return offset;
+  }
+
+  /**
+   * Set `session`'s presence info on a channel it subscribed: the presence
+   * list shows it, and where the namespace has join/leave every subscriber
+   * gets a presence_update (docs/protocol.md, "Presence updates").
+   */
+  async updatePresence(session: Session, channel: string, info: unknown): Promise<void> {
+    const subscription = session.subscriptions.get(channel);
+    if (!subscription) throw new SwitchboardError('not_subscribed', `not subscribed to ${channel}`);
+    this.checkPresenceInfo(info);
+    subscription.info = info;
+    const namespace = this.namespaces.resolve(channel);
+    const entry = presenceEntry(session, subscription);
+    if (namespace.presence !== false || namespace.joinLeave === 'user') {
+      await this.broker.addPresence(channel, entry);
+      // Left while the entry was written: take it out again, as subscribe does.
+      if (session.subscriptions.get(channel) !== subscription) {
+        await this.broker.removePresence(channel, session.id, session.user);
+        return;
+      }
+    }
+    if (namespace.joinLeave) await this.broker.emit(channel, { kind: 'update', entry });
+  }
+
+  /** payload_too_large when `info` is over limits.presenceInfoBytes, measured as stored (MessagePack). */
+  checkPresenceInfo(info: unknown): void {
+    const bytes = encode(info, { ignoreUndefined: true }).byteLength;
+    if (bytes <= this.limits.presenceInfoBytes) return;
+    this.hits.hit('presenceInfoBytes');
+    throw new SwitchboardError('payload_too_large', `presence info is ${bytes} bytes, over limits.presenceInfoBytes (${this.limits.presenceInfoBytes})`);
   }
 
   /**
@@ -318,6 +375,8 @@ export class Hub {
     const subscription = session.subscriptions.get(channel);
     if (subscription) {
       releaseHeld(session, subscription);
+      const channelDelta = subscription.delta ? this.deltas.get(channel) : undefined;
+      if (channelDelta && --channelDelta.subscribers === 0) this.deltas.delete(channel);
       session.subscriptions.delete(channel);
       this.stats.subscriptions--;
     }
@@ -355,17 +414,21 @@ export class Hub {
   }
 
   private fanOut(channel: string, sessions: Map<Session, Subscription>, publication: Publication): void {
-    const encoded = new EncodeOnce(messageFrame(channel, publication));
+    const message = messageFrame(channel, publication);
+    const encoded = new EncodeOnce(message);
+    const channelDelta = this.deltas.get(channel);
+    const round = channelDelta?.round(message, publication, (codec) => encoded.for(codec));
     sessions.forEach((subscription, session) => {
       if (subscription.live) {
-        this.deliver(session, channel, subscription, publication, encoded);
+        this.deliver(session, channel, subscription, publication, encoded, round);
       } else if (subscription.buffer.push(publication) > MAX_PENDING) {
         session.close(CloseCode.SlowConsumer, 'too many publications while subscribing');
       }
     });
+    if (round) channelDelta!.advance(round);
   }
 
-  private deliver(session: Session, channel: string, subscription: Subscription, publication: Publication, encoded?: EncodeOnce): void {
+  private deliver(session: Session, channel: string, subscription: Subscription, publication: Publication, encoded?: EncodeOnce, round?: DeltaRound): void {
     const { offset } = publication;
     if (offset !== undefined) {
       // Replay and live delivery can overlap; an offset already sent is a duplicate.
@@ -387,6 +450,16 @@ export class Hub {
       return;
     }
     this.stats.delivered++;
+    if (subscription.delta) {
+      // A delta only from what this subscriber received last; a full payload otherwise.
+      const previous = subscription.lastSent;
+      subscription.lastSent = publication;
+      const delta = round && previous !== undefined && previous === round.previous ? round.frameFor(session.codec) : null;
+      if (delta) {
+        session.sendShared(delta);
+        return;
+      }
+    }
     session.sendShared((encoded ?? new EncodeOnce(messageFrame(channel, publication))).for(session.codec));
   }
 
@@ -403,6 +476,7 @@ export class Hub {
       if (subscription.skipped) frame.skipped = subscription.skipped;
       releaseHeld(session, subscription);
       subscription.skipped = 0;
+      if (subscription.delta) subscription.lastSent = held;
       this.stats.delivered++;
       session.send(frame);
     }

@@ -3,7 +3,17 @@
 // Operations it hands out, and the types that cross the door.
 export { Core, type Connection, type CoreDeps, type OpenParams } from './core.js';
 export { LEASE_LIST_SIZE, type ConnectionSnapshot, type CoreTelemetry, type Operations } from './operations.js';
-export type { Authenticated, AuthenticateHook, ClientContext, ConnectHook, DisconnectHook, Hooks, PublishHook, SubscribeHook } from './hooks.js';
+export type {
+  Authenticated,
+  AuthenticateHook,
+  ClientContext,
+  ConnectHook,
+  DisconnectHook,
+  Hooks,
+  PresenceUpdateHook,
+  PublishHook,
+  SubscribeHook,
+} from './hooks.js';
 export type { Target } from './control.js';
 export type { Lifecycle } from './lifecycle.js';
 export type { Mailbox } from './mailbox.js';

@@ -118,6 +118,16 @@ export class Operations {
     return this.parts.control.send({ op: 'unsubscribe', target, channel });
   }
 
+  /**
+   * Set the presence info of a user's connections (or one client's) subscribed
+   * to `channel`, on every node, as their own presence_update would. How many.
+   */
+  updatePresence(target: Target, channel: string, info: unknown): Promise<number> {
+    this.parts.namespaces.resolve(channel);
+    this.parts.hub.checkPresenceInfo(info);
+    return this.parts.control.send({ op: 'presence_update', target, channel, info });
+  }
+
   /** Close a user's connections (or one client's) on every node, with a 4000-4999 code (default 4003). How many. */
   disconnect(target: Target, code: number = CloseCode.Disconnected, reason = 'disconnected by the server'): Promise<number> {
     return this.parts.control.send({ op: 'disconnect', target, code, reason });

@@ -31,6 +31,10 @@ export interface Subscription {
   skipped?: number;
   /** The encoded size of `held`, counted in the session's `heldBytes`. */
   heldBytes?: number;
+  /** The client asked for Fossil deltas: publications after the first come as deltas from `lastSent`. */
+  delta?: boolean;
+  /** The publication last sent on this channel (delta subscriptions only). */
+  lastSent?: Publication;
 }
 
 export interface SessionLimits {

@@ -47,6 +47,9 @@ const revokeBody = z
     (b) => (b.jti === undefined ? b.user !== undefined && b.before !== undefined : b.user === undefined && b.before === undefined),
     'give {user, before} or {jti}',
   );
+const presenceUpdateBody = z
+  .object({ user: z.string().optional(), client: z.string().optional(), channel, info: anyValue })
+  .refine((body) => (body.user === undefined) !== (body.client === undefined), 'give exactly one of user or client');
 
 function parse<T>(schema: z.ZodType<T>, value: unknown): T {
   const result = schema.safeParse(value);
@@ -107,6 +110,12 @@ const ROUTES: Record<string, Partial<Record<string, ApiHandler>>> = {
       // A channel in no namespace is not_found, as for /api/subscribe, before any node is asked.
       api.operations.checkChannel(parsed.channel);
       return { unsubscribed: await api.operations.unsubscribe(targetOf(parsed), parsed.channel) };
+    },
+  },
+  '/api/presence/update': {
+    POST: async (api, req) => {
+      const parsed = parse(presenceUpdateBody, await body(api, req));
+      return { updated: await api.operations.updatePresence(targetOf(parsed), parsed.channel, parsed.info) };
     },
   },
   '/api/presence': {

@@ -1,12 +1,12 @@
-// Serves the browser builds of the client as ES modules, /client.js and
-// /client-msgpack.js (made by `npm run build` into dist/browser).
+// Serves the browser builds of the client as ES modules, /client.js,
+// /client-msgpack.js and /client-delta.js (made by `npm run build` into dist/browser).
 import { readFile } from 'node:fs/promises';
 import type { ServerResponse } from 'node:http';
 import { sendError } from './respond.js';
 
 // Three levels up from src/server/http or dist/server/http is the package root.
 const BUILD_DIR = new URL('../../../dist/browser/', import.meta.url);
-const FILES: Record<string, string> = { '/client.js': 'client.js', '/client-msgpack.js': 'client-msgpack.js' };
+const FILES: Record<string, string> = { '/client.js': 'client.js', '/client-msgpack.js': 'client-msgpack.js', '/client-delta.js': 'client-delta.js' };
 const cache = new Map<string, Buffer>();
 
 export function isBrowserClientPath(pathname: string): boolean {
