@@ -21,6 +21,10 @@ export interface Identity {
   /** The token's `iat` and `jti`, for revocation (absent when no token said who the client is). */
   issuedAt?: number | null;
   jti?: string | null;
+  /** Given by a hook (not a token): at `expiresAt` the refresh hooks are asked before closing 4001. */
+  byHook?: boolean;
+  /** Channels the server subscribes the connection to after the welcome (a hook's `subscriptions`). */
+  subscriptions?: string[];
 }
 
 export const ANONYMOUS: Identity = { user: null, expiresAt: null, info: null, channels: [] };

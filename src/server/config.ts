@@ -4,6 +4,7 @@ import { describeIssue } from './issues.js';
 import { z } from 'zod';
 import { isAddressOrCidr } from './client-address.js';
 import { WEBHOOK_EVENTS } from './webhooks/events.js';
+import { proxyProblems, proxySchema } from './proxy/config.js';
 
 const positiveInt = z.number().int().positive();
 
@@ -15,8 +16,10 @@ const historySchema = z.strictObject({
 });
 
 export const namespaceSchema = z.strictObject({
-  subscribe: z.enum(['anyone', 'authenticated', 'token']).default('anyone'),
-  publish: z.enum(['anyone', 'authenticated', 'subscribers', 'server']).default('anyone'),
+  /** 'proxy': the backend's subscribe call decides (proxy.subscribe). */
+  subscribe: z.enum(['anyone', 'authenticated', 'token', 'proxy']).default('anyone'),
+  /** 'proxy': the backend's publish call decides, and may replace the payload (proxy.publish). */
+  publish: z.enum(['anyone', 'authenticated', 'subscribers', 'server', 'proxy']).default('anyone'),
   history: historySchema.nullable().default(null),
   /** true: presence answers the list of clients; 'count': only the numbers of clients and users (no list to send). */
   presence: z.union([z.boolean(), z.literal('count')]).default(false),
@@ -221,6 +224,8 @@ export const configSchema = z.strictObject({
   /** TLS files (flags --tls-cert and --tls-key). */
   tlsCert: z.string().min(1).nullable().default(null),
   tlsKey: z.string().min(1).nullable().default(null),
+  /** The application's backend, asked over HTTP (docs/backend.md; proxy/config.ts). */
+  proxy: proxySchema.nullable().default(null),
 });
 
 /** The config as a user writes it: every key optional. */
@@ -238,6 +243,8 @@ export class ConfigError extends Error {
 /** Validate a config object; the error names the offending key, e.g. `limits.maxPayload`. */
 export function parseConfig(input: unknown): Config {
   const result = configSchema.safeParse(input ?? {});
+  const crossed = result.success ? proxyProblems(result.data) : [];
+  if (crossed.length > 0) throw new ConfigError(`invalid config: ${crossed.join('; ')}`);
   if (result.success) return withDefaults(result.data);
   const problems = result.error.issues.map((issue) => {
     const path = issue.path.map(String);

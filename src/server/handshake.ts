@@ -1,6 +1,7 @@
 // Decides whether an HTTP upgrade request becomes a WebSocket (docs/protocol.md,
 // "Connecting"). Every refusal is an HTTP status with a JSON error body, sent
 // before any WebSocket exists.
+import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { STATUS_CODES } from 'node:http';
 import { isIP } from 'node:net';
@@ -10,6 +11,7 @@ import { jsonCodec } from '../protocol/codec.js';
 import { SwitchboardError, type ErrorCode } from '../protocol/codes.js';
 import { TOKEN_SUBPROTOCOL_PREFIX } from '../protocol/token-subprotocol.js';
 import { ANONYMOUS, tokenFromRequest, type Identity, type TokenVerifier } from './auth.js';
+import { DisconnectError, type ClientContext } from './core/index.js';
 import { statusOf } from './http/respond.js';
 import { BAD_TARGET_MESSAGE, parseTarget } from './http/target.js';
 
@@ -25,6 +27,12 @@ export interface Accepted {
   codec: Codec;
   /** The client's address: the socket's, or the forwarded one from a trusted proxy (client-address.ts). */
   ip: string;
+  /** The headers named in `forwardHeaders`, lower-case. */
+  headers: Readonly<Record<string, string>>;
+  /** The connection's id, when a hook was already told it. */
+  client?: string;
+  /** Close at once with this code after the upgrade (a hook's disconnect answer). */
+  close?: { code: number; reason: string };
 }
 
 export interface HandshakePolicy {
@@ -53,6 +61,14 @@ export interface HandshakePolicy {
    * to the token; null at once (no promise) when there are none.
    */
   authenticate?: (req: IncomingMessage) => Promise<Identity | null> | null;
+  /**
+   * The application's authenticateWithoutToken hooks (the backend's connect
+   * call), for a request with no valid token: an identity, or null to leave
+   * the token's verdict; null at once when there are none.
+   */
+  authenticateWithoutToken?: (req: IncomingMessage, client: ClientContext) => Promise<Identity | null> | null;
+  /** Handshake headers kept for hooks (proxy.headers), lower-case. */
+  forwardHeaders: readonly string[];
   /** An authenticate hook failed with something other than a contract error. */
   onHookError?: (error: unknown) => void;
   /** The client's address for the per-IP cap, logs and hooks (trustProxy). */
@@ -94,7 +110,13 @@ export function checkHandshake(req: IncomingMessage, policy: HandshakePolicy): A
  * (authenticate hooks, then the token). `url`: the parsed target, or null
  * when it has no query. Used by the WebSocket upgrade and the HTTP transports.
  */
-export function checkClient(req: IncomingMessage, url: URL | null, policy: HandshakePolicy, codec: Codec): Accepted | Refusal | Promise<Accepted | Refusal> {
+export function checkClient(
+  req: IncomingMessage,
+  url: URL | null,
+  policy: HandshakePolicy,
+  codec: Codec,
+  transport: ClientContext['transport'] = 'websocket',
+): Accepted | Refusal | Promise<Accepted | Refusal> {
   const ip = policy.clientAddress(req);
   const admission = policy.admission(ip);
   if (admission) return admission;
@@ -105,35 +127,89 @@ export function checkClient(req: IncomingMessage, url: URL | null, policy: Hands
     if (refused) return refused;
   }
 
+  const base: Connecting = { codec, ip, headers: policy.forwardHeaders.length === 0 ? NO_HEADERS : pickHeaders(req, policy.forwardHeaders) };
   // The application's own authentication (a session cookie, an API key) comes first.
   const hooked = policy.authenticate?.(req) ?? null;
   if (hooked)
     return hooked.then(
-      (identity) => (identity ? { identity, codec, ip } : fromToken(req, url, policy, codec, ip)),
+      (identity) => (identity ? { identity, ...base } : fromToken(req, url, policy, base, transport)),
       (error: unknown) => hookRefusal(error, policy),
     );
-  return fromToken(req, url, policy, codec, ip);
+  return fromToken(req, url, policy, base, transport);
 }
 
-function hookRefusal(error: unknown, policy: HandshakePolicy): Refusal {
+/** What is known of an accepted connection before its identity. */
+type Connecting = Omit<Accepted, 'identity'>;
+
+const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
+
+/** The named headers of the request (repeated ones joined as Node joins them). */
+function pickHeaders(req: IncomingMessage, names: readonly string[]): Record<string, string> {
+  const picked: Record<string, string> = {};
+  for (const name of names) {
+    const value = req.headers[name];
+    if (value !== undefined) picked[name] = Array.isArray(value) ? value.join(', ') : value;
+  }
+  return picked;
+}
+
+/**
+ * A request with no valid token: the authenticateWithoutToken hooks decide
+ * (the backend's connect call), else `otherwise` (anonymous or 401) stands.
+ */
+function withoutToken(
+  req: IncomingMessage,
+  policy: HandshakePolicy,
+  base: Connecting,
+  otherwise: Accepted | Refusal,
+  transport: ClientContext['transport'],
+): Accepted | Refusal | Promise<Accepted | Refusal> {
+  if (!policy.authenticateWithoutToken) return otherwise;
+  const client = randomUUID();
+  const context: ClientContext = {
+    client,
+    user: null,
+    ip: base.ip,
+    info: null,
+    transport,
+    protocol: base.codec.binary ? 'msgpack' : 'json',
+    headers: base.headers,
+  };
+  const pending = policy.authenticateWithoutToken(req, context);
+  if (!pending) return otherwise;
+  return pending.then(
+    (identity) => (identity ? { identity, ...base, client } : otherwise),
+    (error: unknown) => hookRefusal(error, policy, { ...base, client }),
+  );
+}
+
+/** A refusal for a hook's error; a DisconnectError is an accepted upgrade closed at once with its code, which a browser can see. */
+function hookRefusal(error: unknown, policy: HandshakePolicy, base?: Connecting): Accepted | Refusal {
+  if (error instanceof DisconnectError && base) return { identity: ANONYMOUS, ...base, close: { code: error.code, reason: error.reason } };
   if (error instanceof SwitchboardError && error.code !== 'internal') return refusal(statusOf(error.code), error.code, error.message);
   policy.onHookError?.(error);
   return refusal(500, 'internal', 'internal error');
 }
 
-/** The identity from the request's token, or anonymous when there is none and none is required. */
-function fromToken(req: IncomingMessage, url: URL | null, policy: HandshakePolicy, codec: Codec, ip: string): Accepted | Refusal | Promise<Accepted | Refusal> {
+/** The identity from the request's token; without a valid one, the authenticateWithoutToken hooks', else anonymous when none is required. */
+function fromToken(
+  req: IncomingMessage,
+  url: URL | null,
+  policy: HandshakePolicy,
+  base: Connecting,
+  transport: ClientContext['transport'],
+): Accepted | Refusal | Promise<Accepted | Refusal> {
   const token = tokenFromRequest(req, url);
   if (token === null) {
-    if (policy.requireToken) return refusal(401, 'unauthorized', 'a token is required');
-    return { identity: ANONYMOUS, codec, ip };
+    const otherwise = policy.requireToken ? refusal(401, 'unauthorized', 'a token is required') : { identity: ANONYMOUS, ...base };
+    return withoutToken(req, policy, base, otherwise, transport);
   }
   return policy.verifier.verify(token).then(
-    (identity): Accepted => ({ identity, codec, ip }),
-    (error: unknown): Refusal => {
+    (identity): Accepted => ({ identity, ...base }),
+    (error: unknown) => {
       if (error instanceof SwitchboardError && error.code === 'unavailable') return refusal(503, 'unavailable', error.message);
       const message = error instanceof SwitchboardError ? error.message : 'token could not be verified';
-      return refusal(401, 'unauthorized', message);
+      return withoutToken(req, policy, base, refusal(401, 'unauthorized', message), transport);
     },
   );
 }

@@ -7,10 +7,12 @@ export type {
   ConnectHook,
   ConnectionSnapshot,
   DisconnectHook,
+  HookPlace,
   Hooks,
   Operations,
   PresenceUpdateHook,
   PublishHook,
+  Refreshed,
   RpcHandler,
   StandardSchema,
   SubscribeHook,
@@ -21,5 +23,7 @@ export { parseConfig, ConfigError, type Config, type ConfigInput, type Namespace
 export type { Broker, ChannelEvent, HistoryPage, HistoryPolicy, HistoryQuery, NodeLease, NodeRecord, OrphanHandler, Publication } from '../brokers/broker.js';
 export { MemoryBroker, type MemoryBrokerOptions } from '../brokers/memory.js';
 export { SwitchboardError, CloseCode, type ErrorCode } from '../protocol/codes.js';
+export { DisconnectError } from './core/index.js';
+export { signHeaders } from './signing.js';
 export * from '../protocol/frames.js';
 export type * from '../protocol/schema.js';

@@ -10,7 +10,7 @@ import type { LimitHits } from './limit-hits.js';
 import type { Webhooks } from './webhooks/webhooks.js';
 
 /** Seconds: from a fast local call to past the default broker and RPC timeouts. */
-const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+export const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
 /** What /metrics serves: a prom-client Registry, or the cluster's merged view. */
 export interface MetricsView {

@@ -42,6 +42,9 @@ import { createMetrics, type MetricsView } from './metrics.js';
 import { Webhooks } from './webhooks/webhooks.js';
 import { SseEndpoint } from './sse/endpoint.js';
 import { HttpStreamEndpoint } from './http-stream/endpoint.js';
+import { ProxyCaller } from './proxy/caller.js';
+import { proxyHooks } from './proxy/hooks.js';
+import { registerProxyMetrics } from './proxy/metrics.js';
 
 export type { MetricsView } from './metrics.js';
 import { bindWebSocket, corkUpgrade } from './ws-transport.js';
@@ -124,6 +127,13 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
       webhooks: this.webhooks,
     });
     this.metricsView = metricsView ?? this.metrics;
+    const { proxy } = this.config;
+    if (proxy) {
+      // The backend is asked after every in-process hook, whenever those are registered.
+      const caller = new ProxyCaller(proxy, this.logger);
+      this.operations.use(proxyHooks(proxy, this.config.namespaces, caller), 'last');
+      registerProxyMetrics(this.metrics, caller);
+    }
     this.wss = new WebSocketServer({
       noServer: true,
       maxPayload: this.config.limits.maxPayload,
@@ -143,6 +153,8 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
       requireToken: this.operations.requiresToken,
       admission: (ip) => this.admission.check(ip),
       authenticate: (req) => this.operations.authenticate(req),
+      authenticateWithoutToken: (req, client) => this.operations.authenticateWithoutToken(req, client),
+      forwardHeaders: proxy?.headers ?? [],
       onHookError: (error) => this.logger.error({ err: loggable(error) }, 'authenticate hook failed'),
       clientAddress: (req) => this.proxies.clientAddress(req),
     };

@@ -20,7 +20,7 @@ import { Control, CONTROL_CHANNEL, type Command, type Target } from './control.j
 import { Dispatcher } from './dispatch.js';
 import { parseBinaryFrame, parseTextFrame } from './envelope.js';
 import { Heartbeat } from './heartbeat.js';
-import { HookChain } from './hooks.js';
+import { DisconnectError, HookChain } from './hooks.js';
 import type { Lifecycle } from './lifecycle.js';
 import { Mailbox } from './mailbox.js';
 import { Hub } from './hub.js';
@@ -36,6 +36,9 @@ import { TimedBroker } from './timed-broker.js';
 import type { Transport } from './transport.js';
 import { UserIndex } from './user-index.js';
 
+/** A refresh with no answer (backend down) is asked again this much later. */
+const REFRESH_RETRY_MS = 5_000;
+
 /** Sessions closed per turn of the event loop during a drain. */
 const DRAIN_SLICE = 500;
 
@@ -45,6 +48,12 @@ export interface OpenParams {
   ip: string;
   /** The transport's name, a metric label and no more ("websocket" when not given): the core treats every transport alike. */
   transport?: string;
+  /** The connection's id when the handshake already gave it one (an authenticateWithoutToken hook was told it). */
+  client?: string;
+  /** The handshake's headers named in proxy.headers, lower-case. */
+  headers?: Readonly<Record<string, string>>;
+  /** Close at once with this code instead of greeting (a hook's `disconnect` answer before the upgrade). */
+  close?: { code: number; reason: string };
 }
 
 /** A connection as the transport holds it: handed back to the core with each of its events. */
@@ -265,7 +274,7 @@ export class Core {
    */
   open(transport: Transport, params: OpenParams): Connection {
     const session = new Session(
-      randomUUID(),
+      params.client ?? randomUUID(),
       params.identity,
       params.codec,
       transport,
@@ -275,13 +284,18 @@ export class Core {
       this.traffic,
       this.clock,
     );
+    if (params.headers) session.headers = params.headers;
+    if (params.identity.byHook && this.hooks.has('refresh')) session.onExpiry = () => this.refresh(session);
     this.sessions.set(session.id, session);
     this.users.add(session);
     session.transportName = params.transport ?? 'websocket';
     this.openConnections.inc([params.codec.subprotocol, session.transportName]);
     // Debug, not info: at thousands of connects a second a line each costs more than the handshake.
     this.logger.debug({ client: session.id, user: session.user, ip: session.ip, protocol: params.codec.subprotocol }, 'connect');
-    if (!this.hooks.has('connect') && !this.lifecycle) {
+    if (params.close) {
+      session.ready = false;
+      session.close(params.close.code, params.close.reason);
+    } else if (!this.hooks.has('connect') && !this.lifecycle) {
       this.greet(session);
     } else {
       session.ready = false;
@@ -302,7 +316,10 @@ export class Core {
   }
 
   private refuseConnection(session: Session, error: unknown): void {
-    if (error instanceof SwitchboardError && error.code !== 'internal' && error.code !== 'timeout') {
+    if (error instanceof DisconnectError) {
+      this.logger.info({ client: session.id, code: error.code }, 'connection closed by a connect hook');
+      session.close(error.code, error.reason);
+    } else if (error instanceof SwitchboardError && error.code !== 'internal' && error.code !== 'timeout') {
       this.logger.info({ client: session.id, code: error.code }, 'connect refused by a hook');
       session.close(refusalCloseCode(error), error.message);
     } else {
@@ -322,7 +339,54 @@ export class Core {
       session.send(this.welcome(session.id, session.user));
     }
     session.scheduleExpiry();
+    for (const channel of session.identity.subscriptions ?? []) void this.subscribeByServer(session, channel);
     this.pump(session);
+  }
+
+  /**
+   * At the expiry a hook gave: the refresh hooks extend it, say it expired
+   * (4001), or close with their code. No answer (a backend down or slow) keeps
+   * the connection and asks again after REFRESH_RETRY_MS (docs/backend.md, "refresh").
+   */
+  private refresh(session: Session): void {
+    this.hooks.refresh(session.context()).then(
+      (answer) => {
+        if (session.closed) return;
+        const next = answer?.expiresAt ?? null;
+        // An expiry already past would ask again at once, for ever: it is an expired connection.
+        if (answer === null || answer.expired === true || (next !== null && next * 1000 <= Date.now())) {
+          session.close(CloseCode.TokenExpired, 'connection expired');
+          return;
+        }
+        session.identity = { ...session.identity, expiresAt: next };
+        session.scheduleExpiry();
+      },
+      (error: unknown) => {
+        if (session.closed) return;
+        if (error instanceof DisconnectError) {
+          session.close(error.code, error.reason);
+        } else if (error instanceof SwitchboardError && (error.code === 'unavailable' || error.code === 'timeout' || error.code === 'internal')) {
+          this.logger.warn({ client: session.id, code: error.code }, 'refresh failed; asking again later');
+          session.identity = { ...session.identity, expiresAt: Math.floor(Date.now() / 1000) + REFRESH_RETRY_MS / 1000 };
+          session.scheduleExpiry();
+        } else {
+          session.close(CloseCode.TokenExpired, error instanceof SwitchboardError ? error.message : 'refresh refused');
+        }
+      },
+    );
+  }
+
+  /** The server's own subscription (a control command, or a hook's at connect): the namespace must exist, its rules do not apply. */
+  private async subscribeByServer(session: Session, channel: string): Promise<number> {
+    try {
+      if (session.closed || session.subscriptions.has(channel)) return 0;
+      const namespace = this.namespaces.resolve(channel);
+      await this.hub.subscribe(session, channel, namespace, undefined, (result) => session.send({ type: 'subscribed', ...result }));
+      return 1;
+    } catch (error) {
+      this.logger.warn({ err: loggable(error), client: session.id, channel }, 'server-side subscribe failed');
+      return 0;
+    }
   }
 
   /** The welcome frame (docs/protocol.md, "Connecting"). */
@@ -537,11 +601,7 @@ export class Core {
             session.send({ type: 'unsubscribed', channel });
             return 1;
           }
-          if (session.subscriptions.has(channel)) return 0;
-          // The server's own subscription: the namespace must exist, its rules do not apply.
-          const namespace = this.namespaces.resolve(channel);
-          await this.hub.subscribe(session, channel, namespace, undefined, (result) => session.send({ type: 'subscribed', ...result }));
-          return 1;
+          return await this.subscribeByServer(session, channel);
         } catch (error) {
           this.logger.warn({ err: loggable(error), client: session.id, channel }, `server-side ${command.op} failed`);
           return 0;

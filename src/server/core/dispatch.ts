@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import { SwitchboardError } from '../../protocol/codes.js';
 import { DEFAULT_HISTORY_LIMIT, type ClientRequest } from '../../protocol/frames.js';
 import type { TokenVerifier } from '../auth.js';
-import type { HookChain } from './hooks.js';
+import { DisconnectError, type HookChain } from './hooks.js';
 import type { Hub } from './hub.js';
 import { loggable } from '../logger.js';
 import { namespaceOf } from '../../protocol/channels.js';
@@ -31,7 +31,10 @@ export class Dispatcher {
       await this.route(session, frame);
     } catch (error) {
       if (session.closed) return;
-      if (error instanceof SwitchboardError) {
+      if (error instanceof DisconnectError) {
+        // A hook (the backend's `disconnect` answer) ends the connection instead of answering.
+        session.close(error.code, error.reason);
+      } else if (error instanceof SwitchboardError) {
         session.fail(frame.id, error.code, error.message);
       } else {
         this.logger.error({ err: loggable(error), client: session.id, type: frame.type }, 'request failed');
@@ -45,7 +48,7 @@ export class Dispatcher {
       case 'subscribe': {
         // Checked once, before any hook is asked: the hub trusts the namespace it is given.
         const namespace = this.namespaces.checkSubscribe(session.identity, frame.channel);
-        const info = await this.hooks.subscribe(session.context(), frame.channel, session.identity.info, () => !session.closed);
+        const info = await this.hooks.subscribe(session.context(), frame.channel, frame.since, session.identity.info, () => !session.closed);
         const options = {
           info,
           ...(frame.exclude ? { exclude: frame.exclude } : {}),
@@ -69,11 +72,17 @@ export class Dispatcher {
         return;
       }
       case 'rpc': {
-        session.reply(frame.id, await this.rpc.call(frame.method, frame.payload, session.context()));
+        // A method no handler serves goes to the rpc hooks (the backend's rpc call), when there are any.
+        const served = this.rpc.has(frame.method) || !this.hooks.has('rpc');
+        const context = session.context();
+        session.reply(
+          frame.id,
+          served ? await this.rpc.call(frame.method, frame.payload, context) : await this.hooks.rpc(context, frame.method, frame.payload),
+        );
         return;
       }
       case 'presence': {
-        const namespace = this.namespaces.checkSubscribe(session.identity, frame.channel);
+        const namespace = this.namespaces.checkRead(session.identity, frame.channel, session.subscriptions.has(frame.channel));
         session.reply(frame.id, await this.hub.presence(frame.channel, namespace));
         return;
       }
@@ -85,7 +94,7 @@ export class Dispatcher {
         return;
       }
       case 'history': {
-        const namespace = this.namespaces.checkSubscribe(session.identity, frame.channel);
+        const namespace = this.namespaces.checkRead(session.identity, frame.channel, session.subscriptions.has(frame.channel));
         const limit = frame.limit ?? DEFAULT_HISTORY_LIMIT;
         // The reply is encoded once, while checking it fits; nothing is encoded for a closed session.
         let encoded: string | Uint8Array | null = null;

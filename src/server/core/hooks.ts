@@ -2,11 +2,14 @@
 // in order like middleware, each able to refuse with a contract error (throw a
 // SwitchboardError). Every hook is called through one path (`callEach`), with
 // the hook timeout, so that a hook living elsewhere (a backend over HTTP) is
-// one more `Hooks` object. Application code is a guest: a hook that throws,
+// one more `Hooks` object: the backend proxy (src/server/proxy/) is added as
+// the chain's tail, so in-process hooks always decide first (docs/backend.md,
+// "With in-process hooks"). Application code is a guest: a hook that throws,
 // rejects or hangs never takes the process down and never strands a session;
 // it fails the one thing it was deciding.
 import type { IncomingMessage } from 'node:http';
 import { SwitchboardError } from '../../protocol/codes.js';
+import type { StreamPosition } from '../../protocol/frames.js';
 import type { Identity } from '../auth.js';
 import { validateWith, type StandardSchema } from './standard-schema.js';
 
@@ -18,6 +21,12 @@ export interface ClientContext {
   ip: string;
   /** The token's `info` claim, or what an authenticate hook gave. */
   info: unknown;
+  /** How the client is connected. */
+  transport: 'websocket' | 'sse' | 'http-stream';
+  /** The subprotocol's encoding: 'json' or 'msgpack'. */
+  protocol: 'json' | 'msgpack';
+  /** The handshake's headers named in proxy.headers, lower-case; empty without them. */
+  headers: Readonly<Record<string, string>>;
 }
 
 /** What an authenticate hook may accept a connection as. */
@@ -26,8 +35,30 @@ export interface Authenticated {
   info?: unknown;
   /** Glob patterns, for namespaces with subscribe: "token". */
   channels?: string[];
-  /** Seconds since the epoch; the connection is closed 4001 then. */
+  /** Seconds since the epoch: the refresh hooks are asked then (none, or none answering: closed 4001). */
   expiresAt?: number | null;
+  /** Channels the server subscribes the connection to right after the welcome (`subscribed` frames). */
+  subscriptions?: string[];
+}
+
+/** What a refresh hook answers: a new expiry, or that the connection has expired (closed 4001). */
+export interface Refreshed {
+  expiresAt?: number | null;
+  expired?: boolean;
+}
+
+/**
+ * Thrown by a hook to close the connection with `code` (4000-4999) and
+ * `reason` instead of answering the request (the backend's `disconnect`).
+ */
+export class DisconnectError extends Error {
+  constructor(
+    readonly code: number,
+    readonly reason: string,
+  ) {
+    super(`disconnect ${code}: ${reason}`);
+    this.name = 'DisconnectError';
+  }
 }
 
 type Maybe<T> = T | null | undefined | void;
@@ -40,14 +71,25 @@ export interface Hooks {
    * the JWT), or throw a SwitchboardError to refuse with its HTTP status.
    */
   authenticate?: (req: IncomingMessage) => Maybe<Authenticated> | Promise<Maybe<Authenticated>>;
+  /**
+   * Before the upgrade, for a request no authenticate hook accepted and that
+   * carries no valid token (a valid JWT is never asked about): accept it as
+   * someone (`{}` for anonymous), nothing to leave it to the token's verdict,
+   * or throw to refuse. `client` has user null and the id the connection gets.
+   */
+  authenticateWithoutToken?: (req: IncomingMessage, client: ClientContext) => Maybe<Authenticated> | Promise<Maybe<Authenticated>>;
+  /** At the `expiresAt` an authenticate hook gave: extend it, say it expired, or nothing for the next hook. */
+  refresh?: (client: ClientContext) => Maybe<Refreshed> | Promise<Maybe<Refreshed>>;
   /** After the upgrade, before the welcome; throw to refuse (docs/protocol.md "Hooks"). */
   connect?: (client: ClientContext) => unknown;
   /** Throw to refuse; return `{info}` to show that in the channel's presence for this client. */
-  subscribe?: (client: ClientContext, channel: string) => Maybe<{ info?: unknown }> | Promise<Maybe<{ info?: unknown }>>;
+  subscribe?: (client: ClientContext, channel: string, since?: StreamPosition) => Maybe<{ info?: unknown }> | Promise<Maybe<{ info?: unknown }>>;
   /** Throw to refuse; return `{payload}` to store and deliver that instead. */
   publish?: (client: ClientContext, channel: string, payload: unknown) => Maybe<{ payload: unknown }> | Promise<Maybe<{ payload: unknown }>>;
   /** Before a client's presence_update: throw to refuse; return `{info}` to show that instead (docs/protocol.md, "Presence updates"). */
   presenceUpdate?: (client: ClientContext, channel: string, info: unknown) => Maybe<{ info: unknown }> | Promise<Maybe<{ info: unknown }>>;
+  /** An RPC method no handler is registered for: return `{payload}` to answer, nothing for the next hook (not_found at the end). */
+  rpc?: (client: ClientContext, method: string, payload: unknown) => Maybe<{ payload: unknown }> | Promise<Maybe<{ payload: unknown }>>;
   /** After a connection closed, with the close code and reason; every one runs, whatever the others do. */
   disconnect?: (client: ClientContext, code: number, reason: string) => unknown;
 }
@@ -61,16 +103,23 @@ export type DisconnectHook = NonNullable<Hooks['disconnect']>;
 
 type HookName = keyof Hooks;
 
+/** Where a registration goes: among the application's hooks, or after all of them (the backend proxy). */
+export type HookPlace = 'app' | 'last';
+
 export class HookChain {
-  private readonly chain: Hooks[] = [];
+  /** The application's hooks, then the tail's: the order every call path follows. */
+  private chain: Hooks[] = [];
+  private readonly app: Hooks[] = [];
+  private readonly tail: Hooks[] = [];
   /** Namespace -> the schema every client publication in it must pass. */
   private readonly publishSchemas = new Map<string, StandardSchema>();
 
   /** `timeout`: ms a hook may take before it counts as failed. */
   constructor(private readonly timeout: number) {}
 
-  add(hooks: Hooks): void {
-    this.chain.push(hooks);
+  add(hooks: Hooks, place: HookPlace = 'app'): void {
+    (place === 'app' ? this.app : this.tail).push(hooks);
+    this.chain = [...this.app, ...this.tail];
   }
 
   has(name: HookName): boolean {
@@ -83,17 +132,26 @@ export class HookChain {
 
   /** The first identity an authenticate hook gives, or null to leave it to the token. */
   async authenticate(req: IncomingMessage): Promise<Identity | null> {
-    let identity: Identity | null = null;
-    await this.callEach(
-      'authenticate',
-      (hook) => hook(req),
-      (answer) => {
-        if (!answer) return true;
-        identity = { user: answer.user, info: answer.info ?? null, channels: answer.channels ?? [], expiresAt: answer.expiresAt ?? null };
-        return false;
-      },
-    );
-    return identity;
+    const answer = await this.firstAnswer('authenticate', (hook) => hook(req));
+    return answer ? hookIdentity(answer) : null;
+  }
+
+  /** The first identity an authenticateWithoutToken hook gives, or null to leave it to the token's verdict. */
+  async authenticateWithoutToken(req: IncomingMessage, client: ClientContext): Promise<Identity | null> {
+    const answer = await this.firstAnswer('authenticateWithoutToken', (hook) => hook(req, client));
+    return answer ? hookIdentity(answer) : null;
+  }
+
+  /** The first refresh hook's answer, or null when none answers. */
+  refresh(client: ClientContext): Promise<Refreshed | null> {
+    return this.firstAnswer('refresh', (hook) => hook(client));
+  }
+
+  /** The first rpc hook's answer for a method with no handler; not_found when none answers. */
+  async rpc(client: ClientContext, method: string, payload: unknown): Promise<unknown> {
+    const answer = await this.firstAnswer('rpc', (hook) => hook(client, method, payload));
+    if (!answer) throw new SwitchboardError('not_found', `no RPC method named ${method}`);
+    return answer.payload;
   }
 
   /** Every connect hook in order, while `open()` holds; the first refusal throws. */
@@ -106,10 +164,10 @@ export class HookChain {
    * connection's info (token or authenticate) with each subscribe hook's
    * `{info}` merged over it, its keys winning (mergeInfo).
    */
-  async subscribe(client: ClientContext, channel: string, info: unknown, open: () => boolean): Promise<unknown> {
+  async subscribe(client: ClientContext, channel: string, since: StreamPosition | undefined, info: unknown, open: () => boolean): Promise<unknown> {
     await this.callEach(
       'subscribe',
-      (hook) => hook(client, channel),
+      (hook) => hook(client, channel, since),
       (decided) => {
         if (decided && 'info' in decided) info = mergeInfo(info, decided.info);
         return open();
@@ -154,6 +212,17 @@ export class HookChain {
     }
   }
 
+  /** The first answer that is not empty (nothing, null, undefined), or null: hooks after it are not called. */
+  private async firstAnswer<N extends HookName, R>(name: N, call: (hook: NonNullable<Hooks[N]>) => R | Promise<R>): Promise<NonNullable<Awaited<R>> | null> {
+    let found: NonNullable<Awaited<R>> | null = null;
+    await this.callEach(name, call, (answer) => {
+      if (answer === null || answer === undefined) return true;
+      found = answer;
+      return false;
+    });
+    return found;
+  }
+
   /**
    * The one call path: each registered hook of `name` in turn, with the
    * timeout; `next` sees each answer and says whether to go on.
@@ -195,4 +264,17 @@ const isPlainObject = (value: unknown): value is Record<string, unknown> => type
  */
 function mergeInfo(base: unknown, over: unknown): unknown {
   return isPlainObject(base) && isPlainObject(over) ? { ...base, ...over } : over;
+}
+
+/** An identity a hook gave: at its expiry the refresh hooks are asked. */
+function hookIdentity(answer: Authenticated): Identity {
+  const identity: Identity = {
+    user: answer.user ?? null,
+    info: answer.info ?? null,
+    channels: answer.channels ?? [],
+    expiresAt: answer.expiresAt ?? null,
+    byHook: true,
+  };
+  if (answer.subscriptions?.length) identity.subscriptions = answer.subscriptions;
+  return identity;
 }

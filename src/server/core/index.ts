@@ -9,11 +9,14 @@ export type {
   ClientContext,
   ConnectHook,
   DisconnectHook,
+  HookPlace,
   Hooks,
   PresenceUpdateHook,
   PublishHook,
+  Refreshed,
   SubscribeHook,
 } from './hooks.js';
+export { DisconnectError } from './hooks.js';
 export type { Target } from './control.js';
 export type { Lifecycle } from './lifecycle.js';
 export type { Mailbox } from './mailbox.js';

@@ -10,7 +10,8 @@ export class Namespaces {
   readonly allowsAnonymous: boolean;
 
   constructor(private readonly byName: Record<string, NamespaceConfig>) {
-    this.allowsAnonymous = Object.values(byName).some((ns) => ns.subscribe === 'anyone' || ns.publish === 'anyone');
+    // "proxy": the backend may admit an anonymous client.
+    this.allowsAnonymous = Object.values(byName).some((ns) => [ns.subscribe, ns.publish].some((rule) => rule === 'anyone' || rule === 'proxy'));
   }
 
   /** The namespace's rules, or throws not_found. */
@@ -30,6 +31,7 @@ export class Namespaces {
     }
     switch (config.subscribe) {
       case 'anyone':
+      case 'proxy': // the backend's subscribe call decides, after the in-process hooks
         break;
       case 'authenticated':
         if (identity.user === null) throw new SwitchboardError('forbidden', 'subscribing here needs a token');
@@ -43,11 +45,24 @@ export class Namespaces {
     return config;
   }
 
+  /**
+   * Throws when `identity` may not read `channel`'s history or presence: as
+   * for subscribing, except where the backend decides subscriptions
+   * ("proxy"), only a client it let subscribe may read.
+   */
+  checkRead(identity: Identity, channel: string, isSubscriber: boolean): NamespaceConfig {
+    const config = this.checkSubscribe(identity, channel);
+    if (config.subscribe === 'proxy' && !isSubscriber)
+      throw new SwitchboardError('forbidden', `subscribe to ${channel} before reading its history or presence`);
+    return config;
+  }
+
   /** Throws the contract's error when a client may not publish on `channel`. */
   checkPublish(identity: Identity, channel: string, isSubscriber: boolean): NamespaceConfig {
     const config = this.resolve(channel);
     switch (config.publish) {
       case 'anyone':
+      case 'proxy': // the backend's publish call decides
         break;
       case 'authenticated':
         if (identity.user === null) throw new SwitchboardError('forbidden', 'publishing here needs a token');

@@ -12,7 +12,7 @@ import type { Identity } from '../auth.js';
 import type { Config } from '../config.js';
 import type { LimitHits } from '../limit-hits.js';
 import type { Control, Target } from './control.js';
-import type { HookChain, Hooks } from './hooks.js';
+import type { ClientContext, HookChain, HookPlace, Hooks } from './hooks.js';
 import type { Hub, HubTallies } from './hub.js';
 import type { Namespaces } from './namespaces.js';
 import type { RecentDisconnects } from './recent-disconnects.js';
@@ -244,9 +244,9 @@ export class Operations {
     };
   }
 
-  /** Register hooks (any of them); they run after those registered before. */
-  use(hooks: Hooks): void {
-    this.parts.hooks.add(hooks);
+  /** Register hooks (any of them); they run after those registered before, and before any registered 'last' (the backend proxy). */
+  use(hooks: Hooks, place: HookPlace = 'app'): void {
+    this.parts.hooks.add(hooks, place);
   }
 
   /** Every client publication in `namespace` must pass `schema` before it is stored or delivered (bad_request otherwise). */
@@ -269,6 +269,12 @@ export class Operations {
   authenticate(req: IncomingMessage): Promise<Identity | null> | null {
     const { hooks } = this.parts;
     return hooks.has('authenticate') ? hooks.authenticate(req) : null;
+  }
+
+  /** The identity the authenticateWithoutToken hooks give a request with no valid token, or null (no promise) when there are none. */
+  authenticateWithoutToken(req: IncomingMessage, client: ClientContext): Promise<Identity | null> | null {
+    const { hooks } = this.parts;
+    return hooks.has('authenticateWithoutToken') ? hooks.authenticateWithoutToken(req, client) : null;
   }
 
   /** True when no namespace admits anonymous clients, so a handshake needs a token. */

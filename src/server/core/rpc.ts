@@ -37,6 +37,10 @@ export class RpcRegistry {
     this.methods.set(name, { handler: handler as RpcHandler, schema });
   }
 
+  has(name: string): boolean {
+    return this.methods.has(name);
+  }
+
   async call(name: string, payload: unknown, context: ClientContext): Promise<unknown> {
     const started = performance.now();
     const label = this.methods.has(name) ? name : UNKNOWN_METHOD;

@@ -45,6 +45,8 @@ export interface SessionLimits {
   outboundBufferBytes: number;
 }
 
+export const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
+
 /** ws can only hold a timer of up to 2^31-1 ms. */
 const MAX_TIMER = 2_147_483_647;
 
@@ -76,6 +78,10 @@ export class Session {
   draining = false;
   /** The transport's name, for metrics only (OpenParams.transport). */
   transportName = 'websocket';
+  /** The handshake's headers named in proxy.headers (lower-case), for hooks. */
+  headers: Readonly<Record<string, string>> = NO_HEADERS;
+  /** At `expiresAt`, instead of closing 4001: ask the refresh hooks (an identity a hook gave). */
+  onExpiry: (() => void) | null = null;
   private idleWaiters: Array<() => void> = [];
   /** Run once the socket has written out what was queued ('latest' namespaces). */
   private drainWaiter: (() => void) | null = null;
@@ -110,7 +116,15 @@ export class Session {
 
   /** What hooks are told about this connection. */
   context(): ClientContext {
-    return { client: this.id, user: this.user, ip: this.ip, info: this.identity.info };
+    return {
+      client: this.id,
+      user: this.user,
+      ip: this.ip,
+      info: this.identity.info,
+      transport: this.transportName as ClientContext['transport'],
+      protocol: this.codec.binary ? 'msgpack' : 'json',
+      headers: this.headers,
+    };
   }
 
   send(frame: ServerFrame): void {
@@ -276,7 +290,9 @@ export class Session {
     if (expiresAt === null || this.closed) return;
     const delay = expiresAt * 1000 - Date.now();
     if (delay <= 0) {
-      this.close(CloseCode.TokenExpired, 'token expired');
+      // A token's identity (a `refresh` request may have replaced the hook's) closes as tokens do.
+      if (this.onExpiry && this.identity.byHook) this.onExpiry();
+      else this.close(CloseCode.TokenExpired, 'token expired');
       return;
     }
     this.expiryTimer = setTimeout(() => this.scheduleExpiry(), Math.min(delay, MAX_TIMER));

@@ -61,7 +61,7 @@ export class HttpStreamEndpoint {
     if (req.method !== 'GET') return this.deps.refuse(req, res, refusal(400, 'bad_request', 'GET opens a stream, POST sends requests'));
     if (secret !== undefined)
       return this.deps.refuse(req, res, refusal(400, 'bad_request', 'a session ends with its stream: open a new one without a session'));
-    const checked = checkClient(req, url, this.deps.policy, jsonCodec);
+    const checked = checkClient(req, url, this.deps.policy, jsonCodec, 'http-stream');
     const open = (result: Accepted | Refusal) => {
       if (res.destroyed) return;
       if (isRefusal(result)) this.deps.refuse(req, res, result);

@@ -36,7 +36,7 @@ export class SseEndpoint {
       refuse(req, res, bad);
       return;
     }
-    const checked = checkClient(req, url, this.deps.policy, jsonCodec);
+    const checked = checkClient(req, url, this.deps.policy, jsonCodec, 'sse');
     const open = (result: Accepted | Refusal) => {
       if (res.destroyed) return;
       if (isRefusal(result)) refuse(req, res, result);
