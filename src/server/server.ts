@@ -97,6 +97,8 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
   /** `/stream`: the SDK's HTTP-streaming fallback. */
   private readonly stream: HttpStreamEndpoint;
   private readonly proxies: TrustedProxies;
+  /** The calls to the application's backend (config `proxy`), when there is one. */
+  private readonly proxy: ProxyCaller | null = null;
   /** Names passed to listen(): a Host naming one of them is this server (DNS rebinding, handshake.ts). */
   private readonly listenHosts = new Set<string>();
   private readonly ownServers: http.Server[] = [];
@@ -130,9 +132,9 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
     const { proxy } = this.config;
     if (proxy) {
       // The backend is asked after every in-process hook, whenever those are registered.
-      const caller = new ProxyCaller(proxy, this.logger);
-      this.operations.use(proxyHooks(proxy, this.config.namespaces, caller), 'last');
-      registerProxyMetrics(this.metrics, caller);
+      this.proxy = new ProxyCaller(proxy, this.logger);
+      this.operations.use(proxyHooks(proxy, this.config.namespaces, this.proxy), 'last');
+      registerProxyMetrics(this.metrics, this.proxy);
     }
     this.wss = new WebSocketServer({
       noServer: true,
@@ -446,6 +448,7 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
     // Deliveries stop first; what is queued waits for another node, or this one's next start.
     await this.webhooks?.stop();
     await this.core.stop();
+    this.proxy?.close();
   }
 
   private readonly handleUpgrade = (req: http.IncomingMessage, socket: Duplex, head: Buffer): void => {

@@ -266,6 +266,8 @@ describe('rpc', () => {
       method: 'add',
       payload: { a: 2, b: 3 },
     });
+    const latency = (await s.server.metricsSnapshot()).find((m) => m.name === 'switchboard_proxy_call_duration_seconds');
+    expect(latency?.values.find((v) => v.metricName === 'switchboard_proxy_call_duration_seconds_count' && v.labels.kind === 'rpc')?.value).toBe(1);
     b.answer('rpc', { error: { code: 'not_found', message: 'no method add2' } });
     expect((await client.request({ type: 'rpc', method: 'add2', payload: null })).error).toEqual({ code: 'not_found', message: 'no method add2' });
     await client.close();
