@@ -6,6 +6,8 @@ import { Webhook } from 'standardwebhooks';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SwitchboardError } from '../../src/protocol/codes.js';
 import { parseConfig, type SwitchboardServer } from '../../src/server/index.js';
+import { connect } from '../../src/client/node.js';
+import { msgpack } from '../../src/client/msgpack.js';
 import { Backend } from '../helpers/backend.js';
 import { upgradeRequest } from '../helpers/http.js';
 import { freePort } from '../helpers/ports.js';
@@ -267,10 +269,23 @@ describe('rpc', () => {
       payload: { a: 2, b: 3 },
     });
     const latency = (await s.server.metricsSnapshot()).find((m) => m.name === 'switchboard_proxy_call_duration_seconds');
-    expect(latency?.values.find((v) => v.metricName === 'switchboard_proxy_call_duration_seconds_count' && v.labels.kind === 'rpc')?.value).toBe(1);
+    const count = latency?.values.find((v) => (v as { metricName?: string }).metricName?.endsWith('_count') && v.labels.kind === 'rpc');
+    expect(count?.value).toBe(1);
     b.answer('rpc', { error: { code: 'not_found', message: 'no method add2' } });
     expect((await client.request({ type: 'rpc', method: 'add2', payload: null })).error).toEqual({ code: 'not_found', message: 'no method add2' });
     await client.close();
+  });
+});
+
+describe('binary payloads', () => {
+  it('are refused bad_request before any call: the calls are JSON', async () => {
+    const [b, s] = await start();
+    const client = connect(`${s.wsUrl}?token=${await sign({ sub: 'ann' })}`, { codec: msgpack });
+    await expect(client.rpc('m', { blob: new Uint8Array([1, 2, 3]) })).rejects.toMatchObject({ code: 'bad_request' });
+    expect(await client.rpc('m', { text: 'fine' })).toBeNull();
+    expect(b.callsTo('rpc')).toHaveLength(1);
+    client.close();
+    await nothingStranded(s);
   });
 });
 

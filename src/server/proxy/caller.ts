@@ -61,6 +61,7 @@ export class ProxyCaller {
   async call<K extends ProxyKind>(kind: K, client: string, body: Record<string, unknown>): Promise<ProxyResult<K>> {
     const url = this.config[kind]?.url;
     if (!url) throw new SwitchboardError('internal', `proxy.${kind} is not configured`);
+    const text = JSON.stringify(body, refuseBinary);
     if (this.inFlight >= this.config.concurrency) {
       this.settle(kind, client, 'overloaded', 0, `${this.config.concurrency} calls already in flight (proxy.concurrency)`);
       throw new SwitchboardError('unavailable', 'the backend is busy; try again');
@@ -68,7 +69,7 @@ export class ProxyCaller {
     this.inFlight++;
     const started = performance.now();
     try {
-      const result = readAnswer(kind, await this.post(url, JSON.stringify(body)));
+      const result = readAnswer(kind, await this.post(url, text));
       this.settle(kind, client, 'result', started);
       return result;
     } catch (error) {
@@ -143,4 +144,16 @@ export class ProxyCaller {
     this.logged.set(key, { at: now, suppressed: 0 });
     this.logger.warn({ client, kind, outcome, problem, alike: last?.suppressed ?? 0 }, 'proxy call failed');
   }
+}
+
+/**
+ * A JSON.stringify replacer: the calls are JSON, which has no bytes, and a
+ * msgpack client's binary payload would arrive as an object of numbers.
+ * Refused before any call instead (docs/backend.md).
+ */
+function refuseBinary(this: unknown, key: string, value: unknown): unknown {
+  if (ArrayBuffer.isView((this as Record<string, unknown>)[key])) {
+    throw new SwitchboardError('bad_request', 'binary data cannot be sent to the backend, whose calls are JSON; send it as base64 text');
+  }
+  return value;
 }
