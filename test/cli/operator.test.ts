@@ -106,6 +106,10 @@ describe('check-config', () => {
       limits: { burst: 50, messagesPerSecond: 100, connectionsPerIp: 1000 },
     });
     expect(stdout).not.toContain('s3cret');
+    const secret = 'whsec_BK0uydnzDFWrjc0lxQhoSwCMJoyk84VL';
+    const proxied = await tool(['check-config', file('proxy.json', JSON.stringify({ proxy: { secret } }))]).exited;
+    expect(JSON.parse(proxied.stdout).proxy.secret).toBe('(set, 38 characters)');
+    expect(proxied.stdout).not.toContain(secret);
   });
 
   it('names each bad key, exit 2', async () => {
