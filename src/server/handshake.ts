@@ -133,7 +133,7 @@ export function checkClient(
   if (hooked)
     return hooked.then(
       (identity) => (identity ? { identity, ...base } : fromToken(req, url, policy, base, transport)),
-      (error: unknown) => hookRefusal(error, policy),
+      (error: unknown) => hookRefusal(error, policy, base),
     );
   return fromToken(req, url, policy, base, transport);
 }

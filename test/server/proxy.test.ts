@@ -5,7 +5,7 @@ import { pino } from 'pino';
 import { Webhook } from 'standardwebhooks';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SwitchboardError } from '../../src/protocol/codes.js';
-import { parseConfig, type SwitchboardServer } from '../../src/server/index.js';
+import { DisconnectError, parseConfig, type SwitchboardServer } from '../../src/server/index.js';
 import { connect } from '../../src/client/node.js';
 import { msgpack } from '../../src/client/msgpack.js';
 import { Backend } from '../helpers/backend.js';
@@ -155,6 +155,24 @@ describe('connect', () => {
     b.answer('connect', { disconnect: { code: 4003, reason: 'go away' } });
     const client = RawClient.connect(s.wsUrl);
     await expect(client).rejects.toThrow('closed with 4003 before welcome');
+    await nothingStranded(s);
+  });
+});
+
+describe('DisconnectError from an in-process hook', () => {
+  it('closes with its code from authenticate (after the upgrade, so a browser sees it) and from publish', async () => {
+    const [, s] = await start({}, {}, (server) => {
+      server.authenticate((req) => {
+        if (req.headers['x-ban'] === 'yes') throw new DisconnectError(4003, 'banned here');
+      });
+      server.onPublish(() => {
+        throw new DisconnectError(4010, 'no more');
+      });
+    });
+    await expect(RawClient.connect(s.wsUrl, { headers: { 'x-ban': 'yes' } })).rejects.toThrow('closed with 4003 before welcome');
+    const client = await RawClient.connect(`${s.wsUrl}?token=${await sign({ sub: 'ann' })}`);
+    client.send({ type: 'publish', id: 1, channel: 'open:x', payload: 1 });
+    expect(await client.closed).toEqual({ code: 4010, reason: 'no more' });
     await nothingStranded(s);
   });
 });
