@@ -147,6 +147,12 @@ export class SwitchboardClient<S extends AppSchema = AnySchema> extends Emitter<
   /** A fresh idempotency key per publish: a random prefix for this client and a counter. */
   private readonly nextKey = idempotencyKeys();
   private retryAttempt = 0;
+  /**
+   * Resubscribes sent at this connection's welcome and not answered yet. Until
+   * they are, requests wait in the queue: a publish queued offline on a
+   * channel whose namespace wants subscribers must find its subscription back.
+   */
+  private resubscribing = 0;
   /** Client ids of this client's recent connections, to recognise its own publications in replays. */
   private readonly ownClients: string[] = [];
   private retryPublishTimer: ReturnType<typeof setTimeout> | null = null;
@@ -271,7 +277,7 @@ export class SwitchboardClient<S extends AppSchema = AnySchema> extends Emitter<
     const id = this.nextId++;
     const data = this.codec.encode({ ...frame, id });
     const timeout = options.timeout ?? this.options.timeout ?? CLIENT_DEFAULTS.timeout;
-    return this.requests.add(id, data, this.state === 'connected', (d) => this.send(d), { ...options, timeout });
+    return this.requests.add(id, data, this.live, (d) => this.send(d), { ...options, timeout });
   }
 
   /** Publishes answered `unavailable` wait in the queue: send them again after a jittered pause, or on the next welcome. */
@@ -280,7 +286,7 @@ export class SwitchboardClient<S extends AppSchema = AnySchema> extends Emitter<
     const delay = fullJitter(this.retryAttempt++, { initialDelay: 100, maxDelay: 5_000 });
     this.retryPublishTimer = setTimeout(() => {
       this.retryPublishTimer = null;
-      if (this.state === 'connected' && this.requests.waiting) this.requests.flush((d) => this.send(d));
+      if (this.live && this.requests.waiting) this.requests.flush((d) => this.send(d));
     }, delay);
   }
 
@@ -419,14 +425,25 @@ export class SwitchboardClient<S extends AppSchema = AnySchema> extends Emitter<
     this.setState({ state: 'connected' });
     this.emit('transport', this.transport);
     this.emit('connected', frame.payload);
-    for (const subscription of this.subscriptions.values()) this.sendSubscribe(subscription);
-    this.requests.flush((d) => this.send(d));
+    this.resubscribing = this.subscriptions.size;
+    for (const subscription of this.subscriptions.values()) {
+      this.sendSubscribe(subscription, () => {
+        if (--this.resubscribing === 0) this.requests.flush((d) => this.send(d));
+      });
+    }
+    if (this.resubscribing === 0) this.requests.flush((d) => this.send(d));
     this.scheduleRefresh();
   }
 
-  private sendSubscribe(subscription: AnySubscription): void {
+  /** Connected, and every resubscribe of the welcome answered: requests go out at once. */
+  private get live(): boolean {
+    return this.state === 'connected' && this.resubscribing === 0;
+  }
+
+  private sendSubscribe(subscription: AnySubscription, answered?: () => void): void {
     const id = this.nextId++;
     this.control.set(id, (frame) => {
+      if (frame.type === 'reply') answered?.();
       if (frame.type !== 'reply' || !subscription.active) return;
       if (frame.ok) subscription.subscribed(frame.payload as never);
       else {

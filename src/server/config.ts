@@ -46,11 +46,10 @@ export const DEFAULT_NAMESPACES: Record<string, NamespaceConfig> = {
     joinLeave: false,
     slowConsumer: 'close',
   },
-  // The demo page's chat (web/index.html): who is here, and a join and a leave per tab.
-  // publish 'anyone': the SDK sends a queued publish right after a reconnect's resubscribe, before its answer.
+  // The demo page's chat (web/index.html): who is here, and a join and a leave per tab; only those in the room may write.
   demo: {
     subscribe: 'anyone',
-    publish: 'anyone',
+    publish: 'subscribers',
     history: { size: 100, ttl: 3_600_000 },
     presence: true,
     joinLeave: true,
