@@ -11,6 +11,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { Logger } from 'pino';
 import { SwitchboardError } from '../../protocol/codes.js';
+import { MAX_DEPTH, tooDeep } from '../../protocol/depth.js';
 import { DisconnectError } from '../core/index.js';
 import { signHeaders } from '../signing.js';
 import { BadAnswer, readAnswer, type ProxyResult } from './answer.js';
@@ -114,8 +115,11 @@ export class ProxyCaller {
         });
         response.on('end', () => {
           clearTimeout(timer);
+          const text = Buffer.concat(chunks).toString('utf8');
+          // As for client frames: parsed deeper, it would fail later, where it cannot be refused cleanly.
+          if (tooDeep(text)) return reject(new CallFailure('bad_answer', `the answer is nested deeper than ${MAX_DEPTH} levels`));
           try {
-            resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown);
+            resolve(JSON.parse(text) as unknown);
           } catch {
             reject(new CallFailure('bad_answer', 'the answer is not JSON'));
           }
