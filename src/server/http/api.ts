@@ -35,12 +35,16 @@ const controlBody = z
   .object({ user: z.string().optional(), client: z.string().optional(), channel })
   .refine((body) => (body.user === undefined) !== (body.client === undefined), 'give exactly one of user or client');
 
+/** Longest `user` or `jti` a revocation holds: limits.revocations bounds their count, this their bytes. */
+export const MAX_REVOCATION_KEY = 1_024;
+const revocationKey = z.string().min(1).max(MAX_REVOCATION_KEY);
+
 /** `{user, before}` (seconds: the user's tokens issued before) or `{jti}`; optional `expiresAt` (seconds) ends the revocation sooner. */
 const revokeBody = z
   .object({
-    user: z.string().min(1).optional(),
+    user: revocationKey.optional(),
     before: z.number().int().nonnegative().optional(),
-    jti: z.string().min(1).optional(),
+    jti: revocationKey.optional(),
     expiresAt: z.number().int().positive().optional(),
   })
   .refine(
