@@ -102,8 +102,10 @@ export class HttpStreamEndpoint {
         );
       },
       (error: unknown) => {
+        // A client gone mid-body has no one to answer, and hit no bound.
+        if (!(error instanceof BodyTooLarge)) return void res.destroy();
         this.deps.limitHits.hit('maxPayload');
-        this.deps.refuse(req, res, refusal(413, 'payload_too_large', error instanceof Error ? error.message : 'body too large'));
+        this.deps.refuse(req, res, refusal(413, 'payload_too_large', error.message));
       },
     );
   }
@@ -127,6 +129,8 @@ export class HttpStreamEndpoint {
   }
 }
 
+class BodyTooLarge extends Error {}
+
 function readBody(req: IncomingMessage, limit: number): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -141,7 +145,7 @@ function readBody(req: IncomingMessage, limit: number): Promise<string> {
       req.off('data', onData);
       chunks.length = 0;
       req.resume();
-      reject(new Error(`body over ${limit} bytes (limits.maxPayload)`));
+      reject(new BodyTooLarge(`body over ${limit} bytes (limits.maxPayload)`));
     };
     req.on('data', onData);
     req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
