@@ -132,7 +132,7 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
     const { proxy } = this.config;
     if (proxy) {
       // The backend is asked after every in-process hook, whenever those are registered.
-      this.proxy = new ProxyCaller(proxy, this.logger);
+      this.proxy = new ProxyCaller(proxy, this.logger, this.config.limits.presenceInfoBytes);
       this.operations.use(proxyHooks(proxy, this.config.namespaces, this.proxy), 'last');
       registerProxyMetrics(this.metrics, this.proxy);
     }

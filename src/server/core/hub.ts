@@ -14,7 +14,7 @@ import { namespaceOf } from '../../protocol/channels.js';
 import type { HistoryPage } from '../../brokers/broker.js';
 import { Tally } from '../tally.js';
 import type { Lifecycle } from './lifecycle.js';
-import { encode } from '@msgpack/msgpack';
+import { presenceInfoBytes } from '../../protocol/presence-info.js';
 import { ChannelDelta, type DeltaRound } from './delta.js';
 
 /** Publications held for one pending subscription before the session is cut off as too slow. */
@@ -258,7 +258,7 @@ export class Hub {
 
   /** payload_too_large when `info` is over limits.presenceInfoBytes, measured as stored (MessagePack). */
   checkPresenceInfo(info: unknown): void {
-    const bytes = encode(info, { ignoreUndefined: true }).byteLength;
+    const bytes = presenceInfoBytes(info);
     if (bytes <= this.limits.presenceInfoBytes) return;
     this.hits.hit('presenceInfoBytes');
     throw new SwitchboardError('payload_too_large', `presence info is ${bytes} bytes, over limits.presenceInfoBytes (${this.limits.presenceInfoBytes})`);

@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import { isValidChannelName } from '../../protocol/channels.js';
 import { ERROR_CODES, SwitchboardError, type ErrorCode } from '../../protocol/codes.js';
+import { presenceInfoBytes } from '../../protocol/presence-info.js';
 import { DisconnectError } from '../core/index.js';
 import type { ProxyKind } from './config.js';
 
@@ -43,7 +44,7 @@ const KNOWN_CODES = new Set<string>(ERROR_CODES);
  * (codes outside the contract's list become forbidden), its disconnect as a
  * DisconnectError, a malformed answer as BadAnswer.
  */
-export function readAnswer<K extends ProxyKind>(kind: K, answer: unknown): ProxyResult<K> {
+export function readAnswer<K extends ProxyKind>(kind: K, answer: unknown, infoBytes: number): ProxyResult<K> {
   const one = typeof answer === 'object' && answer !== null && ANSWER_KEYS.filter((key) => key in answer).length === 1;
   const parsed = envelope.safeParse(answer);
   if (!one || !parsed.success) throw new BadAnswer('the answer is not one of {"result"}, {"error"} or {"disconnect"} (4000-4999)');
@@ -55,5 +56,11 @@ export function readAnswer<K extends ProxyKind>(kind: K, answer: unknown): Proxy
   if ('disconnect' in data) throw new DisconnectError(data.disconnect.code, data.disconnect.reason ?? '');
   const result = RESULTS[kind].safeParse(data.result);
   if (!result.success) throw new BadAnswer(`the ${kind} result has the wrong shape: ${result.error.issues[0]?.message ?? ''}`);
+  // Presence info is held for every subscription and sent in every join: the
+  // backend's is bounded as a client's own presence_update is.
+  if ('info' in result.data && result.data.info !== undefined) {
+    const bytes = presenceInfoBytes(result.data.info);
+    if (bytes > infoBytes) throw new BadAnswer(`the ${kind} result's info is ${bytes} bytes, over limits.presenceInfoBytes (${infoBytes})`);
+  }
   return result.data as ProxyResult<K>;
 }

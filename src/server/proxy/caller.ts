@@ -45,6 +45,8 @@ export class ProxyCaller {
   constructor(
     private readonly config: ProxyConfig,
     private readonly logger: Logger,
+    /** limits.presenceInfoBytes: a connect or subscribe answer with bigger info is a bad answer. */
+    private readonly infoBytes: number,
   ) {
     // As many idle connections kept as may be busy: closing the extras would reopen them under load.
     const options = { keepAlive: true, maxSockets: config.concurrency, maxFreeSockets: config.concurrency };
@@ -70,7 +72,7 @@ export class ProxyCaller {
     this.inFlight++;
     const started = performance.now();
     try {
-      const result = readAnswer(kind, await this.post(url, text));
+      const result = readAnswer(kind, await this.post(url, text), this.infoBytes);
       this.settle(kind, client, 'result', started);
       return result;
     } catch (error) {
