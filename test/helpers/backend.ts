@@ -4,6 +4,7 @@
 // calls, with a deadline.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { SwitchboardServer } from '../../src/server/index.js';
 
 export interface BackendCall {
   path: string;
@@ -93,4 +94,10 @@ export class Backend {
     this.server.closeAllConnections();
     await new Promise((resolve) => this.server.close(resolve));
   }
+}
+
+/** `switchboard_proxy_calls_total` as `{"kind:result": count}`. */
+export async function proxyCalls(server: SwitchboardServer): Promise<Record<string, number>> {
+  const metric = (await server.metricsSnapshot()).find((m) => m.name === 'switchboard_proxy_calls_total');
+  return Object.fromEntries((metric?.values ?? []).map((v) => [`${v.labels.kind}:${v.labels.result}`, v.value]));
 }

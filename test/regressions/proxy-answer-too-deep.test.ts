@@ -7,7 +7,7 @@
 // too, as the bad answer it is: the request gets `unavailable`.
 import type { ServerResponse } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Backend } from '../helpers/backend.js';
+import { Backend, proxyCalls } from '../helpers/backend.js';
 import { RawClient } from '../helpers/raw-client.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 
@@ -20,11 +20,6 @@ afterEach(async () => {
   await backend?.close();
   srv = backend = null;
 });
-
-async function proxyCalls(s: TestServer): Promise<Record<string, number>> {
-  const metric = (await s.server.metricsSnapshot()).find((m) => m.name === 'switchboard_proxy_calls_total');
-  return Object.fromEntries((metric?.values ?? []).map((v) => [`${v.labels.kind}:${v.labels.result}`, v.value]));
-}
 
 describe('a backend answer nested past MAX_DEPTH', () => {
   it('is a bad answer: the publish is refused unavailable before anything is published, and the client lives on', async () => {
@@ -44,7 +39,7 @@ describe('a backend answer nested past MAX_DEPTH', () => {
     expect(rpc.error?.code).toBe('unavailable');
     expect(await client.alive()).toBe(true);
     expect((await srv.server.history('a')).publications).toEqual([]);
-    expect(await proxyCalls(srv)).toMatchObject({ 'publish:bad_answer': 1, 'rpc:bad_answer': 1 });
+    expect(await proxyCalls(srv.server)).toMatchObject({ 'publish:bad_answer': 1, 'rpc:bad_answer': 1 });
     await client.close();
   });
 });

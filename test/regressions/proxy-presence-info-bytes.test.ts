@@ -4,8 +4,7 @@
 // event and in every presence.join webhook queued. Now such an answer is a bad
 // answer: the request gets unavailable (connect: 503), nothing is kept.
 import { afterEach, expect, it } from 'vitest';
-import type { SwitchboardServer } from '../../src/server/index.js';
-import { Backend } from '../helpers/backend.js';
+import { Backend, proxyCalls } from '../helpers/backend.js';
 import { upgradeRequest } from '../helpers/http.js';
 import { RawClient } from '../helpers/raw-client.js';
 import { startServer, type TestServer } from '../helpers/server.js';
@@ -20,11 +19,6 @@ afterEach(async () => {
 
 const big = { name: 'x'.repeat(5_000) };
 
-async function badAnswers(server: SwitchboardServer, kind: string): Promise<number> {
-  const metric = (await server.metricsSnapshot()).find((m) => m.name === 'switchboard_proxy_calls_total');
-  return metric?.values.find((v) => v.labels.kind === kind && v.labels.result === 'bad_answer')?.value ?? 0;
-}
-
 it('a subscribe answer with info over presenceInfoBytes: unavailable, nothing in presence', async () => {
   backend = await Backend.start();
   backend.answer('subscribe', { result: { info: big } });
@@ -32,7 +26,7 @@ it('a subscribe answer with info over presenceInfoBytes: unavailable, nothing in
   const client = await RawClient.connect(srv.wsUrl);
   expect((await client.request({ type: 'subscribe', channel: 'a' })).error?.code).toBe('unavailable');
   expect((await srv.server.presence('a')).clients).toEqual([]);
-  expect(await badAnswers(srv.server, 'subscribe')).toBe(1);
+  expect((await proxyCalls(srv.server))['subscribe:bad_answer']).toBe(1);
   // Info within the bound is taken as before.
   backend.answer('subscribe', { result: { info: { name: 'ann' } } });
   expect((await client.request({ type: 'subscribe', channel: 'a' })).ok).toBe(true);
@@ -45,6 +39,6 @@ it('a connect answer with info over presenceInfoBytes: 503, no connection', asyn
   backend.answer('connect', { result: { user: 'ann', info: big } });
   srv = await startServer({ proxy: backend.proxyConfig() });
   expect(await upgradeRequest(srv.url)).toMatchObject({ status: 503, body: { error: { code: 'unavailable' } } });
-  expect(await badAnswers(srv.server, 'connect')).toBe(1);
+  expect((await proxyCalls(srv.server))['connect:bad_answer']).toBe(1);
   expect(srv.server.operations.stats().connections).toBe(0);
 });

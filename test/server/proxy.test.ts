@@ -8,7 +8,7 @@ import { SwitchboardError } from '../../src/protocol/codes.js';
 import { DisconnectError, parseConfig, type SwitchboardServer } from '../../src/server/index.js';
 import { connect } from '../../src/client/node.js';
 import { msgpack } from '../../src/client/msgpack.js';
-import { Backend } from '../helpers/backend.js';
+import { Backend, proxyCalls } from '../helpers/backend.js';
 import { upgradeRequest } from '../helpers/http.js';
 import { freePort } from '../helpers/ports.js';
 import { RawClient } from '../helpers/raw-client.js';
@@ -52,11 +52,6 @@ async function connectAs(s: TestServer, b: Backend, user: string, extra: Record<
 }
 
 /** Calls by kind and result, as /metrics counts them. */
-async function proxyCalls(server: SwitchboardServer): Promise<Record<string, number>> {
-  const metric = (await server.metricsSnapshot()).find((m) => m.name === 'switchboard_proxy_calls_total');
-  return Object.fromEntries((metric?.values ?? []).map((v) => [`${v.labels.kind}:${v.labels.result}`, v.value]));
-}
-
 async function inFlight(server: SwitchboardServer): Promise<number> {
   const metric = (await server.metricsSnapshot()).find((m) => m.name === 'switchboard_proxy_calls_in_flight');
   return metric?.values[0]?.value ?? -1;
