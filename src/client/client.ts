@@ -2,7 +2,7 @@
 // backoff as the close code advises, subscriptions resubscribed and recovered,
 // requests queued while offline, tokens fetched before each connect and
 // refreshed before expiry. Browser-safe: no Node built-ins.
-import { fitCloseReason } from '../protocol/close-reason.js';
+import { fitCloseReason, retryInOf } from '../protocol/close-reason.js';
 import { closeAdvice, CloseCode, SwitchboardError } from '../protocol/codes.js';
 import { jsonCodec, type Codec } from '../protocol/codec.js';
 import { canCarryToken, tokenSubprotocol } from '../protocol/token-subprotocol.js';
@@ -64,6 +64,8 @@ export const CLIENT_DEFAULTS = {
   queue: { maxCount: 1_000, maxBytes: 1_048_576 },
   /** Default request timeout, ms. */
   timeout: 10_000,
+  /** A publish's own deadline, ms: until then it waits through reconnects and is resent with its key. */
+  publishTimeout: 30_000,
   /** An attempt without a welcome frame after this long is abandoned and retried, ms. */
   connectTimeout: 10_000,
   /** Refresh the token this many seconds before its exp (at most half its remaining life). */
@@ -90,6 +92,8 @@ export interface ClientOptions {
   heartbeat?: { interval?: number; timeout?: number };
   queue?: Partial<typeof CLIENT_DEFAULTS.queue>;
   timeout?: number;
+  /** ms a publish may wait (queued offline, resent after a restart) before it rejects with `timeout`; default 30,000. */
+  publishTimeout?: number;
   connectTimeout?: number;
   refreshMargin?: number;
 }
@@ -223,7 +227,8 @@ export class SwitchboardClient<S extends AppSchema = AnySchema> extends Emitter<
   async publish<C extends ChannelName<S>>(channel: C, payload: ChannelPayload<S, C>, options: PublishOptions = {}): Promise<PublishResult> {
     const { idempotencyKey = this.nextKey(), exclude, ...rest } = options;
     const frame: ClientFrame = exclude ? { type: 'publish', channel, payload, idempotencyKey, exclude } : { type: 'publish', channel, payload, idempotencyKey };
-    const result = (await this.request(frame, { ...rest, idempotent: true })) as PublishResult;
+    const timeout = rest.timeout ?? this.options.publishTimeout ?? CLIENT_DEFAULTS.publishTimeout;
+    const result = (await this.request(frame, { ...rest, timeout, idempotent: true })) as PublishResult;
     // Replays after a reconnect come from a new connection the server cannot tie to this one: skip them here.
     const subscription = this.subscriptions.get(channel);
     if (result.offset !== null && subscription && (exclude === 'self' || subscription.excludesSelf)) subscription.own(result.offset);
@@ -486,8 +491,11 @@ export class SwitchboardClient<S extends AppSchema = AnySchema> extends Emitter<
     this.stopTimers();
     this.requests.failSent(new SwitchboardError('unavailable', 'connection lost before the reply'));
     const advice = closeAdvice(code);
+    // 1012/1013: the node restarts or is busy, and says when to come back; no failure, and no reason to change transport.
+    const busy = code === CloseCode.ServiceRestart || code === CloseCode.TryAgainLater;
+    const retryIn = busy ? retryInOf(reason) : null;
     // Not even greeted: the next transport is tried at once. Otherwise (or when none is left) the first again.
-    const next = this.connectedAt === 0 && advice !== 'stop' && this.transportIndex + 1 < this.transports.length;
+    const next = !busy && this.connectedAt === 0 && advice !== 'stop' && this.transportIndex + 1 < this.transports.length;
     this.transportIndex = next ? this.transportIndex + 1 : 0;
     if (!next && (this.reconnect === false || advice === 'stop')) {
       this.finish(code, reason);
@@ -495,8 +503,13 @@ export class SwitchboardClient<S extends AppSchema = AnySchema> extends Emitter<
     }
     if (this.reconnect && this.connectedAt && Date.now() - this.connectedAt >= this.reconnect.stableAfter) this.attempt = 0;
     this.connectedAt = 0;
-    // After 4001 the next attempt fetches a fresh token: no need to wait.
-    const delay = advice === 'refresh-token' || next || !this.reconnect ? 0 : fullJitter(this.attempt++, this.reconnect);
+    // After 4001 the next attempt fetches a fresh token: no need to wait. A retry hint is waited out, plus jitter.
+    const delay =
+      advice === 'refresh-token' || next || !this.reconnect
+        ? 0
+        : retryIn !== null
+          ? retryIn + Math.floor(Math.random() * this.reconnect.initialDelay)
+          : fullJitter(this.attempt++, this.reconnect);
     this.setState({ state: 'disconnected', code, reason, willRetry: true, delay });
     this.retryTimer = setTimeout(() => {
       this.retryTimer = null;

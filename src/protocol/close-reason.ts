@@ -31,3 +31,19 @@ export function fitCloseReason(reason: string): string {
   }
   return reason;
 }
+
+/** The reason of a 1012 or 1013 close: wait about this long (ms) before reconnecting (docs/protocol.md, "Deploys without storms"). */
+export function retryInReason(ms: number): string {
+  return `{"retryIn":${Math.max(0, Math.round(ms))}}`;
+}
+
+/** The retryIn of a close reason, or null when it has none (any other reason, or a malformed one). */
+export function retryInOf(reason: string): number | null {
+  if (!reason.startsWith('{')) return null;
+  try {
+    const retryIn = (JSON.parse(reason) as { retryIn?: unknown }).retryIn;
+    return typeof retryIn === 'number' && Number.isFinite(retryIn) && retryIn >= 0 ? retryIn : null;
+  } catch {
+    return null;
+  }
+}

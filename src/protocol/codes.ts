@@ -24,6 +24,10 @@ export const CloseCode = {
   InvalidPayload: 1007,
   MessageTooBig: 1009,
   InternalError: 1011,
+  /** The node is restarting (a paced drain): reconnect after the reason's retryIn. */
+  ServiceRestart: 1012,
+  /** The node is over its handshake budget: reconnect after the reason's retryIn. */
+  TryAgainLater: 1013,
   Reconnect: 4000,
   TokenExpired: 4001,
   Disconnected: 4003,
@@ -47,7 +51,7 @@ export function closeAdvice(code: number): CloseAdvice {
     case CloseCode.TokenExpired:
       return 'refresh-token';
     default:
-      // 1001, 1006, 1011, 4000, 4008, 4029 and anything unknown: try again later.
+      // 1001, 1006, 1011, 1012, 1013, 4000, 4008, 4029 and anything unknown: try again later.
       return 'reconnect';
   }
 }

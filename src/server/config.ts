@@ -213,8 +213,29 @@ export const configSchema = z.strictObject({
   webhookTimeout: positiveInt.default(10_000),
   /** An RPC handler that has not answered within this is answered `timeout`. */
   rpcTimeout: positiveInt.default(30_000),
-  /** On shutdown, how long sessions get to close before they are cut off. */
+  /**
+   * On shutdown, the node's connections are closed in batches spread over
+   * this many ms (1012 with a retry hint), so the nodes that take them over
+   * are not hit at once; 0 closes them all at once. At least 1,000 are closed
+   * per second, so a small node drains at once (docs/operations.md, "Deploys").
+   */
+  drainWindow: z.number().int().min(0).default(10_000),
+  /** After the drain window, how long sessions get to finish their requests and close before they are cut off. */
   drainTimeout: positiveInt.default(5_000),
+  /**
+   * A node over its handshake budget turns new WebSockets away at once with
+   * 1013 and a retry hint, before any auth or subscribe work (docs/operations.md, "Deploys").
+   */
+  admission: z
+    .strictObject({
+      /** Upgrades waiting for a token check or an authenticate hook; a new one past this is turned away. */
+      maxHandshakes: positiveInt.default(1_000),
+      /** Event-loop lag (ms) past which a new upgrade is turned away. */
+      maxLagMs: positiveInt.default(100),
+      /** The retry hint given with 1013 is spread from half to one and a half of this, ms. */
+      retryIn: positiveInt.default(2_000),
+    })
+    .prefault({}),
   namespaces: z
     .record(z.string().regex(/^[A-Za-z0-9_\-.@/]*$/, 'a namespace name is made of A-Z a-z 0-9 _ - . @ / (no : or #)'), namespaceSchema)
     .default(DEFAULT_NAMESPACES),

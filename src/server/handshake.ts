@@ -78,12 +78,20 @@ export interface HandshakePolicy {
 const WEBSOCKET_KEY = /^[+/0-9A-Za-z]{22}==$/;
 const LOCALHOST_ORIGIN = /^https?:\/\/(localhost|127\.0\.0\.1|\[::1\])(:\d+)?$/i;
 
+/** An upgrade request that is a well-formed WebSocket handshake to our path, with a subprotocol we speak. */
+export interface Upgrade {
+  /** The parsed target, or null when it is the path alone. */
+  url: URL | null;
+  codec: Codec;
+}
+
 /**
- * Accept or refuse an upgrade request. Synchronous unless something must be
- * waited for (an authenticate hook, a token to verify): most handshakes
- * settle in the same tick, without a promise.
+ * Whether the request is a WebSocket handshake this endpoint can complete:
+ * the path, the upgrade headers and the subprotocol. Nothing about the
+ * client yet (checkClient): a node turning clients away (a drain,
+ * admission) completes such an upgrade only to close it with a retry hint.
  */
-export function checkHandshake(req: IncomingMessage, policy: HandshakePolicy): Accepted | Refusal | Promise<Accepted | Refusal> {
+export function checkUpgrade(req: IncomingMessage, policy: HandshakePolicy): Upgrade | Refusal {
   // The common target, the endpoint's own path without a query, needs no URL
   // parsing: `new URL` is a measurable part of a handshake.
   let url: URL | null = null;
@@ -101,7 +109,7 @@ export function checkHandshake(req: IncomingMessage, policy: HandshakePolicy): A
     const known = policy.codecs.map((c) => c.subprotocol).join(', ');
     return refusal(400, 'bad_request', `no supported subprotocol offered (a token entry needs one beside it); this server speaks ${known}`);
   }
-  return checkClient(req, url, policy, codec);
+  return { url, codec };
 }
 
 /**
@@ -225,7 +233,7 @@ function plainPath(path: string): boolean {
   return plain;
 }
 
-export function isRefusal(result: Accepted | Refusal): result is Refusal {
+export function isRefusal(result: Accepted | Upgrade | Refusal): result is Refusal {
   return 'status' in result;
 }
 

@@ -8,6 +8,7 @@ import type { CoreTelemetry } from './core/index.js';
 import type { Tally } from './tally.js';
 import type { LimitHits } from './limit-hits.js';
 import type { Webhooks } from './webhooks/webhooks.js';
+import type { HandshakeBudget } from './handshake-budget.js';
 
 /** Seconds: from a fast local call to past the default broker and RPC timeouts. */
 export const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
@@ -25,11 +26,13 @@ export interface MetricSources {
   limitHits: LimitHits;
   /** Refused handshakes by HTTP status and error code. */
   refusals: Tally;
+  /** Handshakes in flight and those turned away with 1013 (config admission). */
+  budget?: HandshakeBudget;
   /** Webhook deliveries and the per-user connection limit, when configured. */
   webhooks?: Webhooks | null;
 }
 
-export function createMetrics({ telemetry, broker, limitHits, refusals, webhooks }: MetricSources): Registry {
+export function createMetrics({ telemetry, broker, limitHits, refusals, budget, webhooks }: MetricSources): Registry {
   const registry = new Registry();
   // Process and Node.js metrics (CPU, memory, event-loop lag...), named
   // switchboard_process_cpu_seconds_total, switchboard_nodejs_eventloop_lag_seconds...
@@ -100,7 +103,29 @@ export function createMetrics({ telemetry, broker, limitHits, refusals, webhooks
   );
   gauge('switchboard_channels', 'Channels with at least one subscriber on this node', () => telemetry.channels());
   gauge('switchboard_subscriptions', "Subscriptions held by this node's connections", () => telemetry.subscriptions());
-  tallied('switchboard_handshake_refusals_total', 'WebSocket handshakes refused, by HTTP status and error code', ['status', 'code'], refusals);
+  tallied(
+    'switchboard_handshake_refusals_total',
+    'WebSocket handshakes refused, by HTTP status and error code (status 101: completed and closed at once with the close code 1012 or 1013)',
+    ['status', 'code'],
+    refusals,
+  );
+  if (budget) {
+    gauge(
+      'switchboard_handshakes_in_flight',
+      'Upgrades waiting for a token check or an authenticate hook (admission.maxHandshakes bounds it)',
+      () => budget.inFlight,
+    );
+    new Counter({
+      name: 'switchboard_handshakes_turned_away_total',
+      help: 'Upgrades closed at once with 1013 by admission: over admission.maxLagMs (lag) or admission.maxHandshakes (in_flight)',
+      labelNames: ['reason'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [reason, count] of Object.entries(budget.shed)) this.inc({ reason }, count);
+      },
+    });
+  }
   tallied('switchboard_closes_total', 'Closed connections, by close code and by who closed (server or client)', ['code', 'by'], telemetry.closes);
   new Counter({
     name: 'switchboard_limit_hits_total',

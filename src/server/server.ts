@@ -33,7 +33,10 @@ import {
 } from './core/index.js';
 import { defaultBroker } from './default-broker.js';
 import { perMessageDeflate } from './deflate.js';
-import { checkHandshake, isRefusal, refusal, upgradePath, writeRefusal, type Accepted, type HandshakePolicy, type Refusal } from './handshake.js';
+import { checkClient, checkUpgrade, isRefusal, refusal, upgradePath, writeRefusal, type Accepted, type HandshakePolicy, type Refusal } from './handshake.js';
+import { HandshakeBudget } from './handshake-budget.js';
+import { DrainPlan } from './drain-plan.js';
+import { retryInReason } from '../protocol/close-reason.js';
 import { handleRoute, notFound, requestTarget } from './http/routes.js';
 import { parseTarget } from './http/target.js';
 import { LimitHits, type LimitName } from './limit-hits.js';
@@ -84,6 +87,10 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
   /** Every bound a client ran into, the core's and the handshake's, for /metrics. */
   private readonly limitHits = new LimitHits();
   private readonly admission: Admission;
+  /** Event-loop lag and handshakes in flight: past them an upgrade is turned away with 1013. */
+  private readonly budget: HandshakeBudget;
+  /** Set once the drain begins: the retry hints it gives. */
+  private drainPlan: DrainPlan | null = null;
   private readonly metrics: Registry;
   private readonly metricsView: MetricsView;
   /** Webhooks and the per-user connection limit (null when neither is configured). */
@@ -121,11 +128,13 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
     this.core = new Core({ config: this.config, broker: this.broker, logger: this.logger, verifier, limitHits: this.limitHits, lifecycle });
     this.operations = this.core.operations;
     this.admission = new Admission(this.config.limits, this.limitHits, () => this.draining);
+    this.budget = new HandshakeBudget(this.config.admission);
     this.metrics = createMetrics({
       telemetry: this.operations.telemetry,
       broker: this.broker,
       limitHits: this.limitHits,
       refusals: this.admission.refusals,
+      budget: this.budget,
       webhooks: this.webhooks,
     });
     this.metricsView = metricsView ?? this.metrics;
@@ -295,6 +304,7 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
 
   /** Start, and register as a node of the cluster: once serving, when the address is known. */
   private join(): Promise<void> {
+    this.budget.start();
     this.joining ??= this.start().then(() => this.core.announce(this.address));
     return this.joining;
   }
@@ -422,9 +432,11 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
   }
 
   /**
-   * Drain: readiness turns 503, new connections are refused with 503, every
-   * client gets 1001, and once they are gone (or the grace period ends) the
-   * broker and any server we own are closed.
+   * Drain (docs/protocol.md, "Deploys without storms"): readiness turns 503,
+   * new WebSockets are closed at once with 1012 and a hint to come back after
+   * the drain (new HTTP streams get 503), the connections are closed with 1012
+   * and a retry hint in batches over `drainWindow`, and once they are gone (or
+   * `drainTimeout` later) the broker and any server we own are closed.
    */
   close(): Promise<void> {
     this.closing ??= this.drain();
@@ -434,7 +446,14 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
   private async drain(): Promise<void> {
     // From here on every upgrade is refused with 503 while the process still answers.
     this.draining = true;
-    await this.core.drain(CloseCode.GoingAway, 'server shutting down', this.config.drainTimeout);
+    const plan = new DrainPlan(this.config.drainWindow, this.operations.telemetry.connections.total());
+    this.drainPlan = plan;
+    await this.core.drain({
+      code: CloseCode.ServiceRestart,
+      reason: () => retryInReason(plan.closeHint()),
+      windowMs: plan.windowMs,
+      graceMs: this.config.drainTimeout,
+    });
     await Promise.all(
       this.ownServers.map(
         (server) =>
@@ -445,6 +464,7 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
       ),
     );
     this.wss.close();
+    this.budget.stop();
     // Deliveries stop first; what is queued waits for another node, or this one's next start.
     await this.webhooks?.stop();
     await this.core.stop();
@@ -467,16 +487,50 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
 
   /** Synchronous unless the handshake waits for a hook or a token's verification. */
   private upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
-    if (this.draining) {
-      this.refuse(socket, refusal(503, 'unavailable', 'server is shutting down'), req);
+    const upgrade = checkUpgrade(req, this.policy);
+    if (isRefusal(upgrade)) {
+      this.refuse(socket, upgrade, req);
       return;
     }
-    const result = checkHandshake(req, this.policy);
+    // Turned away before any auth or subscribe work: during a drain, or over the handshake budget.
+    if (this.drainPlan) {
+      this.turnAway(req, socket, head, upgrade.codec, CloseCode.ServiceRestart, this.drainPlan.returnHint());
+      return;
+    }
+    const over = this.budget.over();
+    if (over) {
+      this.budget.turnedAway(over);
+      this.turnAway(req, socket, head, upgrade.codec, CloseCode.TryAgainLater, this.budget.retryIn());
+      return;
+    }
+    this.budget.inFlight++;
+    let result: Accepted | Refusal | Promise<Accepted | Refusal>;
+    try {
+      result = checkClient(req, upgrade.url, this.policy, upgrade.codec);
+    } catch (error) {
+      this.budget.inFlight--;
+      throw error;
+    }
     if (result instanceof Promise) {
-      result.then((settled) => this.completeUpgrade(req, socket, head, settled)).catch((error: unknown) => this.upgradeFailed(socket, error));
+      result
+        .finally(() => this.budget.inFlight--)
+        .then((settled) => this.completeUpgrade(req, socket, head, settled))
+        .catch((error: unknown) => this.upgradeFailed(socket, error));
     } else {
+      this.budget.inFlight--;
       this.completeUpgrade(req, socket, head, result);
     }
+  }
+
+  /**
+   * Complete the upgrade and close at once with `code` and a retry hint: a
+   * browser cannot read a refused upgrade's status, but it reads a close
+   * frame. No session, no slot: it costs an upgrade and a close.
+   */
+  private turnAway(req: http.IncomingMessage, socket: Duplex, head: Buffer, codec: Codec, code: number, retryIn: number): void {
+    this.admission.refusals.inc([101, code]);
+    (req as UpgradeRequest)[PROTOCOL] = codec.subprotocol;
+    this.wss.handleUpgrade(req, socket, head, (ws) => ws.close(code, retryInReason(retryIn)));
   }
 
   private completeUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer, result: Accepted | Refusal): void {

@@ -58,13 +58,14 @@ it('lets flags override the config file', async () => {
   await client.close();
 });
 
-it.each(['SIGTERM', 'SIGINT'] as const)('drains on %s: 100 clients get 1001 and the process exits 0 within 5 s', async (signal) => {
+it.each(['SIGTERM', 'SIGINT'] as const)('drains on %s: 100 clients get 1012 with a retry hint and the process exits 0 within 5 s', async (signal) => {
   const { child, url, exited } = await serve();
   const wsUrl = `${url.replace('http', 'ws')}/ws`;
   const clients = await Promise.all(Array.from({ length: 100 }, () => RawClient.connect(wsUrl)));
   child.kill(signal);
   const deadline = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('still running after 5 s')), 5_000));
-  const [codes, exit] = await Promise.race([Promise.all([Promise.all(clients.map(async (c) => (await c.closed).code)), exited]), deadline]);
-  expect(codes).toEqual(Array(100).fill(1001));
+  const [closes, exit] = await Promise.race([Promise.all([Promise.all(clients.map((c) => c.closed)), exited]), deadline]);
+  expect(closes.map((c) => c.code)).toEqual(Array(100).fill(1012));
+  for (const { reason } of closes) expect(reason).toMatch(/^\{"retryIn":\d+\}$/);
   expect(exit.code).toBe(0);
 });

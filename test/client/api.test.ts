@@ -195,7 +195,7 @@ describe('close codes', () => {
     expect(await closed).toMatchObject({ state: 'closed', code: 4003, reason: 'go away', willRetry: false });
   });
 
-  it('reconnects after 4000 and 1001, with the delay it announces', async () => {
+  it('reconnects after 4000, and after the 1012 of a drain waits the retryIn it was given, with the delay it announces', async () => {
     const client = connect(srv.wsUrl, fast);
     await nextEvent(client, 'connected');
     const first = client.session!.client;
@@ -216,7 +216,10 @@ describe('close codes', () => {
     await nextEvent(c2, 'connected');
     const going = nextEvent(c2, 'disconnected');
     await other.close();
-    expect(await going).toMatchObject({ code: 1001, willRetry: true });
+    const restart = await going;
+    expect(restart).toMatchObject({ code: 1012, willRetry: true });
+    const { retryIn } = JSON.parse(restart.reason!) as { retryIn: number };
+    expect(restart.delay).toBeGreaterThanOrEqual(retryIn);
     c2.close();
     client.close();
   });

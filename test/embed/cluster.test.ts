@@ -25,6 +25,6 @@ it('shares channels between the workers of an app’s own cluster, and drains on
   expect(await a.next((f) => f.type === 'message')).toMatchObject({ channel: 'news', payload: 'from b', offset: 1 });
 
   app.child.kill('SIGTERM');
-  expect((await a.closed).code).toBe(1001);
+  expect((await a.closed).code).toBe(1012);
   expect((await app.exited).code).toBe(0);
 });

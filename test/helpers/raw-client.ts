@@ -32,6 +32,12 @@ export class RawClient {
     });
   }
 
+  /** Open without waiting for a welcome: for a connection the server turns away at once (1012, 1013). */
+  static open(url: string, options: ClientOptions & { protocols?: string | string[] } = {}): RawClient {
+    const { protocols, ...rest } = options;
+    return new RawClient(new WebSocket(url, protocols, rest));
+  }
+
   /** Connect and wait for the welcome frame. */
   static async connect(url: string, options: ClientOptions & { protocols?: string | string[] } = {}): Promise<RawClient> {
     const { protocols, ...rest } = options;

@@ -55,7 +55,7 @@ it.runIf(available)('resumes from Last-Event-ID on the restarted node: nothing m
   await stream.until(() => stream.ended);
   record(stream, 0);
   const cursor = stream.lastEventId;
-  expect(stream.of('close')).toEqual([{ code: 1001, reason: 'server shutting down' }]);
+  expect(stream.of('close')).toEqual([{ code: 1012, reason: expect.stringMatching(/^\{"retryIn":\d+\}$/) }]);
 
   const restarted = await node(port);
   stream = await SseStream.accepted(`${restarted.url}${query}`, { 'Last-Event-ID': cursor });

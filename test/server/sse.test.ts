@@ -243,13 +243,13 @@ describe('an SSE stream on a server that requires a token', () => {
 });
 
 describe('an SSE stream when its server drains', () => {
-  it('gets a close event with 1001, then the end of the stream; a new stream is refused with 503', async () => {
+  it('gets a close event with 1012 and a retry hint, then the end of the stream', async () => {
     const srv = await startServer();
     const stream = await SseStream.accepted(`${srv.url}/sse?channel=a`);
     await stream.until(() => stream.events.length > 0);
     const closing = srv.close();
     await stream.until(() => stream.of('close').length === 1);
-    expect(stream.of('close')[0]).toEqual({ code: 1001, reason: 'server shutting down' });
+    expect(stream.of('close')[0]).toEqual({ code: 1012, reason: expect.stringMatching(/^\{"retryIn":\d+\}$/) });
     await stream.until(() => stream.ended);
     await closing;
   });

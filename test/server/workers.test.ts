@@ -250,12 +250,12 @@ describe('serve --workers 2 (in-memory broker in the primary)', () => {
     expect(drained).toContain(3);
   });
 
-  it('drains every worker on SIGTERM: clients on both get 1001, and the primary exits 0', async () => {
+  it('drains every worker on SIGTERM: clients on both get 1012, and the primary exits 0', async () => {
     const server = await cluster();
     const [a, b] = await clientsOnBothWorkers(server.wsUrl);
     server.child.kill('SIGTERM');
-    expect((await a.closed).code).toBe(1001);
-    expect((await b.closed).code).toBe(1001);
+    expect((await a.closed).code).toBe(1012);
+    expect((await b.closed).code).toBe(1012);
     const exit = await server.exited;
     expect(exit).toMatchObject({ code: 0, signal: null });
   });

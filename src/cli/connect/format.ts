@@ -12,6 +12,8 @@ const MEANINGS: Record<number, string> = {
   1007: 'invalid payload: the frame could not be decoded',
   1009: 'message too big: a frame over limits.maxPayload',
   1011: 'internal server error',
+  1012: "service restart: the node is draining; reconnect after the reason's retryIn (ms)",
+  1013: "try again later: the node is over its handshake budget; reconnect after the reason's retryIn (ms)",
   4000: 'reconnect: the server asks the client to come back',
   4001: 'token expired: reconnect with a fresh token',
   4003: 'disconnected by the server: do not reconnect',

@@ -39,8 +39,22 @@ import { UserIndex } from './user-index.js';
 /** A refresh with no answer (backend down) is asked again this much later. */
 const REFRESH_RETRY_MS = 5_000;
 
-/** Sessions closed per turn of the event loop during a drain. */
+/** Sessions closed per turn of the event loop during a drain, at the most. */
 const DRAIN_SLICE = 500;
+/** A paced drain closes a batch at most this often, ms. */
+const DRAIN_TICK_MS = 50;
+
+/** How the core closes its sessions on shutdown (Core.drain). */
+export interface DrainOptions {
+  /** The close code: 1012 from a server's drain. */
+  code: number;
+  /** Each session's close reason, asked for as it closes (a retry hint). */
+  reason: () => string;
+  /** The batches are spread over this many ms. */
+  windowMs: number;
+  /** After the last batch, how long sessions get to finish before they are cut off. */
+  graceMs: number;
+}
 
 export interface OpenParams {
   identity: Identity;
@@ -539,22 +553,32 @@ export class Core {
   }
 
   /**
-   * Shut down without blocking the event loop: every session refuses new
-   * requests at once; then, a slice at a time, each is closed with `code` once
-   * the requests it had already received are answered. Those still open after
-   * `graceMs` are dropped, a slice at a time.
+   * Shut down, paced, without blocking the event loop: the sessions are
+   * closed in batches spread over `windowMs`, one every DRAIN_TICK_MS. Until its batch
+   * a session works as before; from its batch on it refuses new requests, and
+   * it is closed with `code` and a fresh `reason()` once the requests it had
+   * already received are answered. Those still open `graceMs` after the last
+   * batch are dropped, a slice at a time.
    */
-  async drain(code: number, reason: string, graceMs: number): Promise<void> {
-    const deadline = Date.now() + graceMs;
+  async drain({ code, reason, windowMs, graceMs }: DrainOptions): Promise<void> {
     const sessions = [...this.sessions.values()];
-    for (const session of sessions) session.draining = true;
-    for (let i = 0; i < sessions.length; i += DRAIN_SLICE) {
-      for (const session of sessions.slice(i, i + DRAIN_SLICE)) {
-        void session.whenIdle().then(() => session.close(code, reason));
+    const batches = Math.max(1, Math.ceil(windowMs / DRAIN_TICK_MS));
+    const size = Math.ceil(sessions.length / batches);
+    const started = Date.now();
+    for (let batch = 0; batch < batches; batch++) {
+      const wait = started + (batch * windowMs) / batches - Date.now();
+      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+      const end = Math.min(sessions.length, (batch + 1) * size);
+      for (let i = batch * size; i < end; i++) {
+        const session = sessions[i]!;
+        if (session.closed) continue;
+        session.draining = true;
+        void session.whenIdle().then(() => session.close(code, reason()));
+        // A batch larger than a slice (a window too short for the node) yields between slices.
+        if ((i + 1 - batch * size) % DRAIN_SLICE === 0) await new Promise((resolve) => setImmediate(resolve));
       }
-      await new Promise((resolve) => setImmediate(resolve));
     }
-    if (await this.whenEmpty(Math.max(0, deadline - Date.now()))) return;
+    if (await this.whenEmpty(graceMs)) return;
     const left = [...this.sessions.values()];
     for (let i = 0; i < left.length; i += DRAIN_SLICE) {
       for (const session of left.slice(i, i + DRAIN_SLICE)) session.terminate('drain grace period over');

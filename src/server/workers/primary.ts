@@ -194,7 +194,7 @@ export class Primary {
     slot.worker.process.kill('SIGKILL');
   }
 
-  /** Drain every worker (each closes its clients with 1001 within drainTimeout), then stop. */
+  /** Drain every worker (each closes its clients with 1012 over drainWindow, cut off drainTimeout later), then stop. */
   async stop(signal: string, exitCode = 0): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
@@ -202,10 +202,13 @@ export class Primary {
     const alive = this.slots.filter((slot) => !slot.worker.isDead());
     const exited = alive.map(({ worker }) => new Promise<void>((resolve) => worker.once('exit', () => resolve())));
     for (const slot of alive) slot.endpoint.send({ sb: 'drain' } satisfies FromPrimary);
-    // A worker that cannot finish its drain is cut off a little after drainTimeout.
-    const cutoff = setTimeout(() => {
-      for (const { worker } of alive) if (!worker.isDead()) worker.process.kill('SIGKILL');
-    }, this.config.drainTimeout + 5_000);
+    // A worker that cannot finish its drain is cut off a little after its window and drainTimeout.
+    const cutoff = setTimeout(
+      () => {
+        for (const { worker } of alive) if (!worker.isDead()) worker.process.kill('SIGKILL');
+      },
+      this.config.drainWindow + this.config.drainTimeout + 5_000,
+    );
     await Promise.all(exited);
     clearTimeout(cutoff);
     await this.host?.close();

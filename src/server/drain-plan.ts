@@ -1,0 +1,46 @@
+// When a draining node tells its clients to come back (docs/protocol.md,
+// "Deploys without storms"). The connections it closes are told to reconnect
+// within a second: behind a load balancer they reach the other nodes, spread
+// over drainWindow by the pacing itself. A client that comes back to this node
+// while it drains (a single node, or a balancer that sent it here again) is
+// told to wait for the end of the drain, spread over a stretch that grows with
+// the clients the node had, so the process that takes over is not hit at once.
+
+/** A drain closes at least this many connections a second: a small node's drain is short. */
+const MIN_CLOSES_PER_SECOND = 1_000;
+/** The spread of the hint given with each paced close, ms. */
+const CLOSE_SPREAD_MS = 1_000;
+/** Clients per second a restarted node is asked to take, at the most, from the ones this node had. */
+const ARRIVALS_PER_SECOND = 2_000;
+/** Bounds of the stretch over which returning clients are spread, ms. */
+const MIN_SPREAD_MS = 1_000;
+const MAX_SPREAD_MS = 10_000;
+
+export class DrainPlan {
+  private readonly spreadMs: number;
+  /** The closes are spread over this many ms: drainWindow, or less for a node with few connections. */
+  readonly windowMs: number;
+  /** When the last paced close is due. */
+  readonly endsAt: number;
+
+  constructor(
+    drainWindow: number,
+    sessions: number,
+    private readonly now: () => number = Date.now,
+    private readonly random: () => number = Math.random,
+  ) {
+    this.windowMs = Math.min(drainWindow, Math.floor((sessions / MIN_CLOSES_PER_SECOND) * 1000));
+    this.endsAt = now() + this.windowMs;
+    this.spreadMs = Math.min(MAX_SPREAD_MS, Math.max(MIN_SPREAD_MS, (sessions / ARRIVALS_PER_SECOND) * 1000));
+  }
+
+  /** The retryIn of a connection closed by the drain. */
+  closeHint(): number {
+    return Math.floor(this.random() * CLOSE_SPREAD_MS);
+  }
+
+  /** The retryIn of an upgrade turned away during the drain: after its end, spread. */
+  returnHint(): number {
+    return Math.max(0, this.endsAt - this.now()) + Math.floor(this.random() * this.spreadMs);
+  }
+}

@@ -1,0 +1,112 @@
+// Admission under a burst (docs/protocol.md, "Deploys without storms"): a node
+// over its handshake budget completes the upgrade and closes at once with 1013
+// and a retry hint, before any auth work; the SDK waits the hint out without
+// an error and connects once the node has room.
+import { afterEach, expect, it } from 'vitest';
+import { connect, type StateChange, type SwitchboardClient } from '../../src/client/node.js';
+import { RawClient } from '../helpers/raw-client.js';
+import { startServer, type TestServer } from '../helpers/server.js';
+
+const RETRY_HINT = /^\{"retryIn":(\d+)\}$/;
+
+let srv: TestServer | null = null;
+const open: Array<{ close(): unknown }> = [];
+afterEach(async () => {
+  for (const c of open.splice(0)) c.close();
+  await srv?.close();
+  srv = null;
+});
+
+/** An authenticate hook that holds every handshake until released: they stay in flight. */
+function gate(server: TestServer) {
+  let release = () => {};
+  const opened = new Promise<null>((resolve) => (release = () => resolve(null)));
+  const state = { asked: 0, release };
+  server.server.authenticate(() => {
+    state.asked++;
+    return opened;
+  });
+  return state;
+}
+
+async function metric(name: string): Promise<string> {
+  const text = await (await fetch(`${srv!.url}/metrics`)).text();
+  return text
+    .split('\n')
+    .filter((line) => line.startsWith(name))
+    .join('\n');
+}
+
+it('turns an upgrade away with 1013 and a retry hint when admission.maxHandshakes are in flight, before any auth', async () => {
+  srv = await startServer({ admission: { maxHandshakes: 2, retryIn: 400 } });
+  const held = gate(srv);
+  const waiting = [RawClient.connect(srv.wsUrl), RawClient.connect(srv.wsUrl)];
+  await expect.poll(() => held.asked).toBe(2);
+  expect(await metric('switchboard_handshakes_in_flight')).toBe('switchboard_handshakes_in_flight 2');
+
+  const away = RawClient.open(srv.wsUrl);
+  const closed = await away.closed;
+  expect(closed.code).toBe(1013);
+  // From half to one and a half of admission.retryIn.
+  const retryIn = Number(RETRY_HINT.exec(closed.reason)?.[1]);
+  expect(retryIn).toBeGreaterThanOrEqual(200);
+  expect(retryIn).toBeLessThanOrEqual(600);
+  expect(away.frames).toEqual([]);
+  expect(held.asked).toBe(2);
+  expect(await metric('switchboard_handshakes_turned_away_total')).toContain('switchboard_handshakes_turned_away_total{reason="in_flight"} 1');
+
+  held.release();
+  const clients = await Promise.all(waiting);
+  open.push(...clients.map((c) => c.ws));
+  // Room again: the next one is welcomed.
+  open.push((await RawClient.connect(srv.wsUrl)).ws);
+  expect(await metric('switchboard_handshakes_in_flight')).toBe('switchboard_handshakes_in_flight 0');
+});
+
+it('turns an upgrade away with 1013 while the event loop lags past admission.maxLagMs, and admits again once it has caught up', async () => {
+  srv = await startServer({ admission: { maxLagMs: 50 } });
+  const away = RawClient.open(srv.wsUrl);
+  // Stall this process (the server's) for 150 ms while the upgrade waits in the socket.
+  const until = performance.now() + 150;
+  while (performance.now() < until);
+  const closed = await away.closed;
+  expect(closed.code).toBe(1013);
+  expect(closed.reason).toMatch(RETRY_HINT);
+  expect(await metric('switchboard_handshakes_turned_away_total')).toContain('switchboard_handshakes_turned_away_total{reason="lag"} 1');
+  // Caught up: a later upgrade is welcomed (each try waits for its welcome or its close).
+  await expect
+    .poll(async () => {
+      try {
+        open.push((await RawClient.connect(srv!.wsUrl)).ws);
+        return 'welcomed';
+      } catch (error) {
+        return String(error);
+      }
+    })
+    .toBe('welcomed');
+});
+
+it('the SDK waits a 1013 out for its retryIn, with no error event and no change of transport, then connects', async () => {
+  srv = await startServer({ admission: { maxHandshakes: 1, retryIn: 200 } });
+  const held = gate(srv);
+  const first = RawClient.connect(srv.wsUrl);
+  await expect.poll(() => held.asked).toBe(1);
+
+  const client: SwitchboardClient = connect(srv.wsUrl);
+  open.push(client);
+  const errors: unknown[] = [];
+  client.on('error', (error) => errors.push(error));
+  const states: string[] = [];
+  client.on('state', (change) => states.push(change.state));
+  const change = await new Promise<StateChange>((resolve) => client.on('disconnected', resolve));
+  expect(change).toMatchObject({ code: 1013, willRetry: true });
+  const retryIn = Number(RETRY_HINT.exec(change.reason!)?.[1]);
+  expect(change.delay).toBeGreaterThanOrEqual(retryIn);
+
+  held.release();
+  open.push((await first).ws);
+  await new Promise((resolve) => client.on('connected', resolve));
+  expect(client.transport).toBe('websocket');
+  expect(errors).toEqual([]);
+  expect(states).not.toContain('closed');
+});
