@@ -45,7 +45,8 @@ function watchClient(client, tally) {
   client.on('connecting', () => tally.attempts++);
   client.on('connected', () => tally.connects++);
   client.on('disconnected', ({ code, reason }) => {
-    const key = `${code} ${reason || ''}`.trim();
+    // A retry hint's value differs per client: counted by code alone.
+    const key = `${code} ${/^\{"retryIn":\d+\}$/.test(reason ?? '') ? '{retryIn}' : reason || ''}`.trim();
     tally.disconnects[key] = (tally.disconnects[key] ?? 0) + 1;
   });
   // With reconnect on, 'closed' means the client stopped trying for good.

@@ -147,7 +147,12 @@ export class SwitchboardClient<S extends AppSchema = AnySchema> extends Emitter<
   private heartbeat: ClientHeartbeat | null = null;
   private token: string | null = null;
   private readonly reconnect: typeof CLIENT_DEFAULTS.reconnect | false;
-  private readonly onOnline = () => this.reconnectNow();
+  /** A WebSocket has been greeted on this network: a failed attempt now is the server's trouble, not the network's. */
+  private websocketWorked = false;
+  private readonly onOnline = () => {
+    this.websocketWorked = false; // perhaps another network
+    this.reconnectNow();
+  };
   /** A fresh idempotency key per publish: a random prefix for this client and a counter. */
   private readonly nextKey = idempotencyKeys();
   private retryAttempt = 0;
@@ -414,6 +419,7 @@ export class SwitchboardClient<S extends AppSchema = AnySchema> extends Emitter<
     this.session = frame.payload;
     this.connectedAt = Date.now();
     this.transport = this.transports[this.transportIndex]!;
+    if (this.transport === 'websocket') this.websocketWorked = true;
     this.requests.window = frame.payload.limits.idempotencyWindow ?? null;
     this.ownClients.push(frame.payload.client);
     if (this.ownClients.length > 32) this.ownClients.shift();
@@ -494,8 +500,9 @@ export class SwitchboardClient<S extends AppSchema = AnySchema> extends Emitter<
     // 1012/1013: the node restarts or is busy, and says when to come back; no failure, and no reason to change transport.
     const busy = code === CloseCode.ServiceRestart || code === CloseCode.TryAgainLater;
     const retryIn = busy ? retryInOf(reason) : null;
-    // Not even greeted: the next transport is tried at once. Otherwise (or when none is left) the first again.
-    const next = !busy && this.connectedAt === 0 && advice !== 'stop' && this.transportIndex + 1 < this.transports.length;
+    // Not even greeted, on a network where no WebSocket has worked yet: the next transport is tried at once.
+    // Otherwise (or when none is left) the first again: a node down or restarting is no reason to change transport.
+    const next = !busy && !this.websocketWorked && this.connectedAt === 0 && advice !== 'stop' && this.transportIndex + 1 < this.transports.length;
     this.transportIndex = next ? this.transportIndex + 1 : 0;
     if (!next && (this.reconnect === false || advice === 'stop')) {
       this.finish(code, reason);

@@ -11,6 +11,13 @@ import type { Config } from './config.js';
 const SAMPLE_MS = 10;
 /** A lag is remembered this long: a node that just stalled is still behind on what queued meanwhile. */
 const PEAK_MS = 200;
+/**
+ * Even while lagging, this many upgrades a second go ahead: a loop slowed by
+ * something else (a busy box, a long fan-out) must not shut every client out.
+ */
+const MIN_ADMITTED_PER_SECOND = 500;
+/** ...in bursts of at most this many (a tenth of a second's worth). */
+const ALLOWANCE_DEPTH = 50;
 
 export type ShedReason = 'lag' | 'in_flight';
 
@@ -24,6 +31,9 @@ export class HandshakeBudget {
   private peak = 0;
   private peakAt = 0;
   private timer: ReturnType<typeof setInterval> | null = null;
+  /** Upgrades that may still go ahead while lagging (a token bucket of MIN_ADMITTED_PER_SECOND, ALLOWANCE_DEPTH deep). */
+  private allowance = 0;
+  private allowanceAt = performance.now();
 
   constructor(private readonly admission: Config['admission']) {}
 
@@ -61,8 +71,18 @@ export class HandshakeBudget {
   /** Why a new handshake must wait, or null when it may go ahead. */
   over(): ShedReason | null {
     if (this.inFlight >= this.admission.maxHandshakes) return 'in_flight';
-    if (this.timer && this.lagMs() > this.admission.maxLagMs) return 'lag';
+    if (this.timer && this.lagMs() > this.admission.maxLagMs && !this.allowed()) return 'lag';
     return null;
+  }
+
+  /** Take one from the allowance for lagging times, if one is left. */
+  private allowed(): boolean {
+    const now = performance.now();
+    this.allowance = Math.min(ALLOWANCE_DEPTH, this.allowance + ((now - this.allowanceAt) / 1000) * MIN_ADMITTED_PER_SECOND);
+    this.allowanceAt = now;
+    if (this.allowance < 1) return false;
+    this.allowance--;
+    return true;
   }
 
   /** Count an upgrade turned away. */

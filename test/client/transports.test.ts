@@ -3,6 +3,8 @@
 // streaming, says so (property and event), and everything works there:
 // subscribe, publish, RPC, presence, history, recovery after a cut. On a
 // later reconnect it tries the WebSocket first again.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { connect } from '../../src/client/node.js';
 import { startServer, type TestServer } from '../helpers/server.js';
@@ -84,4 +86,29 @@ it('sends Node’s headers option on the request that opens the stream', async (
   const welcome = await new Promise<{ user: string | null }>((resolve) => client.on('connected', resolve));
   expect([client.transport, welcome.user]).toEqual(['http-stream', 'ann']);
   client.close();
+});
+
+it('once a WebSocket has worked, a node that is down is waited for on the WebSocket: no fall back to HTTP streaming', async () => {
+  const own = await startServer();
+  const { port } = new URL(own.url);
+  const client = connect(own.wsUrl, { reconnect });
+  await new Promise((resolve) => client.on('connected', resolve));
+  expect(client.transport).toBe('websocket');
+  await own.close();
+  // Something else answers on the node's port while it is down: it sees what the client tries.
+  const tried: string[] = [];
+  const stand = http.createServer((req, res) => {
+    tried.push(`${req.method} ${req.url}`);
+    res.writeHead(503).end();
+  });
+  stand.on('upgrade', (req, socket) => {
+    tried.push(`upgrade ${req.url}`);
+    socket.destroy();
+  });
+  await new Promise<void>((resolve) => stand.listen(Number(port), '127.0.0.1', resolve));
+  expect((stand.address() as AddressInfo).port).toBe(Number(port));
+  await expect.poll(() => tried.length).toBeGreaterThanOrEqual(3);
+  client.close();
+  await new Promise((resolve) => stand.close(resolve));
+  expect(tried.every((line) => line === 'upgrade /ws')).toBe(true);
 });

@@ -63,16 +63,22 @@ it('turns an upgrade away with 1013 and a retry hint when admission.maxHandshake
   expect(await metric('switchboard_handshakes_in_flight')).toBe('switchboard_handshakes_in_flight 0');
 });
 
-it('turns an upgrade away with 1013 while the event loop lags past admission.maxLagMs, and admits again once it has caught up', async () => {
-  srv = await startServer({ admission: { maxLagMs: 50 } });
-  const away = RawClient.open(srv.wsUrl);
-  // Stall this process (the server's) for 150 ms while the upgrade waits in the socket.
+it('while the event loop lags past admission.maxLagMs turns a burst away with 1013, but for a small allowance, and admits all again once caught up', async () => {
+  srv = await startServer({ admission: { maxLagMs: 50 }, limits: { pendingConnectionsPerIp: 1_000, connectionsPerIp: 1_000 } });
+  const burst = Array.from({ length: 200 }, () => RawClient.open(srv!.wsUrl));
+  // Stall this process (the server's) for 150 ms while the upgrades wait in their sockets.
   const until = performance.now() + 150;
   while (performance.now() < until);
-  const closed = await away.closed;
-  expect(closed.code).toBe(1013);
-  expect(closed.reason).toMatch(RETRY_HINT);
-  expect(await metric('switchboard_handshakes_turned_away_total')).toContain('switchboard_handshakes_turned_away_total{reason="lag"} 1');
+  const closes = await Promise.all(
+    burst.map((c) => Promise.race([c.closed, c.next((f) => f.type === 'welcome').then(() => ({ code: 0, reason: 'welcomed' }))])),
+  );
+  open.push(...burst.map((c) => c.ws));
+  const away = closes.filter((c) => c.code === 1013);
+  // Some go ahead even while lagging (at most 50 at once, 500 a second): a slow box must not shut every client out.
+  expect(away.length).toBeGreaterThanOrEqual(20);
+  expect(closes.length - away.length).toBeGreaterThanOrEqual(50);
+  for (const { reason } of away) expect(reason).toMatch(RETRY_HINT);
+  expect(await metric('switchboard_handshakes_turned_away_total')).toContain(`switchboard_handshakes_turned_away_total{reason="lag"} ${away.length}`);
   // Caught up: a later upgrade is welcomed (each try waits for its welcome or its close).
   await expect
     .poll(async () => {
