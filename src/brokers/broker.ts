@@ -108,6 +108,13 @@ export interface NodeLease {
 export interface Broker {
   /** A short name for logs and /api/stats ("memory", "redis", "workers"). */
   readonly name: string;
+  /**
+   * Publications outlive this process (Redis): a draining node takes
+   * publishes until each connection's turn to close. Otherwise (memory,
+   * workers) they are refused `unavailable` from the start of the drain, and
+   * the SDK sends them again to the process that takes over.
+   */
+  readonly durable?: boolean;
   /** Connect and start delivering events of subscribed channels to `handler`. */
   start(handler: ChannelEventHandler): Promise<void>;
   /** Stop delivering and release connections. */

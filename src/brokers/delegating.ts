@@ -27,6 +27,10 @@ export class DelegatingBroker implements Broker {
     return call();
   }
 
+  get durable(): boolean | undefined {
+    return this.inner.durable;
+  }
+
   get name(): string {
     return this.inner.name;
   }

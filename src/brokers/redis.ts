@@ -181,6 +181,7 @@ type Connection = RedisClient & Scripts & NodeConnection & LedgerConnection;
 
 export class RedisBroker implements Broker {
   readonly name = 'redis';
+  readonly durable = true;
   private readonly connector: RedisConnector;
   private readonly prefix: string;
   private readonly positionTtl: number;

@@ -2,7 +2,11 @@
 // storms"): readiness turns 503 first, every client gets 1012 with a retry
 // hint, paced over drainWindow, and a new WebSocket is closed at once with 1012
 // and a hint to come back after the drain.
-import { expect, it } from 'vitest';
+import { randomUUID } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { RedisBroker } from '../../src/brokers/redis.js';
+import type { ServerOptions } from '../../src/server/index.js';
+import { REDIS_URL, requireService } from '../helpers/services.js';
 import { RawClient } from '../helpers/raw-client.js';
 import { startServer } from '../helpers/server.js';
 import { sessionsOf } from '../helpers/sessions.js';
@@ -103,6 +107,7 @@ it('paces the closes over the window (at least 1,000 a second) in batches, answe
   // Still up and answering while the drain waits.
   expect((await RawClient.open(srv.wsUrl).closed).code).toBe(1012);
   expect((await fetch(`${srv.url}/metrics`)).status).toBe(200);
+  expect((await fetch(`${srv.url}/healthz`)).status).toBe(200);
   release();
   expect((await held).payload).toBe('ok');
   await closing;
@@ -111,3 +116,38 @@ it('paces the closes over the window (at least 1,000 a second) in batches, answe
   expect(mostPerTurn).toBeLessThanOrEqual(50);
   for (const c of clients) c.ws.terminate();
 }, 60_000);
+
+describe('publishes during a paced drain', () => {
+  /** 1,000 clients: a one-second drain in 20 batches, so the last client is still open well after close(). */
+  async function drainingWithLastClient(options: ServerOptions) {
+    const srv = await startServer({ limits: { connectionsPerIp: 2_000, pendingConnectionsPerIp: 2_000 }, ...options });
+    const clients: RawClient[] = [];
+    for (let i = 0; i < 20; i++) clients.push(...(await Promise.all(Array.from({ length: 50 }, () => RawClient.connect(srv.wsUrl)))));
+    const last = clients.at(-1)!;
+    const closing = srv.close();
+    return { last, closing, clients };
+  }
+
+  it('the memory broker: refused unavailable from the start (the history dies with the process), before the connection’s turn', async () => {
+    const { last, closing, clients } = await drainingWithLastClient({});
+    const answer = await last.request({ type: 'publish', channel: 'late', payload: 1 });
+    expect(answer.error).toEqual({ code: 'unavailable', message: 'server is restarting and its history goes with it; publish again after reconnecting' });
+    // Other requests still work until the connection's turn.
+    expect((await last.request({ type: 'history', channel: 'late' })).ok).toBe(true);
+    expect((await last.closed).code).toBe(1012);
+    await closing;
+    for (const c of clients) c.ws.terminate();
+  }, 30_000);
+
+  it('Redis: taken until the connection’s turn, as it outlives the node', async () => {
+    if (!(await requireService('Redis', REDIS_URL))) return;
+    const { last, closing, clients } = await drainingWithLastClient({
+      broker: new RedisBroker({ url: REDIS_URL, prefix: `drain-${randomUUID()}:` }),
+    });
+    const answer = await last.request({ type: 'publish', channel: 'late', payload: 1 });
+    expect(answer).toMatchObject({ ok: true, payload: { offset: 1 } });
+    expect((await last.closed).code).toBe(1012);
+    await closing;
+    for (const c of clients) c.ws.terminate();
+  }, 30_000);
+});

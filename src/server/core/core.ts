@@ -99,6 +99,8 @@ export class Core {
   private readonly clock: () => number;
   private readonly nodeId = randomUUID();
   private readonly sessions = new Map<string, Session>();
+  /** From the start of a drain on a broker that is not durable: publishes are refused `unavailable`. */
+  private refusingPublishes = false;
   /** user -> that user's sessions here, for commands aimed at a user. */
   private readonly users = new UserIndex();
   private readonly namespaces: Namespaces;
@@ -466,6 +468,10 @@ export class Core {
       session.fail(frame.id, 'unavailable', 'server is shutting down; reconnect');
       return;
     }
+    if (frame.type === 'publish' && this.refusingPublishes) {
+      session.fail(frame.id, 'unavailable', 'server is restarting and its history goes with it; publish again after reconnecting');
+      return;
+    }
     if (session.parked.length >= 2 * this.config.limits.burst) {
       this.limitHits.hit('requestsInFlight');
       session.fail(frame.id, 'rate_limited', `at most ${this.config.limits.requestsInFlight} requests in flight; wait for replies`);
@@ -562,6 +568,8 @@ export class Core {
    */
   async drain({ code, reason, windowMs, graceMs }: DrainOptions): Promise<void> {
     const sessions = [...this.sessions.values()];
+    // What this node stores dies with it: a publication taken now could reach no one.
+    this.refusingPublishes = !this.broker.durable;
     const batches = Math.max(1, Math.ceil(windowMs / DRAIN_TICK_MS));
     const size = Math.ceil(sessions.length / batches);
     const started = Date.now();
