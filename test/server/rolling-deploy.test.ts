@@ -217,11 +217,19 @@ it.runIf(nginxBinary && haveRedis)(
     await until(() => healthy() && caughtUp(acked), 'every acknowledged publication everywhere');
 
     const closes = everyone.flatMap((w) => w.closes.map((c) => ({ client: w.name, ...c })));
+    // What the clients saw, by code and reason, the retryIn hints as their range.
+    const hints: number[] = [];
     const byCode = new Map<string, number>();
-    for (const c of closes) byCode.set(`${c.code} ${c.reason ?? ''}`.trim(), (byCode.get(`${c.code} ${c.reason ?? ''}`.trim()) ?? 0) + 1);
+    for (const c of closes) {
+      const retryIn = /^\{"retryIn":(\d+)\}$/.exec(c.reason ?? '');
+      if (retryIn) hints.push(Number(retryIn[1]));
+      const key = `${c.code} ${retryIn ? 'retryIn' : (c.reason ?? '')}`.trim();
+      byCode.set(key, (byCode.get(key) ?? 0) + 1);
+    }
+    const seen = `${JSON.stringify(Object.fromEntries(byCode))}${hints.length ? `, retryIn ${Math.min(...hints)}-${Math.max(...hints)} ms` : ''}`;
     console.log(
       `rolling deploy: ${[...acked.values()].reduce((a, b) => a + b, 0)} publications acknowledged over ${CHANNELS.length} channels; ` +
-        `${rounds.join('; ')}; closes seen: ${JSON.stringify(Object.fromEntries(byCode))}`,
+        `${rounds.join('; ')}; closes seen: ${seen}`,
     );
 
     expect(rejected).toEqual([]);
@@ -236,7 +244,7 @@ it.runIf(nginxBinary && haveRedis)(
     // The only closes: the drain's 1012, an overloaded node's 1013, or a connection lost (1006, no reason: not a
     // connect or heartbeat timeout) in a restart; none outside one.
     const unexpected = closes.filter((c) => !(c.code === 1012 || c.code === 1013 || (c.code === 1006 && !c.reason)) || !c.during.startsWith('restart of'));
-    expect(unexpected, `closes seen: ${JSON.stringify(Object.fromEntries(byCode))}`).toEqual([]);
+    expect(unexpected, `closes seen: ${seen}`).toEqual([]);
     // A restart is no reason to give up on WebSockets: nobody fell back to HTTP streaming.
     expect(everyone.filter((w) => w.client.transport !== 'websocket').map((w) => w.name)).toEqual([]);
     expect(nginx.errorLog()).not.toContain('no live upstreams');
