@@ -12,6 +12,9 @@ import { addCounts, countBy, counts, fmt, freePort, httpRequest, ms, now, own, q
 /** The open-file limit of this box's processes (hard): nginx's workers are held under it. */
 const OPEN_FILES = 20_000;
 
+/** The retryIn hints of 1012/1013 closes (ms). */
+const hints = (list) => ({ count: list.length, p50Ms: quantile(list, 0.5), maxMs: list.length ? Math.max(...list) : null });
+
 /** When a round's last dropped client was back, against the new process's listen. */
 const allBack = ({ allBackAfterListenMs: t }) =>
   t === null ? 'not reached' : t < 0 ? `${ms(-t)} before the new one listened (on the other node)` : `${ms(t)} after the new one listened`;
@@ -143,6 +146,7 @@ export async function rollingDeploy(run) {
       heartbeatTimeouts: disconnects['1006 heartbeat timeout'] ?? 0,
       attemptErrors,
       disconnects,
+      retryInHints: hints(subReports.flatMap((x) => x.retryIn)),
       gaveUp: sum('gaveUp'),
       resets: sum('resets'),
       offsetsMissed: sum('gaps'),
@@ -230,6 +234,7 @@ export async function rollingDeploy(run) {
       row('reconnect attempts / failed', (x) => `${fmt(x.reconnectAttempts)} / ${fmt(x.failedAttempts)}`),
       row('failed attempts by cause', (x) => counts(x.attemptErrors)),
       row('disconnects by code and reason', (x) => counts(x.disconnects)),
+      row('retryIn hints: count, p50 / max', (x) => `${fmt(x.retryInHints.count)}, ${ms(x.retryInHints.p50Ms)} / ${ms(x.retryInHints.maxMs)}`),
       row('gave up', (x) => fmt(x.gaveUp)),
       row('resubscribes not recovered (reset) / offsets missed / duplicate deliveries', (x) =>
         [x.resets, x.offsetsMissed, x.duplicateDeliveries].map((n) => fmt(n)).join(' / '),

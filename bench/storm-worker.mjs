@@ -47,8 +47,10 @@ function watchClient(client, tally) {
   client.on('connecting', () => tally.attempts++);
   client.on('connected', () => tally.connects++);
   client.on('disconnected', ({ code, reason }) => {
-    // A retry hint's value differs per client: counted by code alone.
-    const key = `${code} ${/^\{"retryIn":\d+\}$/.test(reason ?? '') ? '{retryIn}' : reason || ''}`.trim();
+    // A retry hint's value differs per client: counted by code alone, the hints kept apart (rolling mode reports them).
+    const hint = /^\{"retryIn":(\d+)\}$/.exec(reason ?? '');
+    if (hint) tally.retryIn.push(Number(hint[1]));
+    const key = `${code} ${hint ? '{retryIn}' : reason || ''}`.trim();
     tally.disconnects[key] = (tally.disconnects[key] ?? 0) + 1;
   });
   // With reconnect on, 'closed' means the client stopped trying for good.
@@ -57,7 +59,7 @@ function watchClient(client, tally) {
 
 // ---------------------------------------------------------------- subscribers
 
-const tally = { attempts: 0, connects: 0, disconnects: {}, gaveUp: 0 };
+const tally = { attempts: 0, connects: 0, disconnects: {}, gaveUp: 0, retryIn: [] };
 const subs = [];
 /** channel -> Set of "publisher:seq" seen by any client of this process. */
 const seen = new Map();
@@ -157,6 +159,7 @@ const copyTally = () => ({
   dups: subs.reduce((sum, s) => sum + s.dups, 0),
   gaps: subs.reduce((sum, s) => sum + s.gaps, 0),
   resets,
+  retryIn: tally.retryIn.length,
 });
 const minus = (a, b) =>
   Object.fromEntries(
@@ -185,6 +188,7 @@ function roundReport() {
     dups: end.dups - roundBase.dups,
     gaps: end.gaps - roundBase.gaps,
     resets: end.resets - roundBase.resets,
+    retryIn: tally.retryIn.slice(roundBase.retryIn),
     dropped: dropped.length,
     droppedAt: dropped.map((s) => s.droppedAt),
     backAt: dropped.map((s) => s.backAt),
