@@ -115,6 +115,46 @@ export async function startServer(args, { env = {}, timeout = 15_000 } = {}) {
   return { child, pid: child.pid, url: listening, listeningAt: now(), exited, tail };
 }
 
+/** Resolves with the first IPC message of `type` from a child process; rejects after `timeout` ms or when the child exits. */
+export function waitFor(child, type, timeout, what) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`timed out after ${timeout} ms waiting for ${what}`)), timeout);
+    const on = (m) => {
+      if (m.type !== type) return;
+      clearTimeout(timer);
+      child.off('message', on);
+      resolve(m);
+    };
+    child.on('message', on);
+    child.once('exit', (code) => reject(new Error(`${what}: worker exited (${code})`)));
+  });
+}
+
+/**
+ * Every publication in the history of `channels`, read with the HTTP API:
+ * { byChannel: Map(channel -> publications), errors (channels unreadable),
+ * full (channels whose history holds `size` entries: the oldest may be gone) }.
+ */
+export async function readHistories(baseUrl, apiKey, channels, size) {
+  const byChannel = new Map();
+  let errors = 0;
+  let full = 0;
+  for (const channel of channels) {
+    const r = await httpRequest(`${baseUrl}/api/history?channel=${encodeURIComponent(channel)}&limit=100000`, {
+      headers: { authorization: `apikey ${apiKey}` },
+      timeout: 10_000,
+    });
+    if (r.status !== 200) {
+      errors++;
+      continue;
+    }
+    const page = JSON.parse(r.body);
+    if (page.publications.length >= size) full++;
+    byChannel.set(channel, page.publications);
+  }
+  return { byChannel, errors, full };
+}
+
 /** Resident set size of a process in bytes (Linux), or null once it is gone. */
 export function rssOf(pid) {
   try {

@@ -33,6 +33,8 @@ process.on('message', (message) => {
     armed = true;
     send({ type: 'armed' });
   }
+  if (message.type === 'round') startRound(message.round);
+  if (message.type === 'round-report') send({ type: 'round-report', ...roundReport() });
   if (message.type === 'close') {
     for (const client of clients) client.close();
     setTimeout(() => process.exit(0), 200);
@@ -45,8 +47,10 @@ function watchClient(client, tally) {
   client.on('connecting', () => tally.attempts++);
   client.on('connected', () => tally.connects++);
   client.on('disconnected', ({ code, reason }) => {
-    // A retry hint's value differs per client: counted by code alone.
-    const key = `${code} ${/^\{"retryIn":\d+\}$/.test(reason ?? '') ? '{retryIn}' : reason || ''}`.trim();
+    // A retry hint's value differs per client: counted by code alone, the hints kept apart (rolling mode reports them).
+    const hint = /^\{"retryIn":(\d+)\}$/.exec(reason ?? '');
+    if (hint) tally.retryIn.push(Number(hint[1]));
+    const key = `${code} ${hint ? '{retryIn}' : reason || ''}`.trim();
     tally.disconnects[key] = (tally.disconnects[key] ?? 0) + 1;
   });
   // With reconnect on, 'closed' means the client stopped trying for good.
@@ -55,7 +59,7 @@ function watchClient(client, tally) {
 
 // ---------------------------------------------------------------- subscribers
 
-const tally = { attempts: 0, connects: 0, disconnects: {}, gaveUp: 0 };
+const tally = { attempts: 0, connects: 0, disconnects: {}, gaveUp: 0, retryIn: [] };
 const subs = [];
 /** channel -> Set of "publisher:seq" seen by any client of this process. */
 const seen = new Map();
@@ -68,7 +72,7 @@ function startSubscribers() {
     const client = connect(url, { WebSocket: CountingWebSocket });
     watchClient(client, tally);
     clients.push(client);
-    const state = { subscribes: 0, readyAt: null, resubAt: null, recovered: null, last: null, gaps: 0, received: 0 };
+    const state = { subscribes: 0, readyAt: null, resubAt: null, recovered: null, last: null, gaps: 0, received: 0, dups: 0 };
     subs.push(state);
     if (!seen.has(channel)) seen.set(channel, new Set());
     const mine = seen.get(channel);
@@ -78,11 +82,26 @@ function startSubscribers() {
       // Offsets must follow on from the last one, also across a recovered resubscribe.
       if (typeof frame.offset === 'number') {
         if (state.last !== null && frame.offset > state.last + 1) state.gaps += frame.offset - state.last - 1;
+        // An offset not past the last one: a publication handed to the application twice (or out of order).
+        if (state.last !== null && frame.offset <= state.last) state.dups++;
         state.last = frame.offset;
       }
     });
+    // Rolling mode: a client dropped in this round is back at its next subscribe reply.
+    client.on('disconnected', () => {
+      if (round === 0) return;
+      state.droppedAt ??= now();
+      if (!state.pending) pending++;
+      state.pending = true;
+    });
     sub.on('subscribed', (result) => {
       state.subscribes++;
+      if (state.pending) {
+        state.pending = false;
+        state.backAt = now();
+        pending--;
+        if (!result.recovered) resets++;
+      }
       if (state.subscribes === 1) {
         state.readyAt = now();
         state.last = result.offset;
@@ -102,12 +121,81 @@ function startSubscribers() {
       state.refused = `${error.code}: ${error.message}`;
     });
   }
-  setInterval(() => send({ type: 'progress', ready, resubscribed, received: subs.reduce((s, x) => s + x.received, 0) }), 1000).unref();
+  setInterval(
+    () =>
+      send({
+        type: 'progress',
+        ready,
+        resubscribed,
+        received: subs.reduce((s, x) => s + x.received, 0),
+        connected: clients.filter((c) => c.state === 'connected').length,
+        ...(round > 0 ? { pending } : {}),
+      }),
+    opts.progressEvery ?? 1000,
+  ).unref();
 }
 let ready = 0;
 let resubscribed = 0;
 /** Set just before the kill: resubscribes before it (none expected) are not the storm's. */
 let armed = false;
+
+// ------------------------------------------------------------ rolling rounds
+// bench/storm.mjs --nodes 2 restarts one node per round: each round counts
+// from its start what the clients went through, and which of them dropped and
+// when they were back (subscribed again).
+
+let round = 0;
+let pending = 0;
+/** Resubscribes in rounds answered `recovered: false`. */
+let resets = 0;
+let roundBase = null;
+
+const copyTally = () => ({
+  attempts: tally.attempts,
+  connects: tally.connects,
+  gaveUp: tally.gaveUp,
+  disconnects: { ...tally.disconnects },
+  attemptErrors: { ...attemptErrors },
+  dups: subs.reduce((sum, s) => sum + s.dups, 0),
+  gaps: subs.reduce((sum, s) => sum + s.gaps, 0),
+  resets,
+  retryIn: tally.retryIn.length,
+});
+const minus = (a, b) =>
+  Object.fromEntries(
+    Object.entries(a)
+      .map(([k, v]) => [k, v - (b[k] ?? 0)])
+      .filter(([, v]) => v !== 0),
+  );
+
+function startRound(n) {
+  round = n;
+  pending = 0;
+  for (const state of subs) Object.assign(state, { droppedAt: null, backAt: null, pending: false });
+  roundBase = copyTally();
+  send({ type: 'round-started' });
+}
+
+function roundReport() {
+  const end = copyTally();
+  const dropped = subs.filter((s) => s.droppedAt !== null);
+  return {
+    attempts: end.attempts - roundBase.attempts,
+    connects: end.connects - roundBase.connects,
+    gaveUp: end.gaveUp - roundBase.gaveUp,
+    disconnects: minus(end.disconnects, roundBase.disconnects),
+    attemptErrors: minus(end.attemptErrors, roundBase.attemptErrors),
+    dups: end.dups - roundBase.dups,
+    gaps: end.gaps - roundBase.gaps,
+    resets: end.resets - roundBase.resets,
+    retryIn: tally.retryIn.slice(roundBase.retryIn),
+    dropped: dropped.length,
+    droppedAt: dropped.map((s) => s.droppedAt),
+    backAt: dropped.map((s) => s.backAt),
+    pending,
+    connected: clients.filter((c) => c.state === 'connected').length,
+  };
+}
 
 function subscriberReport() {
   return {

@@ -4,12 +4,15 @@
 //
 //   npm run build && node bench/storm.mjs [--clients 10000] [--procs 5] [--broker memory|redis]
 //                                         [--kill SIGKILL|SIGTERM] [--rate 200] [--json]
+//                                         [--nodes 2 [--nginx-workers 2]]
 //
 // The server is `node dist/cli/main.js serve` (the way it is deployed), with a
 // config file that lifts the per-IP limits (every client here comes from
 // 127.0.0.1) and the rate limits. Client i subscribes to channel i % channels;
 // 20 publishers publish numbered payloads over those channels, so recovery has
 // something to recover and every acknowledgement can be checked afterwards.
+// With --nodes 2 (and --broker redis) it is a rolling deploy instead: two
+// servers behind nginx, each restarted in turn (bench/storm-rolling.mjs).
 // See docs/operations.md, "Reconnect storm", for what each figure means.
 import { fork } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -25,12 +28,14 @@ import {
   now,
   own,
   quantile,
+  readHistories,
   repeat,
   scrapeLag,
   sleep,
   startServer,
   table,
   upgradeProbe,
+  waitFor,
   writeConfig,
 } from './harness.mjs';
 
@@ -44,7 +49,12 @@ const { values } = parseArgs({
     rate: { type: 'string', default: '200' },
     broker: { type: 'string', default: 'memory' },
     redis: { type: 'string', default: 'redis://127.0.0.1:6379' },
-    kill: { type: 'string', default: 'SIGKILL' },
+    /** SIGKILL by default; SIGTERM with --nodes 2. */
+    kill: { type: 'string' },
+    /** 2: a rolling deploy of two nodes behind nginx (bench/storm-rolling.mjs); needs --broker redis. */
+    nodes: { type: 'string', default: '1' },
+    /** nginx worker processes with --nodes 2: each holds two sockets per client under the open-file limit. */
+    'nginx-workers': { type: 'string', default: '2' },
     /** Seconds of steady traffic before the kill. */
     warmup: { type: 'string', default: '5' },
     /** Seconds to wait for all clients to subscribe, and again to resubscribe. */
@@ -62,11 +72,14 @@ const PROCS = Math.min(Number(values.procs), CLIENTS);
 const CHANNELS = Number(values.channels);
 const PUBLISHERS = Number(values.publishers);
 const RATE = Number(values.rate);
-const SIGNAL = values.kill.toUpperCase();
+const NODES = Number(values.nodes);
+const SIGNAL = (values.kill ?? (NODES > 1 ? 'SIGTERM' : 'SIGKILL')).toUpperCase();
 const BROKER = values.broker;
 const TIMEOUT = Number(values.timeout) * 1000;
 if (!['SIGKILL', 'SIGTERM'].includes(SIGNAL)) throw new Error('--kill is SIGKILL or SIGTERM');
 if (!['memory', 'redis'].includes(BROKER)) throw new Error('--broker is memory or redis');
+if (![1, 2].includes(NODES)) throw new Error('--nodes is 1 or 2');
+if (NODES > 1 && BROKER !== 'redis') throw new Error('--nodes 2 needs --broker redis: the nodes share channels through it');
 if (CLIENTS / PROCS > 15_000) throw new Error('at most 15,000 clients per process (open-file limit): raise --procs');
 const log = (...args) => console.error(`[storm ${((now() - t00) / 1000).toFixed(1)}s]`, ...args);
 const t00 = now();
@@ -85,6 +98,8 @@ function merge(base, extra) {
 }
 const config = merge(
   {
+    // Behind nginx (--nodes 2) every connection comes from it (docs/scaling.md, "Behind nginx").
+    ...(NODES > 1 ? { trustProxy: ['127.0.0.1'] } : {}),
     limits: {
       connectionsPerIp: 100_000,
       pendingConnectionsPerIp: 100_000,
@@ -104,10 +119,10 @@ const base = `http://127.0.0.1:${port}`;
 const wsUrl = `ws://127.0.0.1:${port}${config.path ?? '/ws'}`;
 
 /** Start the server; right after a kill the port may still be held for a moment. */
-async function start() {
+async function start(args = serverArgs) {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await startServer(serverArgs);
+      return await startServer(args);
     } catch (error) {
       if (attempt >= 50 || !/EADDRINUSE/.test(error.message)) throw error;
       await sleep(20);
@@ -115,18 +130,44 @@ async function start() {
   }
 }
 
-function waitFor(child, type, timeout, what) {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`timed out after ${timeout} ms waiting for ${what}`)), timeout);
-    const on = (m) => {
-      if (m.type !== type) return;
-      clearTimeout(timer);
-      child.off('message', on);
-      resolve(m);
-    };
-    child.on('message', on);
-    child.once('exit', (code) => reject(new Error(`${what}: worker exited (${code})`)));
+const worker = new URL('./storm-worker.mjs', import.meta.url).pathname;
+/** The subscriber processes (storm-worker.mjs), CLIENTS clients over PROCS processes, and what each last reported. */
+function spawnSubscribers(url, extra = {}) {
+  const procs = [];
+  const progress = [];
+  for (let i = 0, first = 0; i < PROCS; i++) {
+    const count = Math.floor(CLIENTS / PROCS) + (i < CLIENTS % PROCS ? 1 : 0);
+    const child = own(fork(worker, ['subscribers', JSON.stringify({ url, first, count, channels: CHANNELS, prefix, ...extra })], { stdio: 'inherit' }));
+    progress.push({ ready: 0, resubscribed: 0, received: 0 });
+    child.on('message', (m) => m.type === 'progress' && (progress[i] = { ...m, at: now() }));
+    procs.push(child);
+    first += count;
+  }
+  const total = (key) => progress.reduce((sum, p) => sum + (p[key] ?? 0), 0);
+  return { procs, progress, total };
+}
+
+if (NODES > 1) {
+  const { rollingDeploy } = await import('./storm-rolling.mjs');
+  await rollingDeploy({
+    values,
+    CLIENTS,
+    PROCS,
+    CHANNELS,
+    PUBLISHERS,
+    RATE,
+    SIGNAL,
+    TIMEOUT,
+    config,
+    configFile,
+    apiKey,
+    prefix,
+    port,
+    log,
+    start,
+    spawnSubscribers,
   });
+  process.exit(0);
 }
 
 let server = await start();
@@ -134,18 +175,7 @@ log(`server pid ${server.pid} on ${base} (${BROKER} broker)`);
 
 // ------------------------------------------------------------------ clients
 
-const worker = new URL('./storm-worker.mjs', import.meta.url).pathname;
-const procs = [];
-const progress = [];
-for (let i = 0, first = 0; i < PROCS; i++) {
-  const count = Math.floor(CLIENTS / PROCS) + (i < CLIENTS % PROCS ? 1 : 0);
-  const child = own(fork(worker, ['subscribers', JSON.stringify({ url: wsUrl, first, count, channels: CHANNELS, prefix })], { stdio: 'inherit' }));
-  progress.push({ ready: 0, resubscribed: 0, received: 0 });
-  child.on('message', (m) => m.type === 'progress' && (progress[i] = m));
-  procs.push(child);
-  first += count;
-}
-const total = (key) => progress.reduce((sum, p) => sum + p[key], 0);
+const { procs, total } = spawnSubscribers(wsUrl);
 const ticker = setInterval(() => log(`subscribed ${total('ready')}, resubscribed ${total('resubscribed')}, messages received ${total('received')}`), 2000);
 await Promise.all(procs.map((c, i) => waitFor(c, 'ready', TIMEOUT, `subscribers of process ${i}`)));
 log(`all ${CLIENTS} clients subscribed`);
@@ -204,22 +234,15 @@ const ask = (child) => (child.send({ type: 'report' }), waitFor(child, 'report',
 const subReports = await Promise.all(procs.map(ask));
 const pubReport = await ask(publisher);
 
+const histories = await readHistories(
+  base,
+  apiKey,
+  Array.from({ length: CHANNELS }, (_, c) => prefix + c),
+  config.namespaces['']?.history?.size,
+);
+const { errors: historyErrors, full: historyFull } = histories;
 const history = new Set();
-let historyFull = 0;
-let historyErrors = 0;
-for (let c = 0; c < CHANNELS; c++) {
-  const r = await httpRequest(`${base}/api/history?channel=${encodeURIComponent(prefix + c)}&limit=100000`, {
-    headers: { authorization: `apikey ${apiKey}` },
-    timeout: 10_000,
-  });
-  if (r.status !== 200) {
-    historyErrors++;
-    continue;
-  }
-  const page = JSON.parse(r.body);
-  if (page.publications.length >= config.namespaces['']?.history?.size) historyFull++;
-  for (const { payload } of page.publications) history.add(`${payload.p}:${payload.seq}`);
-}
+for (const publications of histories.byChannel.values()) for (const { payload } of publications) history.add(`${payload.p}:${payload.seq}`);
 const delivered = new Set();
 for (const r of subReports) for (const list of Object.values(r.seen)) for (const key of list) delivered.add(key);
 

@@ -15,7 +15,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { RedisBroker } from '../../src/brokers/redis.js';
 import { createServer, type SwitchboardServer } from '../../src/server/index.js';
 import { launch, requireOrSkip } from '../helpers/browser.js';
-import { requireNginx, startNginx, type Nginx } from '../helpers/nginx.js';
+import { docsNginxConfig, requireNginx, startNginx, type Nginx } from '../helpers/nginx.mjs';
 import { freePort } from '../helpers/ports.js';
 import { REDIS_URL, requireService } from '../helpers/services.js';
 
@@ -25,11 +25,8 @@ const PREFIX = `fallback-browser-${randomUUID()}`;
 
 /** docs/scaling.md's nginx block for these nodes, with `Upgrade` stripped as a hostile proxy does. */
 function strippingConfig(ports: number[], listen: number, accessLog: string): string {
-  const page = readFileSync(join(import.meta.dirname, '../../docs/scaling.md'), 'utf8');
-  let text = /<!-- nginx config: read by test\/server\/nginx-failover\.test\.ts -->\n```nginx\n([\s\S]*?)\n```/.exec(page)![1]!;
-  const servers = ports.map((port) => `server 127.0.0.1:${port} max_fails=0;`).join('\n    ');
-  text = text.replace(/server 10\.0\.0\.11:8080 max_fails=0;\n\s*server 10\.0\.0\.12:8080 max_fails=0;/, servers);
-  text = text.replace('listen 80;', `listen 127.0.0.1:${listen};\n    access_log ${accessLog} upstreams;`);
+  let text = docsNginxConfig(ports, listen);
+  text = text.replace(`listen 127.0.0.1:${listen};`, `listen 127.0.0.1:${listen};\n    access_log ${accessLog} upstreams;`);
   text = `log_format upstreams '$request_method $uri $upstream_addr';\n${text}`;
   expect(text).toContain('proxy_set_header Upgrade $http_upgrade;');
   return text

@@ -4,17 +4,16 @@
 // publisher publishes through nginx, node A is SIGKILLed: every SDK client
 // on A reconnects through nginx to B and receives every publication exactly
 // once, in order, with no reset; nginx never answers "no live upstreams".
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, expect, it } from 'vitest';
 import type { SwitchboardClient } from '../../src/client/client.js';
 import { connect } from '../../src/client/node.js';
-import { killChildren, run } from '../helpers/cli.js';
-import { requireNginx, startNginx, type Nginx } from '../helpers/nginx.js';
+import { killChildren } from '../helpers/cli.js';
+import { docsNginxConfig, requireNginx, startNginx, type Nginx } from '../helpers/nginx.mjs';
 import { freePort } from '../helpers/ports.js';
 import { startRedis, type RedisProcess } from '../helpers/redis-process.js';
+import { configFile, selfStats, serveNode } from '../helpers/serve-nodes.js';
 import { requireCommand } from '../helpers/services.js';
+import { waiters } from '../helpers/until.js';
 
 const nginxBinary = requireNginx();
 const haveRedis = requireCommand('redis-server', 'apt-get install redis-server');
@@ -23,19 +22,6 @@ const SUBSCRIBERS = 8;
 /** Publications every subscriber receives before the kill, and after every client of A is back. */
 const BEFORE = 30;
 const AFTER = 30;
-
-/** The fenced block after the marker in docs/scaling.md, with each placeholder replaced exactly once. */
-function docsConfig(replacements: Array<[string, string]>): string {
-  const page = readFileSync(join(import.meta.dirname, '../../docs/scaling.md'), 'utf8');
-  const block = /<!-- nginx config: read by test\/server\/nginx-failover\.test\.ts -->\n```nginx\n([\s\S]*?)\n```/.exec(page);
-  if (!block) throw new Error('docs/scaling.md has lost its nginx block');
-  let text = block[1]!;
-  for (const [from, to] of replacements) {
-    expect(text.split(from).length - 1, `"${from}" once in the docs' config`).toBe(1);
-    text = text.replace(from, to);
-  }
-  return text;
-}
 
 let redis: RedisProcess | null = null;
 let nginx: Nginx | null = null;
@@ -49,59 +35,21 @@ afterEach(async () => {
   redis = null;
 });
 
-async function node(redisUrl: string, port: number) {
-  const file = join(mkdtempSync(join(tmpdir(), 'sb-nginx-node-')), 'config.json');
-  writeFileSync(
-    file,
-    JSON.stringify({
-      apiKey: API_KEY,
-      trustProxy: ['127.0.0.1'],
-      namespaces: { '': { history: { size: 5_000, ttl: 300_000 } } },
-    }),
-  );
-  const running = run(['serve', '--port', String(port), '--redis', redisUrl, '--config', file]);
-  const url = await running.listening;
-  return { ...running, url };
-}
-
-async function connectionsOf(nodeUrl: string): Promise<number> {
-  const res = await fetch(`${nodeUrl}/api/stats`, { headers: { Authorization: `apikey ${API_KEY}` } });
-  const { nodes } = (await res.json()) as { nodes: Array<{ address: string; connections: number }> };
-  return nodes.find((n) => `http://${n.address}` === nodeUrl)!.connections;
-}
-
-/** Resolves when `check` holds, looked at after each client event (wake); rejects after `ms`. */
-function until(check: () => boolean, what: string, ms = 20_000): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms);
-    const look = () => {
-      if (!check()) return;
-      clearTimeout(timer);
-      resolve();
-    };
-    waiters.add(look);
-    look();
-  });
-}
-const waiters = new Set<() => void>();
-const wake = () => waiters.forEach((w) => w());
+const { until, wake } = waiters();
 
 it.runIf(nginxBinary && haveRedis)(
   'moves every client of a SIGKILLed node to the other through nginx, each publication exactly once',
   async () => {
     redis = await startRedis(await freePort());
     const [portA, portB, portNginx] = [await freePort(), await freePort(), await freePort()];
-    const a = await node(redis.url, portA);
-    const b = await node(redis.url, portB);
-    nginx = await startNginx(
-      nginxBinary!,
-      docsConfig([
-        ['10.0.0.11:8080', `127.0.0.1:${portA}`],
-        ['10.0.0.12:8080', `127.0.0.1:${portB}`],
-        ['listen 80;', `listen 127.0.0.1:${portNginx};`],
-      ]),
-      portNginx,
-    );
+    const config = configFile({
+      apiKey: API_KEY,
+      trustProxy: ['127.0.0.1'],
+      namespaces: { '': { history: { size: 5_000, ttl: 300_000 } } },
+    });
+    const a = await serveNode(portA, redis.url, config);
+    const b = await serveNode(portB, redis.url, config);
+    nginx = await startNginx(nginxBinary!, docsNginxConfig([portA, portB], portNginx), portNginx);
     const viaNginx = `http://127.0.0.1:${portNginx}`;
 
     // Subscribers through nginx, which spreads them over both nodes.
@@ -118,7 +66,7 @@ it.runIf(nginxBinary && haveRedis)(
       sub.on('reset', () => record.resets++);
       await sub.ready;
     }
-    const onA = await connectionsOf(a.url);
+    const onA = (await selfStats(a.url, API_KEY)).connections;
     expect(onA).toBeGreaterThan(0);
     expect(onA).toBeLessThan(SUBSCRIBERS);
 
@@ -173,7 +121,7 @@ it.runIf(nginxBinary && haveRedis)(
     }
     // Exactly A's clients dropped, once each, and all are on B now.
     expect(seen.map((r) => r.drops).sort()).toEqual([...Array(SUBSCRIBERS - onA).fill(0), ...Array(onA).fill(1)]);
-    expect(await connectionsOf(b.url)).toBe(SUBSCRIBERS);
+    expect((await selfStats(b.url, API_KEY)).connections).toBe(SUBSCRIBERS);
     // Only publishes that reached A as it died failed, never for want of a live node: the one in flight,
     // and (seen once in ten full runs on a loaded box) one that A's kernel still accepted while the
     // process exited, then reset. nginx tries B after a refused connection, but not after it has sent a
