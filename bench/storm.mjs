@@ -272,6 +272,11 @@ const phase = (list, from, to) => list.filter((x) => x.at >= from && x.at < to);
 const drainHealth = phase(probes.health, killAt, exitAt);
 const answered = drainHealth.filter((x) => x.status === 200);
 const drainLag = phase(probes.lag, killAt, exitAt).filter((x) => x.maxMs !== null && x.maxMs !== undefined);
+if (process.env.STORM_LAG_SERIES) {
+  console.error('lag series (s from kill: max ms):', drainLag.map((x) => `${((x.at - killAt) / 1000).toFixed(1)}:${Math.round(x.maxMs)}`).join(' '));
+  const h = phase(probes.health, killAt, exitAt);
+  console.error('health series (s from kill: ms):', h.map((x) => `${((x.at - killAt) / 1000).toFixed(2)}:${x.status === 200 ? Math.round(x.ms) : x.error ?? x.status}`).join(' '));
+}
 const upgradeKinds = {
   drain: countBy(phase(probes.upgrades, killAt, exitAt), (x) => x.kind),
   down: countBy(phase(probes.upgrades, exitAt, listenAt), (x) => x.kind),

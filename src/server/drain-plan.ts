@@ -1,10 +1,11 @@
 // When a draining node tells its clients to come back (docs/protocol.md,
-// "Deploys without storms"). The connections it closes are told to reconnect
-// within a second: behind a load balancer they reach the other nodes, spread
-// over drainWindow by the pacing itself. A client that comes back to this node
-// while it drains (a single node, or a balancer that sent it here again) is
-// told to wait for the end of the drain, spread over a stretch that grows with
-// the clients the node had, so the process that takes over is not hit at once.
+// "Deploys without storms"). With other nodes alive, the connections it closes
+// are told to reconnect within a second: behind a load balancer they reach the
+// other nodes, spread over drainWindow by the pacing itself. A node alone (one
+// restarted in place) tells them to wait for the end of the drain, spread over
+// a stretch that grows with the clients it had, so the process that takes
+// over is not hit at once; so is a client that comes back while it drains (a
+// balancer that sent it here again).
 
 /** A drain closes at least this many connections a second: a small node's drain is short. */
 const MIN_CLOSES_PER_SECOND = 1_000;
@@ -26,6 +27,8 @@ export class DrainPlan {
   constructor(
     drainWindow: number,
     sessions: number,
+    /** Other nodes are alive to take the clients over now. */
+    private readonly peers: boolean,
     private readonly now: () => number = Date.now,
     private readonly random: () => number = Math.random,
   ) {
@@ -36,7 +39,7 @@ export class DrainPlan {
 
   /** The retryIn of a connection closed by the drain. */
   closeHint(): number {
-    return Math.floor(this.random() * CLOSE_SPREAD_MS);
+    return this.peers ? Math.floor(this.random() * CLOSE_SPREAD_MS) : this.returnHint();
   }
 
   /** The retryIn of an upgrade turned away during the drain: after its end, spread. */

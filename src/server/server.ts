@@ -446,7 +446,7 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
   private async drain(): Promise<void> {
     // From here on every upgrade is refused with 503 while the process still answers.
     this.draining = true;
-    const plan = new DrainPlan(this.config.drainWindow, this.operations.telemetry.connections.total());
+    const plan = new DrainPlan(this.config.drainWindow, this.operations.telemetry.connections.total(), await this.hasPeers());
     this.drainPlan = plan;
     await this.core.drain({
       code: CloseCode.ServiceRestart,
@@ -469,6 +469,15 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
     await this.webhooks?.stop();
     await this.core.stop();
     this.proxy?.close();
+  }
+
+  /** Whether another node is alive in the broker's registry (false when it cannot tell within brokerTimeout). */
+  private async hasPeers(): Promise<boolean> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), this.config.brokerTimeout)));
+    const records = await Promise.race([this.broker.nodes().catch(() => null), late]);
+    clearTimeout(timer);
+    return (records ?? []).some((record) => record.node !== this.operations.nodeId);
   }
 
   private readonly handleUpgrade = (req: http.IncomingMessage, socket: Duplex, head: Buffer): void => {
