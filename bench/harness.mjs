@@ -79,7 +79,7 @@ export function writeConfig(config) {
  */
 export async function startServer(args, { env = {}, timeout = 15_000 } = {}) {
   const child = own(
-    spawn(process.execPath, [join(root, 'dist/cli/main.js'), 'serve', ...args], {
+    spawn(process.execPath, [...(process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean), join(root, 'dist/cli/main.js'), 'serve', ...args], {
       // Connect/disconnect lines at info would be thousands per second in a storm.
       env: { ...process.env, SWITCHBOARD_LOG_LEVEL: 'warn', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],

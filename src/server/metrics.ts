@@ -32,11 +32,34 @@ export interface MetricSources {
   webhooks?: Webhooks | null;
 }
 
+/**
+ * prom-client's defaults that cost a walk over every handle or file
+ * descriptor on each scrape: 10,000 connections made a scrape take tens of
+ * ms of the event loop. switchboard_connections counts the connections.
+ */
+const PER_CONNECTION_DEFAULTS = [
+  'nodejs_active_handles',
+  'nodejs_active_handles_total',
+  'nodejs_active_requests',
+  'nodejs_active_requests_total',
+  'nodejs_active_resources',
+  'nodejs_active_resources_total',
+  'process_open_fds',
+];
+
+/**
+ * Process and Node.js metrics (CPU, memory, event-loop lag, GC...), named
+ * switchboard_process_cpu_seconds_total, switchboard_nodejs_eventloop_lag_seconds...,
+ * without those whose cost grows with the connections.
+ */
+export function processMetrics(registry: Registry): void {
+  collectDefaultMetrics({ register: registry, prefix: 'switchboard_' });
+  for (const name of PER_CONNECTION_DEFAULTS) registry.removeSingleMetric(`switchboard_${name}`);
+}
+
 export function createMetrics({ telemetry, broker, limitHits, refusals, budget, webhooks }: MetricSources): Registry {
   const registry = new Registry();
-  // Process and Node.js metrics (CPU, memory, event-loop lag...), named
-  // switchboard_process_cpu_seconds_total, switchboard_nodejs_eventloop_lag_seconds...
-  collectDefaultMetrics({ register: registry, prefix: 'switchboard_' });
+  processMetrics(registry);
   const registers = [registry];
 
   const gauge = (name: string, help: string, read: () => number) =>

@@ -54,6 +54,10 @@ describe('names', () => {
     expect(names).toContain('switchboard_process_cpu_seconds_total');
     expect(names).toContain('switchboard_nodejs_eventloop_lag_seconds');
     expect(names).toContain('switchboard_nodejs_eventloop_lag_p99_seconds');
+    // Not the defaults that walk every handle or descriptor on each scrape (their cost grows with the connections).
+    for (const name of ['switchboard_nodejs_active_handles', 'switchboard_nodejs_active_resources', 'switchboard_process_open_fds']) {
+      expect(names).not.toContain(name);
+    }
     // Its movement is pinned in test/core/outbound-budget.test.ts, where queues can be held still.
     expect(names).toContain('switchboard_outbound_bytes');
   });

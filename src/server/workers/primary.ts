@@ -6,7 +6,7 @@
 // them all before it exits.
 import cluster, { type Worker } from 'node:cluster';
 import { availableParallelism } from 'node:os';
-import { AggregatorRegistry, Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { AggregatorRegistry, Counter, Gauge, Registry } from 'prom-client';
 import { BrokerHost } from '../../brokers/ipc-host.js';
 import { childEndpoint, type IpcEndpoint, type IpcMessage } from '../../brokers/ipc-endpoint.js';
 import type { Config } from '../config.js';
@@ -14,6 +14,7 @@ import { startBanner } from '../start-banner.js';
 import { createLogger, type Logger } from '../logger.js';
 import { memoryBrokerOptions } from '../default-broker.js';
 import type { FromPrimary, FromWorker, MetricsJson } from './messages.js';
+import { processMetrics } from '../metrics.js';
 
 /** How long the primary waits for each worker's metrics before it merges what it has. */
 const SNAPSHOT_TIMEOUT = 2_000;
@@ -58,7 +59,7 @@ export class Primary {
     // With Redis every worker connects to it; otherwise they share this process's broker.
     this.host = config.redis ? null : new BrokerHost({ ...memoryBrokerOptions(config), maxBacklogMs: config.nodeTtl });
     if (this.host) this.host.onStuck = (endpoint) => this.replaceStuck(endpoint);
-    collectDefaultMetrics({ register: this.registry, prefix: 'switchboard_' });
+    processMetrics(this.registry);
     const slots = this.slots;
     new Gauge({
       name: 'switchboard_workers',
