@@ -197,7 +197,9 @@ await Promise.all(procs.map((c) => (c.send({ type: 'arm' }), waitFor(c, 'armed',
 
 const health = repeat(10, () => httpRequest(`${base}/healthz`, { timeout: 2_000 }));
 const upgrades = repeat(10, () => upgradeProbe(wsUrl, 2_000));
-// prom-client resets its delay histogram on every scrape: each answer is the max since the previous one.
+// prom-client resets its delay histogram on every scrape: each answer is the max since the previous one,
+// so one scrape first, whose max covers everything since the server started (the clients connecting).
+await scrapeLag(base);
 const lag = repeat(100, () => scrapeLag(base));
 const killAt = now();
 const old = server;
