@@ -242,6 +242,9 @@ export class RedisBroker implements Broker {
       {
         ...options,
         autoResendUnfulfilledCommands: false,
+        // Commands of one event-loop turn leave in one write: a storm's thousands of
+        // resubscribes cost a syscall per turn, not one per history read.
+        enableAutoPipelining: true,
         connectionName: `${this.prefix}:commands`,
       },
       'commands',
