@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { decode, encode } from '@msgpack/msgpack';
 import type { HistoryPage, HistoryQuery, Publication } from './broker.js';
+import type { StreamPosition } from '../protocol/frames.js';
 
 export interface StoredPublication {
   offset: number;
@@ -84,4 +85,29 @@ export function emptyPage(): HistoryPage {
 /** A new epoch: a channel gets one whenever its history starts afresh. */
 export function newEpoch(): string {
   return randomBytes(6).toString('base64url');
+}
+
+/**
+ * What `historyPage` answers for `{ since }`, worked out from the page it
+ * answered for `{ since: read }` with `read` in the same epoch and
+ * `read.offset <= since.offset` (neither query with a limit or maxBytes): the
+ * held publications after `since` are those of the wider page after it, and
+ * `since` is recoverable when the first of them directly follows it (or it
+ * is the newest offset). So one read serves many resubscribes of a channel.
+ */
+export function narrowSince(page: HistoryPage, read: StreamPosition, since: StreamPosition): HistoryPage {
+  if (since.epoch !== read.epoch || since.offset < read.offset) throw new Error('narrowSince: the read does not cover this position');
+  // An epoch that is not the channel's: every held publication, not recovered, as for the read itself.
+  if (page.epoch !== since.epoch) return { epoch: page.epoch, offset: page.offset, publications: page.publications, recovered: false };
+  const publications = page.publications.filter((p) => p.offset! > since.offset);
+  const first = publications[0]?.offset;
+  const recovered = since.offset <= page.offset && (first === undefined ? since.offset === page.offset : first === since.offset + 1);
+  return { epoch: page.epoch, offset: page.offset, publications, recovered };
+}
+
+/** What `historyPage` answers for `{ limit }`, from the page it answered for `{ limit: read }` with `read >= limit`. */
+export function narrowNewest(page: HistoryPage, read: number, limit: number): HistoryPage {
+  if (limit > read) throw new Error('narrowNewest: the read does not cover this limit');
+  const publications = limit === 0 ? [] : page.publications.slice(Math.max(0, page.publications.length - limit));
+  return { epoch: page.epoch, offset: page.offset, publications, recovered: false };
 }

@@ -182,6 +182,12 @@ export function createMetrics({ telemetry, broker, limitHits, refusals, budget, 
     ['outcome'],
     tallies.recoveries,
   );
+  tallied(
+    'switchboard_subscribe_history_reads_total',
+    'History reads of subscribes, by kind: asked (subscribes that wanted a page), sent (reads sent to the broker; one serves the subscribes of a channel asked together)',
+    ['kind'],
+    tallies.subscribeReads,
+  );
 
   const rpcCalls = new Counter({
     name: 'switchboard_rpc_calls_total',

@@ -202,6 +202,9 @@ describe('recovery', () => {
     for (const outcome of ['recovered', 'epoch_changed', 'evicted', 'future_position', 'no_history']) {
       expect(delta(before, after, `switchboard_recoveries_total{outcome="${outcome}"}`), outcome).toBe(1);
     }
+    // One at a time, each subscribe to a channel with history reads alone (asked together, they share reads).
+    expect(delta(before, after, 'switchboard_subscribe_history_reads_total{kind="asked"}')).toBe(4);
+    expect(delta(before, after, 'switchboard_subscribe_history_reads_total{kind="sent"}')).toBe(4);
   });
 });
 

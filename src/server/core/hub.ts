@@ -16,6 +16,7 @@ import { Tally } from '../tally.js';
 import type { Lifecycle } from './lifecycle.js';
 import { presenceInfoBytes } from '../../protocol/presence-info.js';
 import { ChannelDelta, type DeltaRound } from './delta.js';
+import { SubscribeReads } from './subscribe-reads.js';
 
 /** Publications held for one pending subscription before the session is cut off as too slow. */
 const MAX_PENDING = 10_000;
@@ -52,6 +53,8 @@ export class HubTallies {
   readonly delivered = new Tally();
   /** Subscribes with `since`, by outcome. */
   readonly recoveries = new Tally();
+  /** History reads of subscribes, by kind: `asked` (subscribes), `sent` (broker reads, shared by those asked together). */
+  readonly subscribeReads = new Tally();
 }
 
 export class Hub {
@@ -66,6 +69,8 @@ export class Hub {
   private readonly deltas = new Map<string, ChannelDelta>();
   readonly stats: HubStats = { publications: 0, delivered: 0, subscriptions: 0 };
   readonly tallies = new HubTallies();
+  /** The history reads of subscribes, shared by those of one channel asked together (a reconnect storm). */
+  private readonly reads: SubscribeReads;
   /** Told of live subscriptions coming and going (webhooks). */
   lifecycle: Lifecycle | null = null;
 
@@ -78,7 +83,9 @@ export class Hub {
     private readonly idempotencyWindow = 300_000,
     /** Failures no request is waiting for (a join event the broker could not carry): logged by the core. */
     private readonly onError: (error: unknown, what: string) => void = () => {},
-  ) {}
+  ) {
+    this.reads = new SubscribeReads(broker, this.tallies.subscribeReads);
+  }
 
   /** Called by the broker for every event of a channel this node subscribed to. */
   readonly onBrokerEvent = (channel: string, event: ChannelEvent): void => {
@@ -158,7 +165,9 @@ export class Hub {
         // from a position: the same path, so live ones buffered meanwhile
         // follow with duplicates dropped by offset.
         const rewind = options.rewind ?? 0;
-        const page = await this.broker.history(channel, since ? { since } : { limit: rewind }, namespace.history);
+        // Read with the other subscribes of this channel asked meanwhile (a
+        // read sent only after this subscription was registered, as above).
+        const page = await this.reads.read(channel, since ? { since } : { limit: rewind }, namespace.history);
         const recovered = since !== undefined && page.recovered;
         if (since) this.tallies.recoveries.inc([recoveryOutcome(since, page)]);
         if (recovered || rewind > 0) replay = page.publications;
