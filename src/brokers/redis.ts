@@ -195,6 +195,8 @@ export class RedisBroker implements Broker {
   private readonly subscribed = new Map<string, number>();
   /** Presence entries of this node's clients, refreshed until removed. */
   private readonly ownPresence = new Map<string, Map<string, PresenceEntry>>();
+  /** Clients whose entry was added in this turn, by channel, and the adds waiting for its write (writeSoon). */
+  private readonly unwritten = new Map<string, Array<{ client: string; resolve: (present: boolean) => void; reject: (error: unknown) => void }>>();
   private refresher: NodeJS.Timeout | null = null;
   private prober: NodeJS.Timeout | null = null;
   private probes: Probe[] = [];
@@ -433,8 +435,8 @@ export class RedisBroker implements Broker {
     let own = this.ownPresence.get(channel);
     if (!own) this.ownPresence.set(channel, (own = new Map<string, PresenceEntry>()));
     own.set(entry.client, entry);
-    await this.run(null, (redis) => this.writePresence(redis.multi(), channel, [entry]).exec());
-    await this.run(null, (redis) => this.indexPresence(redis, [[channel, [entry]]]));
+    // Removed before it was written: nothing was written or counted, and its caller has left.
+    if (!(await this.writeSoon(channel, entry.client))) return 0;
     if (entry.user === null) return 1;
     const now = this.now();
     return Number(
@@ -481,16 +483,67 @@ export class RedisBroker implements Broker {
     return values.map((value) => decode(value) as PresenceEntry);
   }
 
+  /**
+   * Write the channel's presence entries added in this turn of the event loop
+   * (one transaction per channel and one index write for all, sent together
+   * at its end: a reconnect storm's subscribes share them). Resolves true
+   * once written, false when the client's entry was removed before.
+   */
+  private writeSoon(channel: string, client: string): Promise<boolean> {
+    return new Promise((resolve, reject) => {
+      if (this.unwritten.size === 0) setImmediate(() => void this.writeUnwritten());
+      let waiting = this.unwritten.get(channel);
+      if (!waiting) this.unwritten.set(channel, (waiting = []));
+      waiting.push({ client, resolve, reject });
+    });
+  }
+
+  private async writeUnwritten(): Promise<void> {
+    const batch = [...this.unwritten].map(([channel, waiting]) => {
+      // Each client's entry as it is now: a later add replaced it, a remove took it out.
+      const own = this.ownPresence.get(channel);
+      const entries = new Map<string, PresenceEntry>();
+      for (const { client } of waiting) {
+        const entry = own?.get(client);
+        if (entry) entries.set(client, entry);
+      }
+      return { channel, waiting, entries: [...entries.values()] };
+    });
+    this.unwritten.clear();
+    const written = batch.filter(({ entries }) => entries.length > 0);
+    const index = this.run(null, (redis) =>
+      this.indexPresence(
+        redis,
+        written.map(({ channel, entries }): [string, PresenceEntry[]] => [channel, entries]),
+      ),
+    );
+    await Promise.allSettled(
+      batch.map(async ({ channel, waiting, entries }) => {
+        try {
+          if (entries.length > 0) await Promise.all([this.run(null, (redis) => this.writePresence(redis.multi(), channel, entries).exec()), index]);
+        } catch (error) {
+          for (const { reject } of waiting) reject(error);
+          return;
+        }
+        for (const { client, resolve } of waiting) resolve(entries.some((entry) => entry.client === client));
+      }),
+    );
+  }
+
   private writePresence(multi: ReturnType<RedisClient['multi']>, channel: string, entries: PresenceEntry[]) {
     const expiresAt = this.now() + this.presenceTtl;
+    // One HSET and one ZADD for all the entries.
+    const fields: Array<string | Buffer> = [];
+    const expiries: Array<string | number> = [];
     for (const entry of entries) {
-      multi.hset(this.key('p', channel), entry.client, Buffer.from(encode(entry, { ignoreUndefined: true })));
-      multi.zadd(this.key('pe', channel), expiresAt, entry.client);
+      fields.push(entry.client, Buffer.from(encode(entry, { ignoreUndefined: true })));
+      expiries.push(expiresAt, entry.client);
       if (entry.user !== null) {
         const connections = this.userKey(channel, entry.user);
         multi.zadd(connections, 'XX', expiresAt, entry.client).pexpire(connections, this.presenceTtl * 2);
       }
     }
+    if (entries.length > 0) multi.hset(this.key('p', channel), ...fields).zadd(this.key('pe', channel), ...expiries);
     multi.pexpire(this.key('p', channel), this.presenceTtl * 2).pexpire(this.key('pe', channel), this.presenceTtl * 2);
     return multi;
   }
