@@ -87,6 +87,8 @@ const port = await freePort();
 const apiKey = randomUUID();
 const config = {
   limits: { connectionsPerIp: 100_000, pendingConnectionsPerIp: 100_000, messagesPerSecond: 100_000, burst: 100_000 },
+  // Every client is let in at once: what is measured is the resubscribes, not admission's turn-aways.
+  admission: { maxHandshakes: 1_000_000, maxLagMs: 1_000_000 },
   namespaces: { '': { history: { size: 1_000, ttl: 900_000 }, presence: values.presence } },
 };
 const server = await startServer([
@@ -124,11 +126,12 @@ class Client {
       const ws = (this.ws = new WebSocket(wsUrl, { perMessageDeflate: false }));
       this.failed = reject;
       ws.on('error', reject);
+      ws.on('close', (code, reason) => this.failed(new Error(`closed with ${code} ${reason} before its subscribe was answered`)));
       ws.on('message', (data) => {
         const frame = JSON.parse(data.toString());
         if (frame.type === 'welcome') {
           if (hold) resolve(now());
-          else this.subscribe().then(resolve);
+          else this.subscribe().then(resolve, reject);
         } else if (frame.type === 'reply' && frame.id === 1) {
           if (!frame.ok) return this.failed(new Error(JSON.stringify(frame.error)));
           this.recovered = frame.payload.recovered;
@@ -144,7 +147,10 @@ class Client {
   }
 
   subscribe() {
-    const answered = new Promise((resolve) => (this.replied = resolve));
+    const answered = new Promise((resolve, reject) => {
+      this.replied = resolve;
+      this.failed = reject;
+    });
     this.ws.send(JSON.stringify({ type: 'subscribe', id: 1, channel: this.channel, ...(this.position ? { since: this.position } : {}) }));
     return answered;
   }
