@@ -94,6 +94,10 @@ export function newEpoch(): string {
  * held publications after `since` are those of the wider page after it, and
  * `since` is recoverable when the first of them directly follows it (or it
  * is the newest offset). So one read serves many resubscribes of a channel.
+ * Expiry by ttl cuts the oldest held publications, so the wider page has the
+ * same cut, as long as the publishing nodes' clocks agree (each entry's `at`
+ * is its publisher's time); where they do not, the narrowed page may keep an
+ * entry that a read of its own would have dropped, never the other way.
  */
 export function narrowSince(page: HistoryPage, read: StreamPosition, since: StreamPosition): HistoryPage {
   if (since.epoch !== read.epoch || since.offset < read.offset) throw new Error('narrowSince: the read does not cover this position');
