@@ -3,7 +3,8 @@
 // saw (or a rewind); one broker read per subscribe would be one Redis round
 // trip each. Here the reads of a channel asked for in the same turn of the
 // event loop, or while a read of it is in flight, wait for one read that
-// covers them all (the oldest `since` of an epoch, the largest rewind), and
+// covers them all (from the oldest `since`, one per epoch asked from; the
+// largest rewind), and
 // each gets the page the broker would have answered it alone (narrowSince,
 // narrowNewest). Done above the broker interface so that every broker gets it.
 //
