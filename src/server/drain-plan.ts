@@ -11,8 +11,13 @@
 const MIN_CLOSES_PER_SECOND = 1_000;
 /** The spread of the hint given with each paced close, ms. */
 const CLOSE_SPREAD_MS = 1_000;
-/** Clients per second a restarted node is asked to take, at the most, from the ones this node had. */
-const ARRIVALS_PER_SECOND = 2_000;
+/**
+ * Clients per second a restarted node is asked to take, at the most, from the
+ * ones this node had: about what a node on one busy core completes (handshake,
+ * resubscribe, recovery; docs/operations.md, "Deploys"), so its listen queue
+ * does not overflow into dropped SYNs and 1 s, 3 s, 7 s retransmits.
+ */
+const ARRIVALS_PER_SECOND = 1_500;
 /** Bounds of the stretch over which returning clients are spread, ms. */
 const MIN_SPREAD_MS = 1_000;
 const MAX_SPREAD_MS = 10_000;
