@@ -18,6 +18,12 @@ const CLOSE_SPREAD_MS = 1_000;
  * does not overflow into dropped SYNs and 1 s, 3 s, 7 s retransmits.
  */
 const ARRIVALS_PER_SECOND = 1_500;
+/**
+ * A node alone is replaced by a new process: about this long after the drain
+ * it listens. Clients told to come back earlier meet a closed port and back
+ * off, and pile up on the new process's first second.
+ */
+const RESTART_MS = 1_000;
 /** Bounds of the stretch over which returning clients are spread, ms. */
 const MIN_SPREAD_MS = 1_000;
 const MAX_SPREAD_MS = 10_000;
@@ -47,8 +53,8 @@ export class DrainPlan {
     return this.peers ? Math.floor(this.random() * CLOSE_SPREAD_MS) : this.returnHint();
   }
 
-  /** The retryIn of an upgrade turned away during the drain: after its end, spread. */
+  /** The retryIn of an upgrade turned away during the drain: after its end and a restart, spread. */
   returnHint(): number {
-    return Math.max(0, this.endsAt - this.now()) + Math.floor(this.random() * this.spreadMs);
+    return Math.max(0, this.endsAt - this.now()) + RESTART_MS + Math.floor(this.random() * this.spreadMs);
   }
 }

@@ -18,23 +18,23 @@ it('with other nodes alive, tells each closed client to come back within a secon
   expect(new DrainPlan(10_000, 10_000, true, at(0), dice(0.999)).closeHint()).toBe(999);
 });
 
-it('alone, tells each closed client to come back after the drain, spread by 1 s per 1,500 clients (1 to 10 s)', () => {
+it('alone, tells each closed client to come back a second after the drain (the restart), spread by 1 s per 1,500 clients (1 to 10 s)', () => {
   let now = 0;
   const plan = (sessions: number, random: number) => new DrainPlan(10_000, sessions, false, () => now, dice(random));
   now = 0;
   const big = plan(10_000, 0.5);
-  now = 4_000; // 6 s of the window left, plus half of a 6.7 s spread
-  expect(big.closeHint()).toBe(6_000 + 3_333);
+  now = 4_000; // 6 s of the window left, a second for the restart, and half of a 6.7 s spread
+  expect(big.closeHint()).toBe(6_000 + 1_000 + 3_333);
   now = 0;
-  expect(plan(100, 0.5).closeHint()).toBe(100 + 500); // a 0.1 s window, a 1 s spread at the least
-  expect(plan(100_000, 0.999).closeHint()).toBe(10_000 + 9_990); // 10 s at the most
+  expect(plan(100, 0.5).closeHint()).toBe(100 + 1_000 + 500); // a 0.1 s window, a 1 s spread at the least
+  expect(plan(100_000, 0.999).closeHint()).toBe(10_000 + 1_000 + 9_990); // 10 s at the most
 });
 
 it('tells a client that comes back during the drain to wait for its end, whether or not other nodes are alive', () => {
   let now = 0;
   const withPeers = new DrainPlan(10_000, 10_000, true, () => now, dice(0));
   now = 9_000;
-  expect(withPeers.returnHint()).toBe(1_000);
+  expect(withPeers.returnHint()).toBe(1_000 + 1_000);
   now = 12_000;
-  expect(withPeers.returnHint()).toBe(0);
+  expect(withPeers.returnHint()).toBe(1_000);
 });
