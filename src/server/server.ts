@@ -444,7 +444,7 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
   }
 
   private async drain(): Promise<void> {
-    // From here on every upgrade is refused with 503 while the process still answers.
+    // From here on new streams are refused with 503, and new WebSockets (once the plan is made) closed with 1012.
     this.draining = true;
     const plan = new DrainPlan(this.config.drainWindow, this.operations.telemetry.connections.total(), await this.hasPeers());
     this.drainPlan = plan;
