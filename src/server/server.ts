@@ -43,8 +43,8 @@ import { LimitHits, type LimitName } from './limit-hits.js';
 import { createLogger, loggable, type Logger } from './logger.js';
 import { createMetrics, type MetricsView } from './metrics.js';
 import { Webhooks } from './webhooks/webhooks.js';
-import { SseEndpoint } from './sse/endpoint.js';
-import { HttpStreamEndpoint } from './http-stream/endpoint.js';
+import type { HttpTransportDeps } from './http/response-transport.js';
+import { ssePath, streamPath } from './http/stream-paths.js';
 import { ProxyCaller } from './proxy/caller.js';
 import { proxyHooks } from './proxy/hooks.js';
 import { registerProxyMetrics } from './proxy/metrics.js';
@@ -99,10 +99,8 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
   private readonly codecs: Codec[] = [jsonCodec, msgpackCodec];
   /** Built once: the upgrade path reads it on every handshake. */
   private readonly policy: HandshakePolicy;
-  /** `GET /sse`: streams for a plain EventSource. */
-  private readonly sse: SseEndpoint;
-  /** `/stream`: the SDK's HTTP-streaming fallback. */
-  private readonly stream: HttpStreamEndpoint;
+  /** `GET /sse` (streams for a plain EventSource) and `/stream` (the SDK's HTTP-streaming fallback), each loaded at its first request. */
+  private readonly endpoints: LazyEndpoint[];
   private readonly proxies: TrustedProxies;
   /** The calls to the application's backend (config `proxy`), when there is one. */
   private readonly proxy: ProxyCaller | null = null;
@@ -169,7 +167,7 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
       onHookError: (error) => this.logger.error({ err: loggable(error) }, 'authenticate hook failed'),
       clientAddress: (req) => this.proxies.clientAddress(req),
     };
-    const deps = {
+    const deps: HttpTransportDeps = {
       core: this.core,
       config: this.config,
       policy: this.policy,
@@ -177,8 +175,10 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
       limitHits: this.limitHits,
       refuse: (req: http.IncomingMessage, res: http.ServerResponse, answer: Refusal) => this.refuseRequest(req, res, answer),
     };
-    this.sse = new SseEndpoint(deps);
-    this.stream = new HttpStreamEndpoint(deps);
+    this.endpoints = [
+      lazyEndpoint(ssePath(this.config.path), async () => new (await import('./sse/endpoint.js')).SseEndpoint(deps)),
+      lazyEndpoint(streamPath(this.config.path), async () => new (await import('./http-stream/endpoint.js')).HttpStreamEndpoint(deps)),
+    ];
   }
 
   /** The broker's name: memory, redis, redis-sentinel, redis-cluster, ipc. */
@@ -370,12 +370,18 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
 
   private route(req: http.IncomingMessage, res: http.ServerResponse, owned: boolean): Promise<boolean> {
     const target = requestTarget(req);
-    for (const endpoint of [this.sse, this.stream]) {
+    for (const endpoint of this.endpoints) {
       if (!target?.startsWith(endpoint.path) || (target.length > endpoint.path.length && target[endpoint.path.length] !== '?')) continue;
       const url = parseTarget(target);
       if (url) {
-        endpoint.handle(req, res, url);
-        return Promise.resolve(true);
+        if (endpoint.loaded) {
+          endpoint.loaded.handle(req, res, url);
+          return Promise.resolve(true);
+        }
+        return endpoint.load().then((loaded) => {
+          loaded.handle(req, res, url);
+          return true;
+        });
       }
     }
     return handleRoute(
@@ -596,6 +602,32 @@ function clientErrorRefusal(error: NodeJS.ErrnoException): [Refusal, LimitName |
   if (error.code === 'HPE_HEADER_OVERFLOW') return [refusal(431, 'bad_request', 'request headers are too large'), 'headerSize'];
   if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') return [refusal(408, 'timeout', 'request headers took too long'), 'handshakeTimeout'];
   return [refusal(400, 'bad_request', 'malformed HTTP request'), null];
+}
+
+interface Endpoint {
+  handle(req: http.IncomingMessage, res: http.ServerResponse, url: URL): void;
+}
+
+/** An HTTP transport's endpoint: its path, and its module loaded at the first request to it. */
+interface LazyEndpoint {
+  readonly path: string;
+  /** Set once loaded: later requests are handled in the same turn. */
+  loaded: Endpoint | null;
+  load(): Promise<Endpoint>;
+}
+
+function lazyEndpoint(path: string, make: () => Promise<Endpoint>): LazyEndpoint {
+  let loading: Promise<Endpoint> | null = null;
+  const endpoint: LazyEndpoint = {
+    path,
+    loaded: null,
+    load: () =>
+      (loading ??= make().then((made) => {
+        endpoint.loaded = made;
+        return made;
+      })),
+  };
+  return endpoint;
 }
 
 /** Shared by every upgrading socket, so no closure is made per handshake. */
