@@ -6,7 +6,7 @@ import https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
-import type { MetricObjectWithValues, MetricValue, Registry } from 'prom-client';
+import type { MetricObjectWithValues, MetricValue } from 'prom-client';
 import type { Broker } from '../brokers/broker.js';
 import { jsonCodec, type Codec } from '../protocol/codec.js';
 import { msgpackCodec } from '../protocol/msgpack.js';
@@ -41,7 +41,7 @@ import { handleRoute, notFound, requestTarget } from './http/routes.js';
 import { parseTarget } from './http/target.js';
 import { LimitHits, type LimitName } from './limit-hits.js';
 import { createLogger, loggable, type Logger } from './logger.js';
-import { createMetrics, type MetricsView } from './metrics.js';
+import { ServerMetrics, type MetricsView } from './metrics.js';
 import { Webhooks } from './webhooks/webhooks.js';
 import type { HttpTransportDeps } from './http/response-transport.js';
 import { ssePath, streamPath } from './http/stream-paths.js';
@@ -91,7 +91,8 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
   private readonly budget: HandshakeBudget;
   /** Set once the drain begins: the retry hints it gives. */
   private drainPlan: DrainPlan | null = null;
-  private readonly metrics: Registry;
+  /** This server's registry, built once it listens (or at the first scrape). */
+  private readonly metrics: ServerMetrics;
   private readonly metricsView: MetricsView;
   /** Webhooks and the per-user connection limit (null when neither is configured). */
   private readonly webhooks: Webhooks | null;
@@ -127,7 +128,7 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
     this.operations = this.core.operations;
     this.admission = new Admission(this.config.limits, this.limitHits, () => this.draining);
     this.budget = new HandshakeBudget(this.config.admission);
-    this.metrics = createMetrics({
+    this.metrics = new ServerMetrics({
       telemetry: this.operations.telemetry,
       broker: this.broker,
       limitHits: this.limitHits,
@@ -139,9 +140,11 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
     const { proxy } = this.config;
     if (proxy) {
       // The backend is asked after every in-process hook, whenever those are registered.
-      this.proxy = new ProxyCaller(proxy, this.logger, this.config.limits.presenceInfoBytes);
-      this.operations.use(proxyHooks(proxy, this.config.namespaces, this.proxy), 'last');
-      registerProxyMetrics(this.metrics, this.proxy);
+      const caller = (this.proxy = new ProxyCaller(proxy, this.logger, this.config.limits.presenceInfoBytes));
+      this.operations.use(proxyHooks(proxy, this.config.namespaces, caller), 'last');
+      // Until the registry is built, calls are kept and replayed into the observer it sets.
+      caller.observer = (kind, outcome, seconds) => this.metrics.keep(() => caller.observer!(kind, outcome, seconds));
+      this.metrics.extend((registry) => registerProxyMetrics(registry, caller));
     }
     this.wss = new WebSocketServer({
       noServer: true,
@@ -323,6 +326,7 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
    */
   async attach(server: http.Server | https.Server): Promise<void> {
     await this.join();
+    this.buildMetricsSoon();
     server.on('connection', this.admission.countPending);
     server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
       if (server.listenerCount('upgrade') > 1 && upgradePath(req) !== this.config.path) {
@@ -425,12 +429,18 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
     const url = `${tls ? 'https' : 'http'}://${shownHost}:${address.port}`;
     this.address ??= `${shownHost}:${address.port}`;
     await this.join();
+    this.buildMetricsSoon();
     return { url, port: address.port, host: address.address };
+  }
+
+  /** Once serving: the metrics registry is built in the next turn, after the caller has said it listens. */
+  private buildMetricsSoon(): void {
+    setImmediate(() => this.metrics.build());
   }
 
   /** @internal This process's metrics, for the primary to merge with the other workers'. */
   metricsSnapshot(): Promise<MetricObjectWithValues<MetricValue<string>>[]> {
-    return this.metrics.getMetricsAsJSON();
+    return this.metrics.snapshot();
   }
 
   isReady(): boolean {
