@@ -1,8 +1,13 @@
 // Where the Redis broker's two connections go: one Redis (a URL), a master
 // found through Sentinel, or a Redis Cluster. The broker itself only asks
 // for connections and for the pub/sub verbs that fit them (docs/scaling.md,
-// "Redis Sentinel" and "Redis Cluster").
-import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
+// "Redis Sentinel" and "Redis Cluster"). ioredis is loaded by the first
+// connection asked for, so a server on the in-memory broker never reads it.
+import type { Cluster, ClusterOptions, Redis, RedisOptions } from 'ioredis';
+
+type IoRedis = { Redis: typeof Redis; Cluster: typeof Cluster };
+let ioredis: Promise<IoRedis> | null = null;
+const loadIoredis = (): Promise<IoRedis> => (ioredis ??= import('ioredis'));
 
 export interface RedisAddress {
   host: string;
@@ -46,7 +51,7 @@ export interface RedisConnector {
   readonly verbs: PubSubVerbs;
   readonly waitForReplicas: number;
   /** A new connection (not yet connected) with these ioredis options, for commands or for pub/sub. */
-  readonly connect: (options: RedisOptions, purpose: 'commands' | 'subscriber') => RedisClient;
+  readonly connect: (options: RedisOptions, purpose: 'commands' | 'subscriber') => Promise<RedisClient>;
 }
 
 const list = (addresses: RedisAddress[]) => addresses.map(({ host, port }) => `${host}:${port}`).join(',');
@@ -59,7 +64,13 @@ export function redisConnector(target: RedisTarget): RedisConnector {
   if (typeof target === 'string') target = { url: target };
   if ('url' in target) {
     const { url } = target;
-    return { description: url, sharded: false, verbs: PLAIN, waitForReplicas: target.waitForReplicas ?? 0, connect: (options) => new Redis(url, options) };
+    return {
+      description: url,
+      sharded: false,
+      verbs: PLAIN,
+      waitForReplicas: target.waitForReplicas ?? 0,
+      connect: async (options) => new (await loadIoredis()).Redis(url, options),
+    };
   }
   if ('sentinels' in target) {
     const { sentinels, name, password, sentinelPassword, db } = target;
@@ -68,8 +79,8 @@ export function redisConnector(target: RedisTarget): RedisConnector {
       sharded: false,
       verbs: PLAIN,
       waitForReplicas: target.waitForReplicas ?? 1,
-      connect: (options) =>
-        new Redis({
+      connect: async (options) =>
+        new (await loadIoredis()).Redis({
           ...options,
           sentinels,
           name,
@@ -91,7 +102,8 @@ export function redisConnector(target: RedisTarget): RedisConnector {
     sharded: true,
     verbs: SHARDED,
     waitForReplicas: 0,
-    connect: (options, purpose) => {
+    connect: async (options, purpose) => {
+      const io = await loadIoredis();
       const { connectionName, ...redisOptions } = options;
       const clusterOptions: ClusterOptions = {
         redisOptions: { ...redisOptions, password, connectionName, reconnectOnError },
@@ -104,7 +116,7 @@ export function redisConnector(target: RedisTarget): RedisConnector {
         retryDelayOnTryAgain: 50,
         retryDelayOnClusterDown: 50,
       };
-      return new Cluster(cluster, clusterOptions);
+      return new io.Cluster(cluster, clusterOptions);
     },
   };
 }

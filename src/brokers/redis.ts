@@ -229,7 +229,6 @@ export class RedisBroker implements Broker {
   }
 
   async start(handler: ChannelEventHandler): Promise<void> {
-    this.handler = handler;
     // Fail fast while Redis is away instead of queueing: callers get `unavailable`.
     // A Redis that is there but does not answer (stopped, overloaded, a silent
     // network) fails a command after `timeout` instead of holding it forever.
@@ -240,17 +239,23 @@ export class RedisBroker implements Broker {
     // cut off by a dropped connection are not sent again after the reconnect:
     // their callers may have been told `unavailable` already and retried.
     const { connect, sharded, verbs } = this.connector;
-    const commands = connect(
-      {
-        ...options,
-        autoResendUnfulfilledCommands: false,
-        // Commands of one event-loop turn leave in one write: a storm's thousands of
-        // resubscribes cost a syscall per turn, not one per history read.
-        enableAutoPipelining: true,
-        connectionName: `${this.prefix}:commands`,
-      },
-      'commands',
-    ) as Connection;
+    const [commands, subscriber] = (await Promise.all([
+      connect(
+        {
+          ...options,
+          autoResendUnfulfilledCommands: false,
+          // Commands of one event-loop turn leave in one write: a storm's thousands of
+          // resubscribes cost a syscall per turn, not one per history read.
+          enableAutoPipelining: true,
+          connectionName: `${this.prefix}:commands`,
+        },
+        'commands',
+      ),
+      connect({ ...options, connectionName: `${this.prefix}:subscriber` }, 'subscriber'),
+    ])) as [Connection, RedisClient];
+    this.handler = handler;
+    // Defining a script only names it: ioredis sends EVALSHA at its first
+    // call, and EVAL (which loads it) once Redis answers NOSCRIPT.
     defineNodeScripts(commands);
     defineLedgerScripts(commands);
     // On a Cluster the scripts publish with SPUBLISH, to the channel's own shard.
@@ -261,7 +266,6 @@ export class RedisBroker implements Broker {
     commands.defineCommand('presenceScript', { numberOfKeys: 2, lua: PRESENCE });
     commands.defineCommand('userPresenceScript', { numberOfKeys: 1, lua: USER_PRESENCE });
     commands.defineCommand('presenceCountScript', { numberOfKeys: 2, lua: PRESENCE_COUNT });
-    const subscriber = connect({ ...options, connectionName: `${this.prefix}:subscriber` }, 'subscriber');
     for (const connection of [commands, subscriber]) connection.on('error', () => {}); // status tells the story
     subscriber.on(verbs.message, (topic: Buffer, message: Buffer) => this.receive(topic.toString(), message));
     // On Cluster a shard's subscriber connection ending is '-node'; the

@@ -2,37 +2,45 @@
 // `switchboard <command>`: one file per command; this one dispatches, prints
 // the top-level help and version, and turns errors into one line and an exit code.
 import { readFileSync } from 'node:fs';
-import { ConfigError } from '../server/config.js';
+import { ConfigError } from '../server/config-error.js';
 import { parseCommand, UsageError, type Command } from './args.js';
-import { bench } from './bench/index.js';
-import { checkConfig } from './check-config.js';
-import { checkToken } from './check-token.js';
-import { connect } from './connect/index.js';
-import { disconnect } from './disconnect.js';
-import { history } from './history.js';
-import { nodes } from './nodes.js';
-import { presence } from './presence.js';
-import { publish } from './publish.js';
-import { serve } from './serve.js';
-import { stats } from './stats.js';
 import { safeFor } from './terminal-safe.js';
-import { token } from './token.js';
 
-const COMMANDS: Command[] = [serve, connect, publish, history, presence, stats, nodes, disconnect, checkConfig, checkToken, token, bench];
-const byName = new Map(COMMANDS.map((c) => [c.spec.name, c]));
+// Each command's module is loaded when that command runs (or when a help
+// lists them all): `serve` starts without reading the client SDK, the bench
+// or jose's signing, and `publish` without the server.
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  serve: async () => (await import('./serve.js')).serve,
+  connect: async () => (await import('./connect/index.js')).connect,
+  publish: async () => (await import('./publish.js')).publish,
+  history: async () => (await import('./history.js')).history,
+  presence: async () => (await import('./presence.js')).presence,
+  stats: async () => (await import('./stats.js')).stats,
+  nodes: async () => (await import('./nodes.js')).nodes,
+  disconnect: async () => (await import('./disconnect.js')).disconnect,
+  'check-config': async () => (await import('./check-config.js')).checkConfig,
+  'check-token': async () => (await import('./check-token.js')).checkToken,
+  token: async () => (await import('./token.js')).token,
+  bench: async () => (await import('./bench/index.js')).bench,
+};
+
+function load(name: string): Promise<Command> | undefined {
+  return Object.hasOwn(COMMANDS, name) ? COMMANDS[name]!() : undefined;
+}
 
 function version(): string {
   const file = new URL('../../package.json', import.meta.url);
   return (JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version;
 }
 
-function usage(): string {
-  const width = Math.max(...COMMANDS.map((c) => c.spec.name.length)) + 2;
+async function usage(): Promise<string> {
+  const commands = await Promise.all(Object.values(COMMANDS).map((command) => command()));
+  const width = Math.max(...commands.map((c) => c.spec.name.length)) + 2;
   return [
     'usage: switchboard <command> [options]',
     '',
     'commands:',
-    ...COMMANDS.map((c) => `  ${c.spec.name.padEnd(width)}${c.spec.summary.split('. ')[0]!.replace(/\.$/, '')}`),
+    ...commands.map((c) => `  ${c.spec.name.padEnd(width)}${c.spec.summary.split('. ')[0]!.replace(/\.$/, '')}`),
     '',
     'options:',
     "  -h, --help     this help; `switchboard <command> --help` for a command's flags",
@@ -55,20 +63,21 @@ function fail(name: string | undefined, error: unknown): never {
 
 const [first, ...rest] = process.argv.slice(2);
 if (first === undefined || first === '--help' || first === '-h') {
-  process.stdout.write(usage());
+  process.stdout.write(await usage());
 } else if (first === '--version' || first === '-v') {
   process.stdout.write(`${version()}\n`);
 } else if (first === 'help') {
-  const target = rest[0] === undefined ? undefined : byName.get(rest[0]);
+  const target = rest[0] === undefined ? undefined : load(rest[0]);
   if (rest[0] !== undefined && !target) fail(undefined, new UsageError(`unknown command '${rest[0]}' (see switchboard --help)`));
-  if (target) parseCommand(target.spec, ['--help']);
-  else process.stdout.write(usage());
+  if (target) parseCommand((await target).spec, ['--help']);
+  else process.stdout.write(await usage());
 } else {
-  const command = byName.get(first);
-  if (!command) {
+  const loading = load(first);
+  if (!loading) {
     const what = first.startsWith('-') ? `unknown option '${first}'` : `unknown command '${first}'`;
     fail(undefined, new UsageError(`${what} (see switchboard --help)`));
   }
+  const command = await loading;
   try {
     const parsed = parseCommand(command.spec, rest);
     if (parsed) await command.run(parsed);

@@ -2,7 +2,8 @@
 // every flag, the SWITCHBOARD_<FLAG> variable it falls back to, and the config
 // key it sets. Also reads config files for `serve` and `check-config`.
 import { readFileSync } from 'node:fs';
-import { ConfigError, type ConfigInput } from '../server/config.js';
+import { ConfigError } from '../server/config-error.js';
+import type { ConfigInput } from '../server/config.js';
 import type { Flag, Parsed } from './args.js';
 
 type Kind = 'string' | 'port' | 'list' | 'workers';

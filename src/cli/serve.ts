@@ -2,8 +2,6 @@
 // and drain it on SIGTERM or SIGINT.
 import cluster from 'node:cluster';
 import { parseConfig } from '../server/config.js';
-import { Primary, workerCount } from '../server/workers/primary.js';
-import { runWorker } from '../server/workers/worker.js';
 import { drainAndExit } from '../server/drain-and-exit.js';
 import { createServer } from '../server/server.js';
 import { startBanner } from '../server/start-banner.js';
@@ -27,10 +25,14 @@ export const serve: Command = {
   },
   async run({ values }) {
     const input = serveConfig(values);
-    if (cluster.isWorker) return runWorker(input);
+    // The workers' modules (cluster, IPC, the merged metrics) are loaded only by `--workers`.
+    if (cluster.isWorker) return (await import('../server/workers/worker.js')).runWorker(input);
     const config = parseConfig(input);
-    const workers = workerCount(config.workers);
-    if (workers > 1) return new Primary(config, workers).start();
+    if (config.workers !== 1) {
+      const { Primary, workerCount } = await import('../server/workers/primary.js');
+      const workers = workerCount(config.workers);
+      if (workers > 1) return new Primary(config, workers).start();
+    }
     const server = createServer(input);
     const { url } = await server.listen();
     // Plain text, so scripts can wait for it; logs that follow are JSON lines.

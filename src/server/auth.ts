@@ -1,9 +1,10 @@
 // Who is connecting: the token is read from the handshake (docs/protocol.md,
 // "Connecting": Authorization header, then the Sec-WebSocket-Protocol token
 // entry, then the query, then the cookie) and verified with jose. Tokens are
-// never logged.
+// never logged. jose is loaded at the first token to verify, so a server
+// that never sees one starts without reading it.
 import type { IncomingMessage } from 'node:http';
-import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyGetKey, type JWTVerifyOptions } from 'jose';
+import type { createRemoteJWKSet, errors, jwtVerify, JWTPayload, JWTVerifyGetKey, JWTVerifyOptions } from 'jose';
 import { SwitchboardError } from '../protocol/codes.js';
 import { tokenFromSubprotocols } from '../protocol/token-subprotocol.js';
 
@@ -26,6 +27,14 @@ export interface Identity {
   /** Channels the server subscribes the connection to after the welcome (a hook's `subscriptions`). */
   subscriptions?: string[];
 }
+
+interface Jose {
+  jwtVerify: typeof jwtVerify;
+  createRemoteJWKSet: typeof createRemoteJWKSet;
+  errors: typeof errors;
+}
+let jose: Promise<Jose> | null = null;
+const loadJose = (): Promise<Jose> => (jose ??= import('jose'));
 
 export const ANONYMOUS: Identity = { user: null, expiresAt: null, info: null, channels: [] };
 
@@ -76,7 +85,9 @@ export interface VerifierOptions {
 /** Verifies HS256 tokens with the shared secret and RS256/ES256 tokens with the JWKS (cached and refreshed by jose). */
 export class TokenVerifier {
   private readonly secret: Uint8Array | null;
-  private readonly keySet: JWTVerifyGetKey | null;
+  private readonly jwks: { url: URL; cooldown: number } | null;
+  /** jose's remote key set for `jwks`, made at the first token that needs it. */
+  private keySet: JWTVerifyGetKey | null = null;
   /** The claims jose checks besides the signature and expiry. */
   private readonly claims: JWTVerifyOptions;
   private readonly isRevoked: VerifierOptions['isRevoked'];
@@ -87,13 +98,11 @@ export class TokenVerifier {
     if (options.jwtAudience) this.claims.audience = options.jwtAudience;
     if (options.jwtIssuer) this.claims.issuer = options.jwtIssuer;
     this.secret = options.jwtSecret ? new TextEncoder().encode(options.jwtSecret) : null;
-    // jose caches the key set and refetches it when a token names an unknown
-    // key id (rotation), at most once per cooldown.
-    this.keySet = options.jwks ? createRemoteJWKSet(new URL(options.jwks), { cooldownDuration: options.jwksCooldown, timeoutDuration: 5_000 }) : null;
+    this.jwks = options.jwks ? { url: new URL(options.jwks), cooldown: options.jwksCooldown } : null;
   }
 
   get enabled(): boolean {
-    return this.secret !== null || this.keySet !== null;
+    return this.secret !== null || this.jwks !== null;
   }
 
   /**
@@ -130,16 +139,20 @@ export class TokenVerifier {
 
   private async verifySignature(token: string): Promise<JWTPayload> {
     if (!this.enabled) throw new SwitchboardError('unauthorized', 'this server has no key to verify tokens');
+    const { jwtVerify, createRemoteJWKSet, errors } = await loadJose();
     try {
       const alg = headerAlg(token);
       if (alg === 'HS256') {
         if (!this.secret) throw new SwitchboardError('unauthorized', 'HS256 tokens are not accepted here');
         return (await jwtVerify(token, this.secret, { ...this.claims, algorithms: ['HS256'] })).payload;
       }
-      if (!this.keySet) throw new SwitchboardError('unauthorized', `${alg} tokens are not accepted here`);
+      if (!this.jwks) throw new SwitchboardError('unauthorized', `${alg} tokens are not accepted here`);
+      // jose caches the key set and refetches it when a token names an unknown
+      // key id (rotation), at most once per cooldown.
+      this.keySet ??= createRemoteJWKSet(this.jwks.url, { cooldownDuration: this.jwks.cooldown, timeoutDuration: 5_000 });
       return (await jwtVerify(token, this.keySet, { ...this.claims, algorithms: ['RS256', 'ES256'] })).payload;
     } catch (error) {
-      throw toUnauthorized(error);
+      throw toUnauthorized(error, errors);
     }
   }
 }
@@ -155,7 +168,7 @@ function headerAlg(token: string): string {
   throw new SwitchboardError('unauthorized', 'token is malformed');
 }
 
-function toUnauthorized(error: unknown): SwitchboardError {
+function toUnauthorized(error: unknown, joseErrors: Jose['errors']): SwitchboardError {
   if (error instanceof SwitchboardError) return error;
   // The key set could not be fetched: the token may be fine, the server is not.
   if (error instanceof joseErrors.JWKSTimeout || !(error instanceof joseErrors.JOSEError)) {

@@ -1,5 +1,6 @@
 // The config file (docs/configuration.md; the contract's "Config file"): its schema, its defaults and
 // how a bad one is reported. Every option and default lives here.
+import { ConfigError } from './config-error.js';
 import { describeIssue } from './issues.js';
 import { z } from 'zod';
 import { isAddressOrCidr } from './client-address.js';
@@ -253,12 +254,7 @@ export type ConfigInput = z.input<typeof configSchema>;
 /** The config with every default filled in. */
 export type Config = z.output<typeof configSchema>;
 
-export class ConfigError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ConfigError';
-  }
-}
+export { ConfigError };
 
 /** Validate a config object; the error names the offending key, e.g. `limits.maxPayload`. */
 export function parseConfig(input: unknown): Config {

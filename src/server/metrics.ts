@@ -2,13 +2,27 @@
 // Counters are read from the core's plain numbers when scraped, so that the
 // hot path only increments them; the two latency histograms are observed as
 // calls settle (RPC calls and broker operations, never per delivery).
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+//
+// prom-client (about a tenth of the start) is required once the server
+// listens, in the turn after its listening line, or at the first scrape if
+// that is sooner: latencies observed before are kept and replayed into the
+// histograms then.
+import { createRequire } from 'node:module';
+import type * as PromClient from 'prom-client';
+import type { MetricObjectWithValues, MetricValue, Registry } from 'prom-client';
 import type { Broker } from '../brokers/broker.js';
 import type { CoreTelemetry } from './core/index.js';
 import type { Tally } from './tally.js';
 import type { LimitHits } from './limit-hits.js';
 import type { Webhooks } from './webhooks/webhooks.js';
 import type { HandshakeBudget } from './handshake-budget.js';
+
+let promModule: typeof PromClient | null = null;
+/** prom-client (CommonJS), required by the first registry built. */
+export function promClient(): typeof PromClient {
+  promModule ??= createRequire(import.meta.url)('prom-client') as typeof PromClient;
+  return promModule;
+}
 
 /** Seconds: from a fast local call to past the default broker and RPC timeouts. */
 export const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
@@ -53,11 +67,80 @@ const PER_CONNECTION_DEFAULTS = [
  * without those whose cost grows with the connections.
  */
 export function processMetrics(registry: Registry): void {
-  collectDefaultMetrics({ register: registry, prefix: 'switchboard_' });
+  promClient().collectDefaultMetrics({ register: registry, prefix: 'switchboard_' });
   for (const name of PER_CONNECTION_DEFAULTS) registry.removeSingleMetric(`switchboard_${name}`);
 }
 
-export function createMetrics({ telemetry, broker, limitHits, refusals, budget, webhooks }: MetricSources): Registry {
+/** Observations kept until the registry is built; at this many it is built at once (a server that never listens). */
+const EARLY_LIMIT = 1_000;
+
+interface Observers {
+  rpc(method: string, outcome: string, seconds: number): void;
+  broker(operation: string, seconds: number, ok: boolean): void;
+}
+
+/** A server's registry, built at its first use (build()): what /metrics serves and a worker reports. */
+export class ServerMetrics implements MetricsView {
+  private registry: Registry | null = null;
+  private observers: Observers | null = null;
+  /** What was observed before the registry was built, replayed once it is. */
+  private early: Array<() => void> = [];
+  /** Registered after the server's own metrics, in order (the proxy's). */
+  private readonly extensions: Array<(registry: Registry) => void> = [];
+
+  constructor(private readonly sources: MetricSources) {
+    sources.telemetry.observeRpc((method, outcome, seconds) => {
+      if (this.observers) this.observers.rpc(method, outcome, seconds);
+      else this.keep(() => this.observers!.rpc(method, outcome, seconds));
+    });
+    sources.telemetry.observeBroker((operation, seconds, ok) => {
+      if (this.observers) this.observers.broker(operation, seconds, ok);
+      else this.keep(() => this.observers!.broker(operation, seconds, ok));
+    });
+  }
+
+  get contentType(): string {
+    return this.build().contentType;
+  }
+
+  metrics(): Promise<string> {
+    return this.build().metrics();
+  }
+
+  /** This process's metrics, for a primary to merge with its other workers'. */
+  snapshot(): Promise<MetricObjectWithValues<MetricValue<string>>[]> {
+    return this.build().getMetricsAsJSON();
+  }
+
+  /** Register more metrics once the registry is built (at once if it is). */
+  extend(register: (registry: Registry) => void): void {
+    if (this.registry) register(this.registry);
+    else this.extensions.push(register);
+  }
+
+  /** Run `replay` once the registry is built (at once if it is): an observation made before. */
+  keep(replay: () => void): void {
+    if (this.registry) return replay();
+    if (this.early.push(replay) >= EARLY_LIMIT) this.build();
+  }
+
+  /** Build the registry now if it is not yet. */
+  build(): Registry {
+    if (this.registry) return this.registry;
+    const { registry, observers } = createMetrics(this.sources);
+    this.registry = registry;
+    this.observers = observers;
+    for (const register of this.extensions) register(registry);
+    this.extensions.length = 0;
+    const early = this.early;
+    this.early = [];
+    for (const replay of early) replay();
+    return registry;
+  }
+}
+
+function createMetrics({ telemetry, broker, limitHits, refusals, budget, webhooks }: MetricSources): { registry: Registry; observers: Observers } {
+  const { Counter, Gauge, Histogram, Registry } = promClient();
   const registry = new Registry();
   processMetrics(registry);
   const registers = [registry];
@@ -202,10 +285,6 @@ export function createMetrics({ telemetry, broker, limitHits, refusals, budget, 
     buckets: LATENCY_BUCKETS,
     registers,
   });
-  telemetry.observeRpc((method, outcome, seconds) => {
-    rpcCalls.inc({ method, outcome });
-    rpcSeconds.observe({ method }, seconds);
-  });
 
   new Gauge({
     name: 'switchboard_broker_up',
@@ -225,7 +304,6 @@ export function createMetrics({ telemetry, broker, limitHits, refusals, budget, 
     buckets: LATENCY_BUCKETS,
     registers,
   });
-  telemetry.observeBroker((operation, seconds, ok) => brokerSeconds.observe({ operation, result: ok ? 'ok' : 'error' }, seconds));
   clusterGauge('switchboard_revocations', 'Token revocations held cluster-wide (limits.revocations bounds them)', () => broker.ledger.revocations());
   if (webhooks) {
     clusterGauge('switchboard_webhooks_queued', 'Webhook events waiting for delivery, all endpoints, cluster-wide (limits.webhookQueue bounds each)', () =>
@@ -241,5 +319,12 @@ export function createMetrics({ telemetry, broker, limitHits, refusals, budget, 
     );
     counter('switchboard_user_connection_refusals_total', 'Connections refused by limits.connectionsPerUser', () => webhooks.refused);
   }
-  return registry;
+  const observers: Observers = {
+    rpc(method, outcome, seconds) {
+      rpcCalls.inc({ method, outcome });
+      rpcSeconds.observe({ method }, seconds);
+    },
+    broker: (operation, seconds, ok) => brokerSeconds.observe({ operation, result: ok ? 'ok' : 'error' }, seconds),
+  };
+  return { registry, observers };
 }

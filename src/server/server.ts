@@ -6,7 +6,7 @@ import https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
-import type { MetricObjectWithValues, MetricValue, Registry } from 'prom-client';
+import type { MetricObjectWithValues, MetricValue } from 'prom-client';
 import type { Broker } from '../brokers/broker.js';
 import { jsonCodec, type Codec } from '../protocol/codec.js';
 import { msgpackCodec } from '../protocol/msgpack.js';
@@ -41,10 +41,10 @@ import { handleRoute, notFound, requestTarget } from './http/routes.js';
 import { parseTarget } from './http/target.js';
 import { LimitHits, type LimitName } from './limit-hits.js';
 import { createLogger, loggable, type Logger } from './logger.js';
-import { createMetrics, type MetricsView } from './metrics.js';
+import { ServerMetrics, type MetricsView } from './metrics.js';
 import { Webhooks } from './webhooks/webhooks.js';
-import { SseEndpoint } from './sse/endpoint.js';
-import { HttpStreamEndpoint } from './http-stream/endpoint.js';
+import type { HttpTransportDeps } from './http/response-transport.js';
+import { ssePath, streamPath } from './http/stream-paths.js';
 import { ProxyCaller } from './proxy/caller.js';
 import { proxyHooks } from './proxy/hooks.js';
 import { registerProxyMetrics } from './proxy/metrics.js';
@@ -91,7 +91,8 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
   private readonly budget: HandshakeBudget;
   /** Set once the drain begins: the retry hints it gives. */
   private drainPlan: DrainPlan | null = null;
-  private readonly metrics: Registry;
+  /** This server's registry, built once it listens (or at the first scrape). */
+  private readonly metrics: ServerMetrics;
   private readonly metricsView: MetricsView;
   /** Webhooks and the per-user connection limit (null when neither is configured). */
   private readonly webhooks: Webhooks | null;
@@ -99,10 +100,8 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
   private readonly codecs: Codec[] = [jsonCodec, msgpackCodec];
   /** Built once: the upgrade path reads it on every handshake. */
   private readonly policy: HandshakePolicy;
-  /** `GET /sse`: streams for a plain EventSource. */
-  private readonly sse: SseEndpoint;
-  /** `/stream`: the SDK's HTTP-streaming fallback. */
-  private readonly stream: HttpStreamEndpoint;
+  /** `GET /sse` (streams for a plain EventSource) and `/stream` (the SDK's HTTP-streaming fallback), each loaded at its first request. */
+  private readonly endpoints: LazyEndpoint[];
   private readonly proxies: TrustedProxies;
   /** The calls to the application's backend (config `proxy`), when there is one. */
   private readonly proxy: ProxyCaller | null = null;
@@ -129,7 +128,7 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
     this.operations = this.core.operations;
     this.admission = new Admission(this.config.limits, this.limitHits, () => this.draining);
     this.budget = new HandshakeBudget(this.config.admission);
-    this.metrics = createMetrics({
+    this.metrics = new ServerMetrics({
       telemetry: this.operations.telemetry,
       broker: this.broker,
       limitHits: this.limitHits,
@@ -141,9 +140,11 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
     const { proxy } = this.config;
     if (proxy) {
       // The backend is asked after every in-process hook, whenever those are registered.
-      this.proxy = new ProxyCaller(proxy, this.logger, this.config.limits.presenceInfoBytes);
-      this.operations.use(proxyHooks(proxy, this.config.namespaces, this.proxy), 'last');
-      registerProxyMetrics(this.metrics, this.proxy);
+      const caller = (this.proxy = new ProxyCaller(proxy, this.logger, this.config.limits.presenceInfoBytes));
+      this.operations.use(proxyHooks(proxy, this.config.namespaces, caller), 'last');
+      // Until the registry is built, calls are kept and replayed into the observer it sets.
+      caller.observer = (kind, outcome, seconds) => this.metrics.keep(() => caller.observer!(kind, outcome, seconds));
+      this.metrics.extend((registry) => registerProxyMetrics(registry, caller));
     }
     this.wss = new WebSocketServer({
       noServer: true,
@@ -169,7 +170,7 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
       onHookError: (error) => this.logger.error({ err: loggable(error) }, 'authenticate hook failed'),
       clientAddress: (req) => this.proxies.clientAddress(req),
     };
-    const deps = {
+    const deps: HttpTransportDeps = {
       core: this.core,
       config: this.config,
       policy: this.policy,
@@ -177,8 +178,10 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
       limitHits: this.limitHits,
       refuse: (req: http.IncomingMessage, res: http.ServerResponse, answer: Refusal) => this.refuseRequest(req, res, answer),
     };
-    this.sse = new SseEndpoint(deps);
-    this.stream = new HttpStreamEndpoint(deps);
+    this.endpoints = [
+      lazyEndpoint(ssePath(this.config.path), async () => new (await import('./sse/endpoint.js')).SseEndpoint(deps)),
+      lazyEndpoint(streamPath(this.config.path), async () => new (await import('./http-stream/endpoint.js')).HttpStreamEndpoint(deps)),
+    ];
   }
 
   /** The broker's name: memory, redis, redis-sentinel, redis-cluster, ipc. */
@@ -323,6 +326,7 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
    */
   async attach(server: http.Server | https.Server): Promise<void> {
     await this.join();
+    this.buildMetricsSoon();
     server.on('connection', this.admission.countPending);
     server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
       if (server.listenerCount('upgrade') > 1 && upgradePath(req) !== this.config.path) {
@@ -370,12 +374,18 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
 
   private route(req: http.IncomingMessage, res: http.ServerResponse, owned: boolean): Promise<boolean> {
     const target = requestTarget(req);
-    for (const endpoint of [this.sse, this.stream]) {
+    for (const endpoint of this.endpoints) {
       if (!target?.startsWith(endpoint.path) || (target.length > endpoint.path.length && target[endpoint.path.length] !== '?')) continue;
       const url = parseTarget(target);
       if (url) {
-        endpoint.handle(req, res, url);
-        return Promise.resolve(true);
+        if (endpoint.loaded) {
+          endpoint.loaded.handle(req, res, url);
+          return Promise.resolve(true);
+        }
+        return endpoint.load().then((loaded) => {
+          loaded.handle(req, res, url);
+          return true;
+        });
       }
     }
     return handleRoute(
@@ -419,12 +429,18 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
     const url = `${tls ? 'https' : 'http'}://${shownHost}:${address.port}`;
     this.address ??= `${shownHost}:${address.port}`;
     await this.join();
+    this.buildMetricsSoon();
     return { url, port: address.port, host: address.address };
+  }
+
+  /** Once serving: the metrics registry is built in the next turn, after the caller has said it listens. */
+  private buildMetricsSoon(): void {
+    setImmediate(() => this.metrics.build());
   }
 
   /** @internal This process's metrics, for the primary to merge with the other workers'. */
   metricsSnapshot(): Promise<MetricObjectWithValues<MetricValue<string>>[]> {
-    return this.metrics.getMetricsAsJSON();
+    return this.metrics.snapshot();
   }
 
   isReady(): boolean {
@@ -596,6 +612,32 @@ function clientErrorRefusal(error: NodeJS.ErrnoException): [Refusal, LimitName |
   if (error.code === 'HPE_HEADER_OVERFLOW') return [refusal(431, 'bad_request', 'request headers are too large'), 'headerSize'];
   if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') return [refusal(408, 'timeout', 'request headers took too long'), 'handshakeTimeout'];
   return [refusal(400, 'bad_request', 'malformed HTTP request'), null];
+}
+
+interface Endpoint {
+  handle(req: http.IncomingMessage, res: http.ServerResponse, url: URL): void;
+}
+
+/** An HTTP transport's endpoint: its path, and its module loaded at the first request to it. */
+interface LazyEndpoint {
+  readonly path: string;
+  /** Set once loaded: later requests are handled in the same turn. */
+  loaded: Endpoint | null;
+  load(): Promise<Endpoint>;
+}
+
+function lazyEndpoint(path: string, make: () => Promise<Endpoint>): LazyEndpoint {
+  let loading: Promise<Endpoint> | null = null;
+  const endpoint: LazyEndpoint = {
+    path,
+    loaded: null,
+    load: () =>
+      (loading ??= make().then((made) => {
+        endpoint.loaded = made;
+        return made;
+      })),
+  };
+  return endpoint;
 }
 
 /** Shared by every upgrading socket, so no closure is made per handshake. */

@@ -1,7 +1,11 @@
 // Every metric of docs/operations.md, "Metrics", moves when its event happens.
 // Each test reads /metrics before and after the event and compares.
+import { createServer as createHttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { createServer } from '../../src/server/index.js';
 import { SwitchboardError } from '../../src/protocol/codes.js';
 import { RawClient } from '../helpers/raw-client.js';
 import { startServer, type TestServer } from '../helpers/server.js';
@@ -216,5 +220,28 @@ describe('broker', () => {
     const after = await scrape(srv);
     expect(delta(before, after, 'switchboard_broker_operation_duration_seconds_count{operation="publish",result="ok"}')).toBe(1);
     // Down and back (and switchboard_broker_outages_total) are in test/server/ops-logging.test.ts, with a Redis that dies.
+  });
+});
+
+describe('before the registry is built', () => {
+  it('counts what was timed before the first scrape of a server that never listened', async () => {
+    // prom-client is loaded once a server listens or attaches, or at the first
+    // scrape: a server used only through handleRequest builds it at that scrape.
+    const server = createServer({ logger: pino({ level: 'silent' }) });
+    await server.publish('early', 1);
+    await server.publish('early', 2);
+    const http = createHttpServer((req, res) => {
+      void server.handleRequest(req, res).then((handled) => handled || res.writeHead(404).end());
+    });
+    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = http.address() as AddressInfo;
+      const metrics = await scrape({ url: `http://127.0.0.1:${port}` } as TestServer);
+      expect(metrics.get('switchboard_broker_operation_duration_seconds_count{operation="publish",result="ok"}')).toBe(2);
+      expect(metrics.has('switchboard_process_cpu_seconds_total')).toBe(true);
+    } finally {
+      await new Promise((resolve) => http.close(resolve));
+      await server.close();
+    }
   });
 });

@@ -13,6 +13,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { jsonCodec } from '../../protocol/codec.js';
 import { checkClient, checkOrigin, isRefusal, refusal, type Accepted, type Refusal } from '../handshake.js';
 import { corsHeaders, type HttpTransportDeps } from '../http/response-transport.js';
+import { streamPath } from '../http/stream-paths.js';
 import { HttpStreamTransport } from './transport.js';
 
 export const SESSION_HEADER = 'x-switchboard-session';
@@ -22,11 +23,6 @@ interface Forwarded {
   kind: 'http-stream';
   session: string;
   frames: string[];
-}
-
-/** The WebSocket path with its last segment replaced by `stream`. */
-export function streamPath(path: string): string {
-  return path.replace(/[^/]*$/, 'stream');
 }
 
 const STREAM_HEADERS = {

@@ -9,7 +9,7 @@ import type { Config } from '../config.js';
 import type { Operations } from '../core/index.js';
 import type { MetricsView } from '../metrics.js';
 import { adminPage } from './admin-page.js';
-import { handleApi, isApiPath } from './api.js';
+import type * as Api from './api.js';
 import { isBrowserClientPath, serveBrowserClient } from './browser-client.js';
 import { demoPage } from './demo-page.js';
 import { sendError, sendJson } from './respond.js';
@@ -68,13 +68,18 @@ export async function handleRoute(ctx: RouteContext, req: IncomingMessage, res: 
     // Without a key the API answers 403 to everything, so there is no page;
     // say what turns it on, as the API does. An app's own /admin keeps its path.
     sendError(res, 'forbidden', 'the admin dashboard is off: no API key is configured (serve --api-key KEY, or apiKey in the config)');
-  } else if (isApiPath(route)) {
-    await handleApi(ctx, req, res, route, url.searchParams);
   } else {
-    return false;
+    // Every API path is under /api/; the rest of /api/ is the app's.
+    const api = route.startsWith('/api/') ? await loadApi() : null;
+    if (!api?.isApiPath(route)) return false;
+    await api.handleApi(ctx, req, res, route, url.searchParams);
   }
   return true;
 }
+
+// The HTTP API (and its body schemas) is loaded at the first request under /api/.
+let apiModule: Promise<typeof Api> | null = null;
+const loadApi = () => (apiModule ??= import('./api.js'));
 
 export function notFound(res: ServerResponse): void {
   sendError(res, 'not_found', 'not found');

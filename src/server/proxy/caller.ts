@@ -14,7 +14,8 @@ import { SwitchboardError } from '../../protocol/codes.js';
 import { MAX_DEPTH, tooDeep } from '../../protocol/depth.js';
 import { DisconnectError } from '../core/index.js';
 import { signHeaders } from '../signing.js';
-import { BadAnswer, readAnswer, type ProxyResult } from './answer.js';
+import type * as Answer from './answer.js';
+import type { ProxyResult } from './answer.js';
 import type { ProxyConfig, ProxyKind } from './config.js';
 
 /** How a call ended: what the backend answered, or how it failed. */
@@ -22,6 +23,10 @@ export type CallOutcome = 'result' | 'error' | 'disconnect' | 'overloaded' | 'un
 
 /** Told of every call when it settles, for /metrics. */
 export type ProxyObserver = (kind: ProxyKind, outcome: CallOutcome, seconds: number) => void;
+
+// The answers' schemas are built at the first call, not when the server starts.
+let answerModule: Promise<typeof Answer> | null = null;
+const loadAnswer = () => (answerModule ??= import('./answer.js'));
 
 /** A call that failed before a usable answer. */
 class CallFailure extends Error {
@@ -65,6 +70,7 @@ export class ProxyCaller {
     const url = this.config[kind]?.url;
     if (!url) throw new SwitchboardError('internal', `proxy.${kind} is not configured`);
     const text = JSON.stringify(body, refuseBinary);
+    const { readAnswer, BadAnswer } = await loadAnswer();
     if (this.inFlight >= this.config.concurrency) {
       this.settle(kind, client, 'overloaded', 0, `${this.config.concurrency} calls already in flight (proxy.concurrency)`);
       throw new SwitchboardError('unavailable', 'the backend is busy; try again');

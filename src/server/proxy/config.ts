@@ -1,8 +1,8 @@
 // The `proxy` key of the config file (docs/configuration.md, "proxy"; the
 // contract's section 10): where the application's backend is asked, and the
 // bounds of asking it. Checked at load, with the key named in every error.
-import { Webhook } from 'standardwebhooks';
 import { z } from 'zod';
+import { webhookClass } from '../standard-webhooks.js';
 
 /** The calls the backend can answer, one URL each. */
 export const PROXY_KINDS = ['connect', 'refresh', 'subscribe', 'publish', 'rpc'] as const;
@@ -18,7 +18,7 @@ const secret = z
   .regex(/^whsec_[A-Za-z0-9+/]+=*$/, 'a Standard Webhooks secret: whsec_ followed by base64')
   .refine((value) => {
     try {
-      new Webhook(value);
+      new (webhookClass())(value);
       return true;
     } catch {
       return false;

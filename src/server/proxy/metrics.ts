@@ -1,10 +1,12 @@
 // The backend proxy's figures on /metrics (docs/operations.md, "Metrics"):
 // calls by kind and outcome, their latency by kind, and calls in flight.
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import { LATENCY_BUCKETS } from '../metrics.js';
+import type { Registry } from 'prom-client';
+import { LATENCY_BUCKETS, promClient } from '../metrics.js';
 import type { ProxyCaller } from './caller.js';
 
+/** Once the server's registry is built (ServerMetrics.extend); calls settled before are replayed by the server. */
 export function registerProxyMetrics(registry: Registry, caller: ProxyCaller): void {
+  const { Counter, Gauge, Histogram } = promClient();
   const registers = [registry];
   const calls = new Counter({
     name: 'switchboard_proxy_calls_total',

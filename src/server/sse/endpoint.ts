@@ -9,13 +9,9 @@ import type { ErrorCode } from '../../protocol/codes.js';
 import { checkClient, isRefusal, refusal, type Accepted, type Refusal } from '../handshake.js';
 import { statusOf } from '../http/respond.js';
 import { corsHeaders, type HttpTransportDeps } from '../http/response-transport.js';
+import { ssePath } from '../http/stream-paths.js';
 import { channelListHash, decodeCursor } from './cursor.js';
 import { SseTransport } from './transport.js';
-
-/** The WebSocket path with its last segment replaced by `sse`: `/ws` -> `/sse`, `/rt/ws` -> `/rt/sse`. */
-export function ssePath(path: string): string {
-  return path.replace(/[^/]*$/, 'sse');
-}
 
 /** What starts a stream: no buffering on the way (nginx), no transform, no cache. */
 function streamHeaders(req: IncomingMessage): Record<string, string> {
