@@ -277,7 +277,10 @@ const drainLag = phase(probes.lag, killAt, exitAt).filter((x) => x.maxMs !== nul
 if (process.env.STORM_LAG_SERIES) {
   console.error('lag series (s from kill: max ms):', drainLag.map((x) => `${((x.at - killAt) / 1000).toFixed(1)}:${Math.round(x.maxMs)}`).join(' '));
   const h = phase(probes.health, killAt, exitAt);
-  console.error('health series (s from kill: ms):', h.map((x) => `${((x.at - killAt) / 1000).toFixed(2)}:${x.status === 200 ? Math.round(x.ms) : x.error ?? x.status}`).join(' '));
+  console.error(
+    'health series (s from kill: ms):',
+    h.map((x) => `${((x.at - killAt) / 1000).toFixed(2)}:${x.status === 200 ? Math.round(x.ms) : (x.error ?? x.status)}`).join(' '),
+  );
 }
 const upgradeKinds = {
   drain: countBy(phase(probes.upgrades, killAt, exitAt), (x) => x.kind),
