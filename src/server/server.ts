@@ -470,6 +470,13 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
       windowMs: plan.windowMs,
       graceMs: this.config.drainTimeout,
     });
+    this.wss.close();
+    this.budget.stop();
+    // Deliveries stop first; what is queued waits for another node, or this one's next start.
+    await this.webhooks?.stop();
+    await this.core.stop();
+    this.proxy?.close();
+    // The listener goes last: /healthz and /metrics answer until the process is about to exit.
     await Promise.all(
       this.ownServers.map(
         (server) =>
@@ -479,12 +486,6 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
           }),
       ),
     );
-    this.wss.close();
-    this.budget.stop();
-    // Deliveries stop first; what is queued waits for another node, or this one's next start.
-    await this.webhooks?.stop();
-    await this.core.stop();
-    this.proxy?.close();
   }
 
   /** Whether another node is alive in the broker's registry (false when it cannot tell within brokerTimeout). */
