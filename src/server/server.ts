@@ -462,7 +462,10 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
   private async drain(): Promise<void> {
     // From here on new streams are refused with 503, and new WebSockets (once the plan is made) closed with 1012.
     this.draining = true;
-    const plan = new DrainPlan(this.config.drainWindow, this.operations.telemetry.connections.total(), await this.hasPeers());
+    const connections = this.operations.telemetry.connections.total();
+    // Until the broker says whether other nodes are alive, a new WebSocket is told to come back after the drain.
+    this.drainPlan = new DrainPlan(this.config.drainWindow, connections, false);
+    const plan = new DrainPlan(this.config.drainWindow, connections, await this.hasPeers());
     this.drainPlan = plan;
     await this.core.drain({
       code: CloseCode.ServiceRestart,
