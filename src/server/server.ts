@@ -491,13 +491,10 @@ export class SwitchboardServer<S extends AppSchema = AnySchema> {
     );
   }
 
-  /** Whether another node is alive in the broker's registry (false when it cannot tell within brokerTimeout). */
+  /** Whether another node is alive in the broker's registry (false when it cannot tell: the broker bounds the call by brokerTimeout). */
   private async hasPeers(): Promise<boolean> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const late = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), this.config.brokerTimeout)));
-    const records = await Promise.race([this.broker.nodes().catch(() => null), late]);
-    clearTimeout(timer);
-    return (records ?? []).some((record) => record.node !== this.operations.nodeId);
+    const records = await this.broker.nodes().catch(() => []);
+    return records.some((record) => record.node !== this.operations.nodeId);
   }
 
   private readonly handleUpgrade = (req: http.IncomingMessage, socket: Duplex, head: Buffer): void => {
