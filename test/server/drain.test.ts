@@ -151,3 +151,26 @@ describe('publishes during a paced drain', () => {
     for (const c of clients) c.ws.terminate();
   }, 30_000);
 });
+
+describe('the hint a drained client gets depends on whether other nodes are alive', () => {
+  const hintOf = async (client: RawClient) => Number(RETRY_HINT.exec((await client.closed).reason)?.[1]);
+
+  it('with another node on the same Redis: back within a second (to that node)', async () => {
+    if (!(await requireService('Redis', REDIS_URL))) return;
+    const prefix = `drain-peers-${randomUUID()}:`;
+    const draining = await startServer({ broker: new RedisBroker({ url: REDIS_URL, prefix }) });
+    const peer = await startServer({ broker: new RedisBroker({ url: REDIS_URL, prefix }) });
+    const client = await RawClient.connect(draining.wsUrl);
+    await draining.close();
+    expect(await hintOf(client)).toBeLessThan(1_000);
+    await peer.close();
+  });
+
+  it('alone on its Redis: after the drain and a second for the restart', async () => {
+    if (!(await requireService('Redis', REDIS_URL))) return;
+    const alone = await startServer({ broker: new RedisBroker({ url: REDIS_URL, prefix: `drain-alone-${randomUUID()}:` }) });
+    const client = await RawClient.connect(alone.wsUrl);
+    await alone.close();
+    expect(await hintOf(client)).toBeGreaterThanOrEqual(1_000);
+  });
+});
