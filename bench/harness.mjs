@@ -259,6 +259,28 @@ export function addCounts(into, from) {
   return into;
 }
 
+/**
+ * What the SDK clients of the storm workers' reports went through: their
+ * attempts (`reconnects` of them got a welcome), why the others failed as
+ * `ws` saw it, and how connections were dropped, by close code and reason.
+ */
+export function clientTally(reports, reconnects) {
+  const attemptErrors = {};
+  const disconnects = {};
+  for (const r of reports) (addCounts(attemptErrors, r.attemptErrors), addCounts(disconnects, r.disconnects));
+  const attempts = reports.reduce((total, r) => total + r.attempts, 0);
+  return {
+    reconnectAttempts: attempts,
+    reconnects,
+    failedAttempts: attempts - reconnects,
+    // The SDK's reasons for dropping an attempt or a connection it could not hear from.
+    connectTimeouts: disconnects['1006 no welcome in time'] ?? 0,
+    heartbeatTimeouts: disconnects['1006 heartbeat timeout'] ?? 0,
+    attemptErrors,
+    disconnects,
+  };
+}
+
 export const fmt = (n, digits = 0) =>
   n === null || n === undefined || Number.isNaN(n) ? '–' : n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 export const ms = (n) => (n === null || n === undefined ? '–' : `${fmt(n, n < 10 ? 1 : 0)} ms`);

@@ -7,7 +7,7 @@
 // restart: see docs/operations.md, "Reconnect storm".
 import { fork } from 'node:child_process';
 import { docsNginxConfig, requireNginx, startNginx } from '../test/helpers/nginx.mjs';
-import { addCounts, countBy, counts, fmt, freePort, httpRequest, ms, now, own, quantile, readHistories, sleep, table, waitFor } from './harness.mjs';
+import { clientTally, countBy, counts, fmt, freePort, httpRequest, ms, now, own, quantile, readHistories, sleep, table, waitFor } from './harness.mjs';
 
 /** The open-file limit of this box's processes (hard): nginx's workers are held under it. */
 const OPEN_FILES = 20_000;
@@ -120,10 +120,6 @@ export async function rollingDeploy(run) {
     const sum = (key) => subReports.reduce((s, x) => s + x[key], 0);
     const backAt = subReports.flatMap((x) => x.backAt);
     const back = backAt.filter((t) => t !== null).sort((a, b) => a - b);
-    const disconnects = {};
-    const attemptErrors = {};
-    for (const x of subReports) (addCounts(disconnects, x.disconnects), addCounts(attemptErrors, x.attemptErrors));
-    const reconnects = sum('connects');
     const round = {
       node: node.name,
       connectionsAtSignal: onNode,
@@ -139,13 +135,8 @@ export async function rollingDeploy(run) {
       backFromSignal: Object.fromEntries([0.5, 0.9, 0.99].map((q) => [`p${q * 100}Ms`, back.length ? quantile(back, q) - termAt : null])),
       // When the last dropped client was back, after the new process listened (negative: all were back on the other node before).
       allBackAfterListenMs: back.length === backAt.length && back.length > 0 ? back.at(-1) - listenAt : null,
-      reconnectAttempts: sum('attempts'),
-      reconnects,
-      failedAttempts: sum('attempts') - reconnects,
-      connectTimeouts: disconnects['1006 no welcome in time'] ?? 0,
-      heartbeatTimeouts: disconnects['1006 heartbeat timeout'] ?? 0,
-      attemptErrors,
-      disconnects,
+      // The workers count this round's connects only.
+      ...clientTally(subReports, sum('connects')),
       retryInHints: hints(subReports.flatMap((x) => x.retryIn)),
       gaveUp: sum('gaveUp'),
       resets: sum('resets'),

@@ -18,7 +18,7 @@ import { fork } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import {
-  addCounts,
+  clientTally,
   counts,
   countBy,
   fmt,
@@ -265,10 +265,6 @@ const reached = (share) => {
   return need <= resub.length ? resub[need - 1] : null;
 };
 const sum = (key) => subReports.reduce((s, r) => s + r[key], 0);
-const attemptErrors = {};
-const disconnects = {};
-for (const r of subReports) (addCounts(attemptErrors, r.attemptErrors), addCounts(disconnects, r.disconnects));
-const reconnects = sum('connects') - CLIENTS;
 
 const phase = (list, from, to) => list.filter((x) => x.at >= from && x.at < to);
 const drainHealth = phase(probes.health, killAt, exitAt);
@@ -322,14 +318,8 @@ const result = {
   },
   clients: {
     gaveUp: sum('gaveUp'),
-    reconnectAttempts: sum('attempts'),
-    reconnects,
-    failedAttempts: sum('attempts') - reconnects,
-    // The SDK's reasons for dropping an attempt or a connection it could not hear from.
-    connectTimeouts: disconnects['1006 no welcome in time'] ?? 0,
-    heartbeatTimeouts: disconnects['1006 heartbeat timeout'] ?? 0,
-    attemptErrors,
-    disconnects,
+    // The first connect of each client is not a reconnect.
+    ...clientTally(subReports, sum('connects') - CLIENTS),
     refusedSubscriptions: subReports.flatMap((r) => r.refused),
   },
   probes: {
