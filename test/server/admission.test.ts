@@ -2,6 +2,7 @@
 // over its handshake budget completes the upgrade and closes at once with 1013
 // and a retry hint, before any auth work; the SDK waits the hint out without
 // an error and connects once the node has room.
+import net from 'node:net';
 import { afterEach, expect, it } from 'vitest';
 import { connect, type StateChange, type SwitchboardClient } from '../../src/client/node.js';
 import { RawClient } from '../helpers/raw-client.js';
@@ -115,4 +116,47 @@ it('the SDK waits a 1013 out for its retryIn, with no error event and no change 
   expect(client.transport).toBe('websocket');
   expect(errors).toEqual([]);
   expect(states).not.toContain('closed');
+});
+
+/** A raw TCP client that sends a WebSocket upgrade and then never answers (no close frame back). */
+function silentUpgrade(url: string): Promise<{ socket: net.Socket; first: string }> {
+  const { hostname, port } = new URL(url);
+  const socket = net.connect(Number(port), hostname);
+  open.push({ close: () => socket.destroy() });
+  socket.write(
+    'GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n' +
+      'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+  );
+  return new Promise((resolve) => {
+    socket.once('data', (data) => resolve({ socket, first: data.toString('latin1') }));
+    socket.once('close', () => resolve({ socket, first: '' }));
+  });
+}
+
+it('a turned-away socket whose client never answers the close counts as pending for its address: limits.pendingConnectionsPerIp bounds them', async () => {
+  srv = await startServer({ admission: { maxHandshakes: 1 }, limits: { pendingConnectionsPerIp: 3 } });
+  const held = gate(srv);
+  void RawClient.connect(srv.wsUrl).catch(() => {});
+  await expect.poll(() => held.asked).toBe(1);
+  // Two more: each gets the 101 and the 1013 close frame, and never answers it.
+  const silent = [];
+  for (let i = 0; i < 2; i++) {
+    const answer = await silentUpgrade(srv.wsUrl);
+    expect(answer.first).toMatch(/^HTTP\/1\.1 101 /);
+    silent.push(answer.socket);
+  }
+  // A fourth connection from the address is dropped before it costs anything.
+  expect((await silentUpgrade(srv.wsUrl)).first).toBe('');
+  // Once they go, the address has room again (the metrics request is from it too).
+  for (const socket of silent) socket.destroy();
+  held.release();
+  await expect
+    .poll(async () => {
+      try {
+        return await metric('switchboard_limit_hits_total{limit="pendingConnectionsPerIp"}');
+      } catch (error) {
+        return String(error);
+      }
+    })
+    .toBe('switchboard_limit_hits_total{limit="pendingConnectionsPerIp"} 1');
 });
