@@ -510,12 +510,13 @@ export class SwitchboardClient<S extends AppSchema = AnySchema> extends Emitter<
     }
     if (this.reconnect && this.connectedAt && Date.now() - this.connectedAt >= this.reconnect.stableAfter) this.attempt = 0;
     this.connectedAt = 0;
-    // After 4001 the next attempt fetches a fresh token: no need to wait. A retry hint is waited out, plus jitter.
+    // After 4001 the next attempt fetches a fresh token: no need to wait. A retry hint is waited out, plus
+    // jitter that never takes the wait past maxDelay (the server's hint already spreads its clients).
     const delay =
       advice === 'refresh-token' || next || !this.reconnect
         ? 0
         : retryIn !== null
-          ? retryIn + Math.floor(Math.random() * this.reconnect.initialDelay)
+          ? retryIn + Math.floor(Math.random() * Math.min(this.reconnect.initialDelay, Math.max(0, this.reconnect.maxDelay - retryIn)))
           : fullJitter(this.attempt++, this.reconnect);
     this.setState({ state: 'disconnected', code, reason, willRetry: true, delay });
     this.retryTimer = setTimeout(() => {

@@ -220,6 +220,9 @@ describe('close codes', () => {
     expect(restart).toMatchObject({ code: 1012, willRetry: true });
     const { retryIn } = JSON.parse(restart.reason!) as { retryIn: number };
     expect(restart.delay).toBeGreaterThanOrEqual(retryIn);
+    // A hint past maxDelay (50 ms here) is waited out as it is: no jitter on top.
+    expect(retryIn).toBeGreaterThan(50);
+    expect(restart.delay).toBe(retryIn);
     c2.close();
     client.close();
   });
